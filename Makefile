@@ -1,0 +1,81 @@
+# ragd - a plain Makefile (see README.md "Build targets").
+#
+#   make          build bin/ragd-index and bin/ragd-serve
+#   make test     install what is missing, build, run unit + integration tests
+#   make asan     the same test suite under AddressSanitizer + UBSan
+#   make deps     Debian packages + FAISS C API built from Debian's source
+#   make demo     the quick-start job
+#   make clean    remove build outputs (keeps build/faiss, the slow part)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -pthread
+CPPFLAGS += -D_GNU_SOURCE -Icore -Ibuild/faiss/include
+
+FAISS_LIBS = build/faiss/lib/libfaiss_c.a build/faiss/lib/libfaiss_core.a
+LDLIBS  = $(FAISS_LIBS) -lopenblas -lgomp -lstdc++ -lm \
+          -lsqlite3 -ljansson -lpthread
+
+# Object folder; `make asan` builds a separate tree.
+O ?= build/obj
+B ?= bin
+
+CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
+           core/manifest.c core/vindex.c core/chunk_store.c \
+           core/index_writer.c core/index_version.c
+INDEXER_SRC = indexer/main.c
+SERVICE_SRC = service/main.c
+
+CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all test unit asan deps demo clean distclean
+
+all: $(B)/ragd-index $(B)/ragd-serve
+
+$(O)/%.o: %.c $(wildcard core/*.h) | build/faiss/lib/libfaiss_c.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/ragd-index: $(INDEXER_SRC:%.c=$(O)/%.o) $(CORE_OBJ)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(CORE_OBJ)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(O)/tests/%: tests/unit/%.c tests/test.h $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/faiss/lib/libfaiss_c.a:
+	@$(MAKE) --no-print-directory deps
+
+deps:
+	@bash deploy/deps.sh
+	@bash deploy/build-faiss.sh
+
+unit: all $(UNIT_TESTS)
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@bash tests/run.sh $(O)/tests $(B)
+
+# AddressSanitizer + UBSan: a separate object tree and binaries, same suite.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan: deps
+	@$(MAKE) --no-print-directory unit O=build/asan B=build/asan/bin CFLAGS="$(ASAN_FLAGS)"
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 bash tests/run.sh build/asan/tests build/asan/bin
+
+demo: deps all
+	@bash deploy/demo.sh
+
+clean:
+	rm -rf build/obj build/asan bin
+
+distclean: clean
+	rm -rf build models var

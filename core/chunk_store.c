@@ -1,0 +1,280 @@
+/* chunk_store.c - one shard's chunk rows in SQLite */
+#include "chunk_store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsio.h"
+#include "mem.h"
+
+#define CHUNK_STORE_SCHEMA_VERSION "1"
+
+struct chunk_store {
+    sqlite3 *db;
+    int dim;
+    int writing;
+    sqlite3_stmt *put, *get, *src, *doc, *meta;
+};
+
+static const char *schema_sql =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE chunks("
+    " id INTEGER PRIMARY KEY, doc_url TEXT NOT NULL, title TEXT NOT NULL,"
+    " headings TEXT NOT NULL, text TEXT NOT NULL,"
+    " start_byte INTEGER NOT NULL, end_byte INTEGER NOT NULL,"
+    " content_hash TEXT NOT NULL, doc_hash TEXT NOT NULL, vector BLOB);"
+    "CREATE TABLE chunk_sources(chunk_id INTEGER NOT NULL, doc_url TEXT NOT NULL,"
+    " title TEXT NOT NULL, headings TEXT NOT NULL, PRIMARY KEY(chunk_id, doc_url));"
+    "CREATE TABLE documents(url TEXT PRIMARY KEY, doc_hash TEXT NOT NULL,"
+    " title TEXT NOT NULL, chunks INTEGER NOT NULL);"
+    "CREATE INDEX chunks_doc ON chunks(doc_url);";
+
+int64_t chunk_id_make(const char *doc_url, int ordinal, const char *text, size_t text_len) {
+    sha256_ctx c;
+    uint8_t d[SHA256_LEN];
+    char ord[16];
+    int n = snprintf(ord, sizeof(ord), "%d", ordinal);
+    sha256_init(&c);
+    sha256_update(&c, doc_url, strlen(doc_url) + 1);
+    sha256_update(&c, ord, (size_t)n + 1);
+    sha256_update(&c, text, text_len);
+    sha256_final(&c, d);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++) id = id << 8 | d[i];
+    return (int64_t)(id & 0x7fffffffffffffffULL);
+}
+
+static int db_err(chunk_store *cs, char *err, const char *what) {
+    return err_set(err, "%s: %s", what, sqlite3_errmsg(cs->db));
+}
+
+static void chunk_store_free(chunk_store *cs) {
+    sqlite3_finalize(cs->put);
+    sqlite3_finalize(cs->get);
+    sqlite3_finalize(cs->src);
+    sqlite3_finalize(cs->doc);
+    sqlite3_finalize(cs->meta);
+    sqlite3_close(cs->db);
+    mem_free(cs);
+}
+
+static int prepare(chunk_store *cs, const char *sql, sqlite3_stmt **st, char *err) {
+    if (sqlite3_prepare_v2(cs->db, sql, -1, st, NULL) != SQLITE_OK) return db_err(cs, err, "prepare");
+    return RAGD_OK;
+}
+
+chunk_store *chunk_store_create(const char *path, int dim, char *err) {
+    if (fsio_exists(path)) {
+        err_set(err, "%s: already exists", path);
+        return NULL;
+    }
+    chunk_store *cs = mem_calloc(1, sizeof(*cs));
+    cs->dim = dim;
+    cs->writing = 1;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &cs->db, flags, NULL) != SQLITE_OK) goto fail;
+    /* No journal: the store lives in a temporary version folder that is
+     * thrown away whole if the build dies, and is fsync'ed before publish. */
+    if (sqlite3_exec(cs->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL) ||
+        sqlite3_exec(cs->db, schema_sql, NULL, NULL, NULL) ||
+        sqlite3_exec(cs->db, "BEGIN", NULL, NULL, NULL))
+        goto fail;
+    if (prepare(cs, "INSERT INTO chunks VALUES(?,?,?,?,?,?,?,?,?,?)", &cs->put, err) ||
+        prepare(cs, "INSERT OR IGNORE INTO chunk_sources VALUES(?,?,?,?)", &cs->src, err) ||
+        prepare(cs, "INSERT OR REPLACE INTO documents VALUES(?,?,?,?)", &cs->doc, err) ||
+        prepare(cs, "INSERT OR REPLACE INTO meta VALUES(?,?)", &cs->meta, err))
+        goto fail_msg;
+    char dimstr[16];
+    snprintf(dimstr, sizeof(dimstr), "%d", dim);
+    if (chunk_store_put_meta(cs, "schema_version", CHUNK_STORE_SCHEMA_VERSION, err) ||
+        chunk_store_put_meta(cs, "dim", dimstr, err))
+        goto fail_msg;
+    return cs;
+fail:
+    db_err(cs, err, path);
+fail_msg:
+    chunk_store_free(cs);
+    return NULL;
+}
+
+int chunk_store_put_meta(chunk_store *cs, const char *key, const char *value, char *err) {
+    sqlite3_reset(cs->meta);
+    sqlite3_bind_text(cs->meta, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(cs->meta, 2, value, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(cs->meta) != SQLITE_DONE) return db_err(cs, err, "meta");
+    return RAGD_OK;
+}
+
+int chunk_store_put(chunk_store *cs, const chunk_row *r, const float *vec, char *err) {
+    sqlite3_stmt *st = cs->put;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_text(st, 2, r->doc_url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->title ? r->title : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->headings ? r->headings : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->start_byte);
+    sqlite3_bind_int64(st, 7, r->end_byte);
+    sqlite3_bind_text(st, 8, r->content_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, r->doc_hash, -1, SQLITE_STATIC);
+    if (vec) sqlite3_bind_blob(st, 10, vec, (int)(sizeof(float) * (size_t)cs->dim), SQLITE_STATIC);
+    else sqlite3_bind_null(st, 10);
+    int rc = sqlite3_step(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, r->doc_url);
+    return RAGD_OK;
+}
+
+int chunk_store_add_source(chunk_store *cs, int64_t chunk_id, const char *doc_url, const char *title,
+                           const char *headings, char *err) {
+    sqlite3_stmt *st = cs->src;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, chunk_id);
+    sqlite3_bind_text(st, 2, doc_url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, title ? title : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, headings ? headings : "[]", -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) return db_err(cs, err, doc_url);
+    return RAGD_OK;
+}
+
+int chunk_store_put_document(chunk_store *cs, const char *url, const char *doc_hash, const char *title,
+                             int64_t chunks, char *err) {
+    sqlite3_stmt *st = cs->doc;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, doc_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, title ? title : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, chunks);
+    if (sqlite3_step(st) != SQLITE_DONE) return db_err(cs, err, url);
+    return RAGD_OK;
+}
+
+int chunk_store_finish(chunk_store *cs, char *err) {
+    int rc = RAGD_OK;
+    if (sqlite3_exec(cs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = db_err(cs, err, "commit");
+    cs->writing = 0;
+    chunk_store_free(cs);
+    return rc;
+}
+
+chunk_store *chunk_store_open(const char *path, char *err) {
+    if (!fsio_exists(path)) {
+        err_set(err, "%s: missing", path);
+        return NULL;
+    }
+    chunk_store *cs = mem_calloc(1, sizeof(*cs));
+    /* immutable=1: versions never change once published, so SQLite may skip
+     * locking and never creates -wal/-shm files beside the shard. */
+    char *uri = mem_printf("file:%s?immutable=1", path);
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX;
+    int rc = sqlite3_open_v2(uri, &cs->db, flags, NULL);
+    mem_free(uri);
+    if (rc != SQLITE_OK) goto fail;
+    if (prepare(cs, "SELECT id, doc_url, title, headings, text, start_byte, end_byte,"
+                    " content_hash, doc_hash, vector FROM chunks WHERE id = ?", &cs->get, err))
+        goto fail_msg;
+    char *ver = chunk_store_get_meta(cs, "schema_version");
+    char *dim = chunk_store_get_meta(cs, "dim");
+    int ok = ver && strcmp(ver, CHUNK_STORE_SCHEMA_VERSION) == 0 && dim && atoi(dim) > 0;
+    if (dim) cs->dim = atoi(dim);
+    mem_free(ver);
+    mem_free(dim);
+    if (!ok) {
+        err_set(err, "%s: not a ragd chunk store (schema version %s)", path, CHUNK_STORE_SCHEMA_VERSION);
+        goto fail_msg;
+    }
+    return cs;
+fail:
+    db_err(cs, err, path);
+fail_msg:
+    chunk_store_free(cs);
+    return NULL;
+}
+
+static char *col_text(sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return mem_strdup(t ? (const char *)t : "");
+}
+
+static void col_hash(sqlite3_stmt *st, int i, char out[SHA256_HEX_LEN + 1]) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, SHA256_HEX_LEN + 1, "%s", t ? (const char *)t : "");
+}
+
+int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, char *err) {
+    memset(row, 0, sizeof(*row));
+    /* One statement per handle: hold the connection's mutex across
+     * reset/bind/step/read so concurrent callers do not interleave. */
+    sqlite3_mutex *mu = sqlite3_db_mutex(cs->db);
+    sqlite3_mutex_enter(mu);
+    sqlite3_stmt *st = cs->get;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), out = 0;
+    if (rc == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(st, 0);
+        row->doc_url = col_text(st, 1);
+        row->title = col_text(st, 2);
+        row->headings = col_text(st, 3);
+        row->text = col_text(st, 4);
+        row->start_byte = sqlite3_column_int64(st, 5);
+        row->end_byte = sqlite3_column_int64(st, 6);
+        col_hash(st, 7, row->content_hash);
+        col_hash(st, 8, row->doc_hash);
+        if (vec) {
+            int n = sqlite3_column_bytes(st, 9);
+            if (n != (int)(sizeof(float) * (size_t)cs->dim)) out = err_set(err, "chunk %lld: no vector of dim %d", (long long)id, cs->dim);
+            else memcpy(vec, sqlite3_column_blob(st, 9), (size_t)n);
+        }
+    } else if (rc == SQLITE_DONE) {
+        out = 1;
+    } else {
+        out = db_err(cs, err, "get");
+    }
+    sqlite3_reset(st);
+    sqlite3_mutex_leave(mu);
+    if (out < 0) chunk_row_clear(row);
+    return out;
+}
+
+char *chunk_store_get_meta(chunk_store *cs, const char *key) {
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) out = col_text(st, 0);
+    sqlite3_finalize(st);
+    return out;
+}
+
+int64_t chunk_store_count(chunk_store *cs) {
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(cs->db, "SELECT count(*) FROM chunks", -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int chunk_store_dim(const chunk_store *cs) {
+    return cs->dim;
+}
+
+void chunk_row_clear(chunk_row *row) {
+    if (!row) return;
+    mem_free(row->doc_url);
+    mem_free(row->title);
+    mem_free(row->headings);
+    mem_free(row->text);
+    memset(row, 0, sizeof(*row));
+}
+
+void chunk_store_close(chunk_store *cs) {
+    if (!cs) return;
+    if (cs->writing) sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+    chunk_store_free(cs);
+}

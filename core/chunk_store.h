@@ -1,0 +1,82 @@
+/* chunk_store.h - one shard's chunk rows in SQLite: text, source, offsets, vector
+ *
+ * Each shard pairs a FAISS index with a chunk store keyed by the same 64-bit
+ * chunk ids. A store is written once by the indexer (inside a version's
+ * temporary folder, so no journal is kept) and then opened read-only and
+ * immutable by the service. It also carries the shard's metadata (dim,
+ * embedder) so that a shard moved to another machine describes itself,
+ * and each chunk's vector so an incremental build can reuse it.
+ *
+ *     chunk_store *cs = chunk_store_create("shard-000.db", 384, err);
+ *     chunk_store_put(cs, &row, vec, err);
+ *     chunk_store_finish(cs, err);                  // commits and closes
+ *     cs = chunk_store_open("shard-000.db", err);
+ *     chunk_store_get(cs, id, &row, NULL, err);     // 0 found, 1 missing
+ */
+#ifndef RAGD_CHUNK_STORE_H
+#define RAGD_CHUNK_STORE_H
+
+#include <stdint.h>
+
+#include "sha256.h"
+
+typedef struct chunk_store chunk_store;
+
+typedef struct chunk_row {
+    int64_t id;
+    char *doc_url;
+    char *title;
+    char *headings; /* JSON array of the heading path, e.g. ["Tutorial","Lists"] */
+    char *text;
+    int64_t start_byte, end_byte; /* offsets in the document's extracted text */
+    char content_hash[SHA256_HEX_LEN + 1];
+    char doc_hash[SHA256_HEX_LEN + 1];
+} chunk_row;
+
+/* Stable 64-bit chunk id from (document URL, ordinal, content): the first
+ * 63 bits of SHA-256 over the three, so ids are never negative (FAISS uses
+ * -1 for "no result"). */
+int64_t chunk_id_make(const char *doc_url, int ordinal, const char *text, size_t text_len);
+
+/* Create a new store at path (which must not exist) for vectors of dim
+ * floats. Rows are added in one transaction until chunk_store_finish. */
+chunk_store *chunk_store_create(const char *path, int dim, char *err);
+
+int chunk_store_put_meta(chunk_store *cs, const char *key, const char *value, char *err);
+
+/* Add one chunk and its vector (dim floats, may be NULL). */
+int chunk_store_put(chunk_store *cs, const chunk_row *row, const float *vec, char *err);
+
+/* Record another document that holds the same chunk text (deduplicated). */
+int chunk_store_add_source(chunk_store *cs, int64_t chunk_id, const char *doc_url, const char *title,
+                           const char *headings, char *err);
+
+/* Record a document of this shard with its content hash and chunk count. */
+int chunk_store_put_document(chunk_store *cs, const char *url, const char *doc_hash, const char *title,
+                             int64_t chunks, char *err);
+
+/* Commit and close a store made by chunk_store_create. The handle is freed
+ * whatever the result. */
+int chunk_store_finish(chunk_store *cs, char *err);
+
+/* Open an existing store read-only; checks the schema and reads its dim. */
+chunk_store *chunk_store_open(const char *path, char *err);
+
+/* Fetch one row by id into *row (strings owned by row: chunk_row_clear) and,
+ * if vec is not NULL, its vector (dim floats). Returns 0 when found, 1 when
+ * no such id, -1 on error. Safe from several threads on one handle. */
+int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, char *err);
+
+/* Value of a meta key (caller frees), or NULL if absent. */
+char *chunk_store_get_meta(chunk_store *cs, const char *key);
+
+int64_t chunk_store_count(chunk_store *cs);
+int chunk_store_dim(const chunk_store *cs);
+
+void chunk_row_clear(chunk_row *row);
+
+/* Close a store opened with chunk_store_open (or abandon one being
+ * created: its rows are rolled back). NULL is accepted. */
+void chunk_store_close(chunk_store *cs);
+
+#endif

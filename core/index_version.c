@@ -1,0 +1,180 @@
+/* index_version.c - open and verify one published index version; search it */
+#include "index_version.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fsio.h"
+#include "mem.h"
+
+int index_dir_current(const char *index_dir, char *out, size_t cap, char *err) {
+    char *link = fsio_join(index_dir, "current");
+    char target[512];
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0) {
+        err_set(err, "%s: %s", link, errno == ENOENT ? "no published version" : strerror(errno));
+        mem_free(link);
+        return RAGD_ERR;
+    }
+    target[n] = '\0';
+    mem_free(link);
+    if (strncmp(target, "versions/", 9) != 0 || !fsio_is_plain_name(target + 9))
+        return err_set(err, "%s/current: unexpected target \"%s\"", index_dir, target);
+    if (strlen(target + 9) >= cap) return err_set(err, "%s/current: version id too long", index_dir);
+    memcpy(out, target + 9, strlen(target + 9) + 1);
+    return RAGD_OK;
+}
+
+index_version *index_version_open(const char *index_dir, int flags, char *err) {
+    /* `current` may be swapped, and the version it named pruned, between
+     * readlink and open: try again on a fresh readlink. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char id[MANIFEST_NAME_LEN];
+        if (index_dir_current(index_dir, id, sizeof(id), err) != 0) return NULL;
+        char *dir = mem_printf("%s/versions/%s", index_dir, id);
+        int gone = !fsio_exists(dir);
+        index_version *v = gone ? NULL : index_version_open_dir(dir, flags, err);
+        mem_free(dir);
+        if (v) return v;
+        char now[MANIFEST_NAME_LEN];
+        if (index_dir_current(index_dir, now, sizeof(now), NULL) != 0 || strcmp(now, id) == 0) {
+            if (gone) err_set(err, "%s/versions/%s: missing", index_dir, id);
+            return NULL;
+        }
+    }
+    err_set(err, "%s: current kept changing while opening", index_dir);
+    return NULL;
+}
+
+/* Size and (optionally) checksum of one shard file against the manifest. */
+static int check_file(const char *dir, const char *name, int64_t bytes, const char *sha, int flags, char *err) {
+    char *p = fsio_join(dir, name);
+    int rc = RAGD_OK;
+    int64_t size = fsio_file_size(p, NULL);
+    if (size < 0) rc = err_set(err, "%s: missing", name);
+    else if (size != bytes)
+        rc = err_set(err, "%s: %lld bytes, manifest says %lld (truncated or replaced)", name, (long long)size,
+                     (long long)bytes);
+    if (rc == RAGD_OK && (flags & INDEX_VERIFY_CHECKSUMS)) {
+        char got[SHA256_HEX_LEN + 1];
+        if (sha256_file(p, got, NULL, err) != 0) rc = RAGD_ERR;
+        else if (strcmp(got, sha) != 0)
+            rc = err_set(err, "%s: SHA-256 %.12s..., manifest says %.12s...", name, got, sha);
+    }
+    mem_free(p);
+    return rc;
+}
+
+static int open_shard(const index_version *v, int i, int flags, index_shard *sh, char *err) {
+    const manifest_shard *ms = &v->m.shards[i];
+    if (check_file(v->dir, ms->index_file, ms->index_bytes, ms->index_sha256, flags, err) ||
+        check_file(v->dir, ms->store_file, ms->store_bytes, ms->store_sha256, flags, err))
+        return RAGD_ERR;
+    char *p = fsio_join(v->dir, ms->index_file);
+    sh->index = vindex_read(p, err);
+    mem_free(p);
+    if (!sh->index) return RAGD_ERR;
+    if (vindex_dim(sh->index) != v->m.dim)
+        return err_set(err, "%s: dimension %d, manifest says %d", ms->index_file, vindex_dim(sh->index), v->m.dim);
+    if (vindex_ntotal(sh->index) != ms->chunks)
+        return err_set(err, "%s: %lld vectors, manifest says %lld", ms->index_file,
+                       (long long)vindex_ntotal(sh->index), (long long)ms->chunks);
+    if (vindex_metric(sh->index) != v->m.metric)
+        return err_set(err, "%s: metric %s, manifest says %s", ms->index_file,
+                       manifest_metric_name(vindex_metric(sh->index)), manifest_metric_name(v->m.metric));
+    p = fsio_join(v->dir, ms->store_file);
+    sh->store = chunk_store_open(p, err);
+    mem_free(p);
+    if (!sh->store) return RAGD_ERR;
+    if (chunk_store_dim(sh->store) != v->m.dim)
+        return err_set(err, "%s: dimension %d, manifest says %d", ms->store_file, chunk_store_dim(sh->store),
+                       v->m.dim);
+    if (chunk_store_count(sh->store) != ms->chunks)
+        return err_set(err, "%s: %lld chunks, manifest says %lld", ms->store_file,
+                       (long long)chunk_store_count(sh->store), (long long)ms->chunks);
+    return RAGD_OK;
+}
+
+index_version *index_version_open_dir(const char *version_dir, int flags, char *err) {
+    index_version *v = mem_calloc(1, sizeof(*v));
+    v->dir = mem_strdup(version_dir);
+    char *mpath = fsio_join(version_dir, MANIFEST_FILE);
+    int rc = manifest_load(mpath, &v->m, err);
+    mem_free(mpath);
+    if (rc != RAGD_OK) goto fail;
+    const char *base = strrchr(version_dir, '/') ? strrchr(version_dir, '/') + 1 : version_dir;
+    if (*base && strcmp(base, v->m.version_id) != 0) {
+        err_set(err, "%s: manifest names version %s", version_dir, v->m.version_id);
+        goto fail;
+    }
+    v->shards = mem_calloc((size_t)v->m.n_shards, sizeof(index_shard));
+    for (int i = 0; i < v->m.n_shards; i++) {
+        if (open_shard(v, i, flags, &v->shards[i], err) != 0) {
+            err_prefix(err, "%s", version_dir);
+            goto fail;
+        }
+    }
+    return v;
+fail:
+    index_version_free(v);
+    return NULL;
+}
+
+static int better(float a, float b, enum manifest_metric metric) {
+    return metric == MANIFEST_METRIC_L2 ? a < b : a > b;
+}
+
+int index_merge_topk(int n_lists, const float *const *scores, const int64_t *const *ids, int per_list,
+                     enum manifest_metric metric, int k, index_hit *out) {
+    int pos[MANIFEST_MAX_SHARDS] = {0};
+    int n = 0;
+    while (n < k) {
+        int best = -1;
+        for (int s = 0; s < n_lists; s++) {
+            if (pos[s] >= per_list || ids[s][pos[s]] < 0) continue;
+            if (best < 0 || better(scores[s][pos[s]], scores[best][pos[best]], metric)) best = s;
+        }
+        if (best < 0) break;
+        out[n].id = ids[best][pos[best]];
+        out[n].score = scores[best][pos[best]];
+        out[n].shard = best;
+        pos[best]++;
+        n++;
+    }
+    return n;
+}
+
+int index_version_search(const index_version *v, const float *query, int k, index_hit *hits, char *err) {
+    int ns = v->m.n_shards;
+    float *scores = mem_alloc(sizeof(float) * (size_t)ns * (size_t)k);
+    int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)ns * (size_t)k);
+    const float **sp = mem_alloc(sizeof(float *) * (size_t)ns);
+    const int64_t **ip = mem_alloc(sizeof(int64_t *) * (size_t)ns);
+    int rc = 0;
+    for (int s = 0; s < ns && rc == 0; s++) {
+        sp[s] = scores + (size_t)s * (size_t)k;
+        ip[s] = ids + (size_t)s * (size_t)k;
+        rc = vindex_search(v->shards[s].index, 1, query, k, scores + (size_t)s * (size_t)k,
+                           ids + (size_t)s * (size_t)k, err);
+    }
+    if (rc == 0) rc = index_merge_topk(ns, sp, ip, k, v->m.metric, k, hits);
+    mem_free(scores);
+    mem_free(ids);
+    mem_free(sp);
+    mem_free(ip);
+    return rc;
+}
+
+void index_version_free(index_version *v) {
+    if (!v) return;
+    for (int i = 0; v->shards && i < v->m.n_shards; i++) {
+        vindex_free(v->shards[i].index);
+        chunk_store_close(v->shards[i].store);
+    }
+    mem_free(v->shards);
+    manifest_clear(&v->m);
+    mem_free(v->dir);
+    mem_free(v);
+}

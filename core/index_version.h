@@ -1,0 +1,67 @@
+/* index_version.h - open and verify one published index version; search it
+ *
+ * A reader resolves INDEX_DIR/current to versions/<id>, parses the
+ * manifest and opens every shard, rejecting anything that does not match
+ * it: a missing or truncated file, a checksum mismatch (when asked), a
+ * FAISS index of another dimension or size, a chunk store with another row
+ * count. Errors name the file and the mismatch.
+ *
+ *     index_version *v = index_version_open("var/index", INDEX_VERIFY_CHECKSUMS, err);
+ *     index_hit hits[10];
+ *     int n = index_version_search(v, query_vec, 10, hits, err);
+ *     chunk_store_get(v->shards[hits[0].shard].store, hits[0].id, &row, NULL, err);
+ *     index_version_free(v);
+ */
+#ifndef RAGD_INDEX_VERSION_H
+#define RAGD_INDEX_VERSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk_store.h"
+#include "manifest.h"
+#include "vindex.h"
+
+/* Flags for index_version_open. */
+#define INDEX_VERIFY_CHECKSUMS 1 /* SHA-256 every shard file before reading it */
+
+typedef struct index_shard {
+    vindex *index;
+    chunk_store *store;
+} index_shard;
+
+typedef struct index_version {
+    manifest m;
+    char *dir; /* versions/<id> folder */
+    index_shard *shards; /* m.n_shards entries */
+} index_version;
+
+typedef struct index_hit {
+    int64_t id;
+    float score;
+    int shard;
+} index_hit;
+
+/* Read the id `current` points to into out (cap bytes). */
+int index_dir_current(const char *index_dir, char *out, size_t cap, char *err);
+
+/* Open the live version of an index directory. NULL + message. */
+index_version *index_version_open(const char *index_dir, int flags, char *err);
+
+/* Open a version folder directly (versions/<id>). NULL + message. */
+index_version *index_version_open_dir(const char *version_dir, int flags, char *err);
+
+/* Search every shard and merge into the best k hits, best first (highest
+ * score for inner product, lowest distance for L2). Returns the number of
+ * hits (<= k) or -1. */
+int index_version_search(const index_version *v, const float *query, int k, index_hit *hits, char *err);
+
+/* Merge per-shard result lists (each sorted best first, ids -1 = none)
+ * into the best k. Used by the sequential search above and by the
+ * service's parallel one. Returns the number of hits written. */
+int index_merge_topk(int n_lists, const float *const *scores, const int64_t *const *ids, int per_list,
+                     enum manifest_metric metric, int k, index_hit *out);
+
+void index_version_free(index_version *v);
+
+#endif

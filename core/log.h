@@ -1,0 +1,34 @@
+/* log.h - leveled, timestamped log lines on stderr
+ *
+ * One line per event, with a UTC timestamp and a level, safe to call from
+ * any thread (each line is written with a single write(2)). Both binaries
+ * use it; the service's JSON access log is separate (service/access_log).
+ *
+ *     log_set_level(LOG_DEBUG);
+ *     log_info("loaded version %s (%lld chunks)", id, (long long)n);
+ *     log_warn("redis: %s; cache bypassed", err);
+ *     log_error("shard-003.faiss: %s", err);
+ */
+#ifndef RAGD_LOG_H
+#define RAGD_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3, LOG_QUIET = 4 };
+
+/* Lines below this level are dropped. Default LOG_INFO. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Parse "debug", "info", "warn", "error", "quiet"; returns -1 if unknown. */
+int log_parse_level(const char *name);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* Current UTC time as "2026-11-21T21:30:00.123Z" into buf (>= 32 bytes). */
+void log_timestamp(char *buf, int with_millis);
+
+#endif

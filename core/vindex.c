@@ -1,0 +1,115 @@
+/* vindex.c - one shard's vector index, through the FAISS C API */
+#include "vindex.h"
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <string.h>
+
+#include "err.h"
+#include "mem.h"
+
+struct vindex {
+    FaissIndex *index;
+};
+
+static int faiss_err(char *err, const char *what) {
+    const char *msg = faiss_get_last_error();
+    return err_set(err, "%s: %s", what, msg ? msg : "FAISS error");
+}
+
+vindex *vindex_create(int dim, const char *spec, enum manifest_metric metric, char *err) {
+    if (dim < 1 || dim > MANIFEST_MAX_DIM) {
+        err_set(err, "dimension %d out of range", dim);
+        return NULL;
+    }
+    FaissMetricType fm = metric == MANIFEST_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+    FaissIndex *base = NULL;
+    if (faiss_index_factory(&base, dim, spec, fm) != 0) {
+        faiss_err(err, spec);
+        return NULL;
+    }
+    FaissIndex *top = base;
+    if (strncmp(spec, "IDMap", 5) != 0) {
+        /* Flat and HNSW cannot store ids; IndexIDMap maps our chunk ids. */
+        FaissIndexIDMap *map = NULL;
+        if (faiss_IndexIDMap_new(&map, base) != 0) {
+            faiss_err(err, spec);
+            faiss_Index_free(base);
+            return NULL;
+        }
+        faiss_IndexIDMap_set_own_fields(map, 1);
+        top = (FaissIndex *)map;
+    }
+    vindex *vi = mem_calloc(1, sizeof(*vi));
+    vi->index = top;
+    return vi;
+}
+
+vindex *vindex_read(const char *path, char *err) {
+    FaissIndex *idx = NULL;
+    if (faiss_read_index_fname(path, 0, &idx) != 0) {
+        faiss_err(err, path);
+        return NULL;
+    }
+    vindex *vi = mem_calloc(1, sizeof(*vi));
+    vi->index = idx;
+    return vi;
+}
+
+int vindex_write(const vindex *vi, const char *path, char *err) {
+    if (faiss_write_index_fname(vi->index, path) != 0) return faiss_err(err, path);
+    return RAGD_OK;
+}
+
+int vindex_is_trained(const vindex *vi) {
+    return faiss_Index_is_trained(vi->index);
+}
+
+int vindex_train(vindex *vi, int64_t n, const float *x, char *err) {
+    if (faiss_Index_train(vi->index, n, x) != 0) return faiss_err(err, "train");
+    return RAGD_OK;
+}
+
+int vindex_add(vindex *vi, int64_t n, const float *x, const int64_t *ids, char *err) {
+    if (!vindex_is_trained(vi)) return err_set(err, "add: index is not trained");
+    if (faiss_Index_add_with_ids(vi->index, n, x, ids) != 0) return faiss_err(err, "add");
+    return RAGD_OK;
+}
+
+int vindex_search(const vindex *vi, int64_t nq, const float *q, int k, float *scores, int64_t *ids,
+                  char *err) {
+    if (k < 1) return err_set(err, "search: k must be >= 1");
+    if (faiss_Index_search(vi->index, nq, q, k, scores, ids) != 0) return faiss_err(err, "search");
+    return RAGD_OK;
+}
+
+int vindex_set_param(vindex *vi, const char *name, double value, char *err) {
+    FaissParameterSpace *ps = NULL;
+    if (faiss_ParameterSpace_new(&ps) != 0) return faiss_err(err, "parameter space");
+    int rc = faiss_ParameterSpace_set_index_parameter(ps, vi->index, name, value);
+    faiss_ParameterSpace_free(ps);
+    if (rc != 0) return faiss_err(err, name);
+    return RAGD_OK;
+}
+
+int vindex_dim(const vindex *vi) {
+    return faiss_Index_d(vi->index);
+}
+
+int64_t vindex_ntotal(const vindex *vi) {
+    return faiss_Index_ntotal(vi->index);
+}
+
+enum manifest_metric vindex_metric(const vindex *vi) {
+    return faiss_Index_metric_type(vi->index) == METRIC_L2 ? MANIFEST_METRIC_L2 : MANIFEST_METRIC_IP;
+}
+
+void vindex_free(vindex *vi) {
+    if (!vi) return;
+    faiss_Index_free(vi->index);
+    mem_free(vi);
+}
