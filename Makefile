@@ -10,11 +10,12 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -pthread
-CPPFLAGS += -D_GNU_SOURCE -Icore -Ibuild/faiss/include
+CPPFLAGS += -D_GNU_SOURCE -Icore -Iembedders -Iloaders -Iindexer -Iservice -Icache \
+            -Ibuild/faiss/include -I/usr/include/libxml2
 
 FAISS_LIBS = build/faiss/lib/libfaiss_c.a build/faiss/lib/libfaiss_core.a
 LDLIBS  = $(FAISS_LIBS) -lopenblas -lgomp -lstdc++ -lm \
-          -lsqlite3 -ljansson -lpthread
+          -lsqlite3 -ljansson -lxml2 -lcurl -lutf8proc -lpthread
 
 # Object folder; `make asan` builds a separate tree.
 O ?= build/obj
@@ -23,9 +24,14 @@ B ?= bin
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
            core/index_writer.c core/index_version.c
-INDEXER_SRC = indexer/main.c
+EMBED_SRC = embedders/embedder.c embedders/hash.c
+LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c
+INDEXER_SRC = indexer/main.c indexer/chunker.c
 SERVICE_SRC = service/main.c
 
+# Everything but the mains: what tests link.
+LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
+LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -33,11 +39,13 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
-$(O)/%.o: %.c $(wildcard core/*.h) | build/faiss/lib/libfaiss_c.a
+HEADERS = $(wildcard core/*.h embedders/*.h loaders/*.h indexer/*.h service/*.h cache/*.h)
+
+$(O)/%.o: %.c $(HEADERS) | build/faiss/lib/libfaiss_c.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/ragd-index: $(INDEXER_SRC:%.c=$(O)/%.o) $(CORE_OBJ)
+$(B)/ragd-index: $(O)/indexer/main.o $(LIB_OBJ)
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
@@ -45,9 +53,9 @@ $(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(CORE_OBJ)
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(O)/tests/%: tests/unit/%.c tests/test.h $(CORE_OBJ)
+$(O)/tests/%: tests/unit/%.c tests/test.h tests/index_fixture.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 build/faiss/lib/libfaiss_c.a:
 	@$(MAKE) --no-print-directory deps

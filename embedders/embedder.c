@@ -1,0 +1,52 @@
+/* embedder.c - create embedders by name; dispatch through their vtables */
+#include "embedder.h"
+
+#include <string.h>
+
+#include "err.h"
+
+embedder_opts embedder_opts_default(void) {
+    embedder_opts o = {.dim = 384, .model_dir = NULL};
+    return o;
+}
+
+const char *embedder_names(void) {
+    return "hash";
+}
+
+embedder *embedder_create(const char *name, const embedder_opts *opts, char *err) {
+    embedder_opts def = embedder_opts_default();
+    if (!opts) opts = &def;
+    if (strcmp(name, "hash") == 0) return emb_hash_create(opts, err);
+    err_set(err, "unknown embedder \"%s\" (known: %s)", name, embedder_names());
+    return NULL;
+}
+
+int embedder_embed(embedder *e, const char *const *texts, int n, float *out, char *err) {
+    if (n <= 0) return 0;
+    return e->vt->embed(e, texts, n, out, err);
+}
+
+int embedder_count_tokens(embedder *e, const char *text, size_t len) {
+    return e->vt->count_tokens(e, text, len);
+}
+
+int embedder_dim(const embedder *e) {
+    return e->dim;
+}
+
+const char *embedder_model_id(const embedder *e) {
+    return e->model_id;
+}
+
+const char *embedder_name(const embedder *e) {
+    return e->name;
+}
+
+int embedder_max_tokens(const embedder *e) {
+    return e->max_tokens;
+}
+
+void embedder_free(embedder *e) {
+    if (e) e->vt->destroy(e);
+}

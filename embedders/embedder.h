@@ -1,0 +1,73 @@
+/* embedder.h - one interface for every text embedder (hash, minilm, openai)
+ *
+ * An embedder turns texts into L2-normalised float32 vectors of a fixed
+ * dimension. Its model_id is stable across runs and versions of ragd that
+ * produce the same vectors; it goes into the manifest and into cache keys,
+ * so the service never mixes vectors of two models. count_tokens is the
+ * embedder's own tokenizer, which the chunker uses to size chunks.
+ * embed() is safe to call from several threads at once.
+ *
+ *     embedder_opts o = embedder_opts_default();
+ *     embedder *e = embedder_create("hash", &o, err);
+ *     float *v = mem_alloc(sizeof(float) * n * embedder_dim(e));
+ *     if (embedder_embed(e, texts, n, v, err) != 0) ...;
+ *     embedder_free(e);
+ */
+#ifndef RAGD_EMBEDDER_H
+#define RAGD_EMBEDDER_H
+
+#include <stddef.h>
+
+typedef struct embedder_opts {
+    int dim;               /* hash: vector dimension (default 384) */
+    const char *model_dir; /* minilm: model folder */
+} embedder_opts;
+
+typedef struct embedder embedder;
+
+struct embedder_vtable {
+    int (*embed)(embedder *e, const char *const *texts, int n, float *out, char *err);
+    int (*count_tokens)(embedder *e, const char *text, size_t len);
+    void (*destroy)(embedder *e);
+};
+
+/* The common part every embedder starts with. */
+struct embedder {
+    const struct embedder_vtable *vt;
+    char name[32];
+    char model_id[128];
+    int dim;
+    int max_tokens; /* most content tokens one text may hold (before truncation) */
+    int uncased;    /* 1 if the model ignores case (cache keys may fold case) */
+};
+
+embedder_opts embedder_opts_default(void);
+
+/* Create an embedder by name ("hash"; the list is in embedder_names()).
+ * NULL + message for an unknown name or bad options. Free with
+ * embedder_free. */
+embedder *embedder_create(const char *name, const embedder_opts *opts, char *err);
+
+/* Comma-separated names this build knows, for --help and error messages. */
+const char *embedder_names(void);
+
+/* Embed n NUL-terminated texts into out (n x dim floats, row-major), each
+ * row L2-normalised (an all-zero row for a text with no features, hash
+ * only). 0 or -1 + message. */
+int embedder_embed(embedder *e, const char *const *texts, int n, float *out, char *err);
+
+/* Tokens in text[0..len) by the embedder's own tokenizer, without the
+ * special tokens a model adds around every text. */
+int embedder_count_tokens(embedder *e, const char *text, size_t len);
+
+int embedder_dim(const embedder *e);
+const char *embedder_model_id(const embedder *e);
+const char *embedder_name(const embedder *e);
+int embedder_max_tokens(const embedder *e);
+
+void embedder_free(embedder *e);
+
+/* Constructors of the individual embedders (used by embedder_create). */
+embedder *emb_hash_create(const embedder_opts *opts, char *err);
+
+#endif
