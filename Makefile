@@ -23,10 +23,12 @@ B ?= bin
 
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
-           core/index_writer.c core/index_version.c
+           core/index_writer.c core/index_version.c core/strmap.c core/config.c
 EMBED_SRC = embedders/embedder.c embedders/hash.c
-LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c
-INDEXER_SRC = indexer/main.c indexer/chunker.c
+LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
+             loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
+INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
+              indexer/shard_build.c indexer/build.c
 SERVICE_SRC = service/main.c
 
 # Everything but the mains: what tests link.

@@ -30,7 +30,8 @@ static const char *schema_sql =
     " title TEXT NOT NULL, headings TEXT NOT NULL, PRIMARY KEY(chunk_id, doc_url));"
     "CREATE TABLE documents(url TEXT PRIMARY KEY, doc_hash TEXT NOT NULL,"
     " title TEXT NOT NULL, chunks INTEGER NOT NULL);"
-    "CREATE INDEX chunks_doc ON chunks(doc_url);";
+    "CREATE INDEX chunks_doc ON chunks(doc_url);"
+    "CREATE INDEX chunks_hash ON chunks(content_hash);";
 
 int64_t chunk_id_make(const char *doc_url, int ordinal, const char *text, size_t text_len) {
     sha256_ctx c;
@@ -238,6 +239,19 @@ int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, cha
     sqlite3_mutex_leave(mu);
     if (out < 0) chunk_row_clear(row);
     return out;
+}
+
+int chunk_store_each_hash(chunk_store *cs, void (*fn)(void *ctx, const char *hash, int64_t id), void *ctx,
+                          char *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT content_hash, id FROM chunks", -1, &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "each_hash");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, "each_hash");
+    return RAGD_OK;
 }
 
 char *chunk_store_get_meta(chunk_store *cs, const char *key) {

@@ -67,6 +67,11 @@ chunk_store *chunk_store_open(const char *path, char *err);
  * no such id, -1 on error. Safe from several threads on one handle. */
 int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, char *err);
 
+/* Call fn for every chunk's content hash and id (incremental builds use
+ * this to find vectors they can reuse). */
+int chunk_store_each_hash(chunk_store *cs, void (*fn)(void *ctx, const char *hash, int64_t id), void *ctx,
+                          char *err);
+
 /* Value of a meta key (caller frees), or NULL if absent. */
 char *chunk_store_get_meta(chunk_store *cs, const char *key);
 

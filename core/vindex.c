@@ -4,6 +4,7 @@
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/clone_index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
@@ -63,6 +64,17 @@ vindex *vindex_read(const char *path, char *err) {
 int vindex_write(const vindex *vi, const char *path, char *err) {
     if (faiss_write_index_fname(vi->index, path) != 0) return faiss_err(err, path);
     return RAGD_OK;
+}
+
+vindex *vindex_clone(const vindex *vi, char *err) {
+    FaissIndex *copy = NULL;
+    if (faiss_clone_index(vi->index, &copy) != 0) {
+        faiss_err(err, "clone");
+        return NULL;
+    }
+    vindex *c = mem_calloc(1, sizeof(*c));
+    c->index = copy;
+    return c;
 }
 
 int vindex_is_trained(const vindex *vi) {

@@ -29,6 +29,9 @@ vindex *vindex_read(const char *path, char *err);
 
 int vindex_write(const vindex *vi, const char *path, char *err);
 
+/* Deep copy (e.g. of a trained, empty index, one per shard). */
+vindex *vindex_clone(const vindex *vi, char *err);
+
 /* 1 when the index needs no (more) training. IVF and PQ specs need
  * vindex_train on a sample before vindex_add. */
 int vindex_is_trained(const vindex *vi);

@@ -1,31 +1,215 @@
 /* main.c - ragd-index: the command line of the offline index builder */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "build.h"
+#include "config.h"
 #include "err.h"
 #include "index_version.h"
 #include "log.h"
+#include "mem.h"
 
 #define RAGD_VERSION "0.1.0"
+#define MAX_SOURCES 64
 
-/* Exit codes, documented in --help and the README. */
-enum { EXIT_PUBLISHED = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+static volatile int stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ragd-index COMMAND [options]\n"
-            "\n"
-            "commands:\n"
-            "  info INDEX_DIR [--verify]   describe the live version of an index;\n"
-            "                              --verify also checks every shard's SHA-256\n"
-            "  --help                      this text\n"
-            "  --version                   print the version\n"
-            "\n"
-            "exit codes:\n"
-            "  0  success (for build: a version was published)\n"
-            "  1  failed, nothing published\n"
-            "  2  usage or configuration error\n"
-            "  3  published, but more than the allowed share of pages failed\n");
+        "usage: ragd-index build --out INDEX_DIR --source SRC [--source SRC ...] [options]\n"
+        "       ragd-index info INDEX_DIR [--verify]\n"
+        "       ragd-index --help | --version\n"
+        "\n"
+        "build: crawl or walk the sources, chunk, embed, build sharded FAISS indexes and\n"
+        "publish them as a new version of INDEX_DIR (INDEX_DIR/current is swapped\n"
+        "atomically; a killed build publishes nothing). SRC is an http(s):// URL\n"
+        "(crawled within its folder) or a local file or folder (.html .htm .md .txt).\n"
+        "\n"
+        "  --config FILE          read \"option = value\" lines first; flags win\n"
+        "  --shards N             shards, documents go to hash(url) %% N (default 2)\n"
+        "  --index-spec S         FAISS index_factory string (default HNSW32); IVF/PQ\n"
+        "                         specs are trained on a sample of the vectors\n"
+        "  --embedder NAME        %s (default hash)\n"
+        "  --dim N                hash embedder dimension (default 384)\n"
+        "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"
+        "  --chunk-overlap N      tokens shared by consecutive chunks (30)\n"
+        "  --max-pages N          pages (or files) loaded at most per source (10000)\n"
+        "  --max-depth N          link hops (or folder levels) from the source (20)\n"
+        "  --concurrency N        requests in flight per host (4)\n"
+        "  --delay-ms N           least time between request starts (0)\n"
+        "  --timeout-ms N         per-request timeout (10000)\n"
+        "  --retries N            retries on 5xx/429/network errors (3)\n"
+        "  --max-page-bytes N     response and file size cap (5242880)\n"
+        "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
+        "                         (ragd/0.1)\n"
+        "  --incremental          reuse vectors of the live version for unchanged chunks\n"
+        "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"
+        "  --report FILE          write the run report there too (it is always kept\n"
+        "                         as report.json inside the published version)\n"
+        "  --max-failed-share F   exit 3 when more than this share of pages failed (0.2)\n"
+        "  --threads N            embedding workers and shard builders (cores)\n"
+        "  --batch N              texts per embedding call (64)\n"
+        "  --log-level L          debug, info, warn, error (info)\n"
+        "\n"
+        "info: describe the live version; --verify also checks every SHA-256.\n"
+        "\n"
+        "exit codes:\n"
+        "  0  published (build) / success\n"
+        "  1  failed, nothing published (also: another build holds the lock)\n"
+        "  2  usage or configuration error\n"
+        "  3  published, but more than --max-failed-share of the pages failed\n",
+        embedder_names());
+}
+
+typedef struct cli {
+    build_opts o;
+    const char *sources[MAX_SOURCES];
+    int n_sources;
+    const char *config;
+} cli;
+
+static int want_int(const char *key, const char *v, long long lo, long long hi, long long *out, char *err) {
+    if (config_int(v, lo, hi, out) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", key, v ? v : "", lo, hi);
+    return RAGD_OK;
+}
+
+/* Apply one option (from argv or the config file). Strings must outlive
+ * the build: argv does, config values are kept until exit. */
+static int apply(cli *c, const char *key, const char *v, char *err) {
+    build_opts *o = &c->o;
+    long long n = 0;
+    if (!strcmp(key, "incremental")) {
+        o->incremental = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+        return RAGD_OK;
+    }
+    if (!v) return err_set(err, "--%s needs a value", key);
+    if (!strcmp(key, "out")) o->out_dir = v;
+    else if (!strcmp(key, "source")) {
+        if (c->n_sources == MAX_SOURCES) return err_set(err, "at most %d sources", MAX_SOURCES);
+        c->sources[c->n_sources++] = v;
+    } else if (!strcmp(key, "index-spec")) o->index_spec = v;
+    else if (!strcmp(key, "embedder")) o->embedder = v;
+    else if (!strcmp(key, "model")) o->emb.model_dir = v;
+    else if (!strcmp(key, "user-agent")) o->crawl.user_agent = v;
+    else if (!strcmp(key, "report")) o->report_path = v;
+    else if (!strcmp(key, "log-level")) {
+        int l = log_parse_level(v);
+        if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
+        log_set_level((enum log_level)l);
+    } else if (!strcmp(key, "max-failed-share")) {
+        char *end;
+        double f = strtod(v, &end);
+        if (*end || f < 0 || f > 1) return err_set(err, "--max-failed-share: \"%s\" is not in 0..1", v);
+        o->max_failed_share = f;
+    } else if (!strcmp(key, "shards")) {
+        if (want_int(key, v, 1, 256, &n, err)) return RAGD_ERR;
+        o->shards = (int)n;
+    } else if (!strcmp(key, "dim")) {
+        if (want_int(key, v, 8, 16384, &n, err)) return RAGD_ERR;
+        o->emb.dim = (int)n;
+    } else if (!strcmp(key, "chunk-tokens")) {
+        if (want_int(key, v, 8, 100000, &n, err)) return RAGD_ERR;
+        o->chunk.max_tokens = (int)n;
+    } else if (!strcmp(key, "chunk-overlap")) {
+        if (want_int(key, v, 0, 50000, &n, err)) return RAGD_ERR;
+        o->chunk.overlap = (int)n;
+    } else if (!strcmp(key, "max-pages")) {
+        if (want_int(key, v, 1, 10000000, &n, err)) return RAGD_ERR;
+        o->crawl.max_pages = o->local.max_files = (int)n;
+    } else if (!strcmp(key, "max-depth")) {
+        if (want_int(key, v, 0, 1000, &n, err)) return RAGD_ERR;
+        o->crawl.max_depth = o->local.max_depth = (int)n;
+    } else if (!strcmp(key, "concurrency")) {
+        if (want_int(key, v, 1, 64, &n, err)) return RAGD_ERR;
+        o->crawl.concurrency = (int)n;
+    } else if (!strcmp(key, "delay-ms")) {
+        if (want_int(key, v, 0, 600000, &n, err)) return RAGD_ERR;
+        o->crawl.delay_ms = (int)n;
+    } else if (!strcmp(key, "timeout-ms")) {
+        if (want_int(key, v, 1, 3600000, &n, err)) return RAGD_ERR;
+        o->crawl.timeout_ms = (int)n;
+    } else if (!strcmp(key, "retries")) {
+        if (want_int(key, v, 0, 10, &n, err)) return RAGD_ERR;
+        o->crawl.max_retries = (int)n;
+    } else if (!strcmp(key, "max-page-bytes")) {
+        if (want_int(key, v, 1024, 1LL << 30, &n, err)) return RAGD_ERR;
+        o->crawl.max_page_bytes = o->local.max_file_bytes = (size_t)n;
+    } else if (!strcmp(key, "keep-versions")) {
+        if (want_int(key, v, 1, 1000, &n, err)) return RAGD_ERR;
+        o->keep_versions = (int)n;
+    } else if (!strcmp(key, "threads")) {
+        if (want_int(key, v, 1, 256, &n, err)) return RAGD_ERR;
+        o->threads = (int)n;
+    } else if (!strcmp(key, "batch")) {
+        if (want_int(key, v, 1, 4096, &n, err)) return RAGD_ERR;
+        o->batch = (int)n;
+    } else {
+        return err_set(err, "unknown option --%s (see ragd-index --help)", key);
+    }
+    return RAGD_OK;
+}
+
+static int parse_build_args(cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
+    /* First find --config, so that its values come before the flags. */
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return err_set(err, "--config needs a file");
+            c->config = argv[i + 1];
+        }
+    if (c->config) {
+        if (config_load(c->config, conf, nconf, err) != 0) return RAGD_ERR;
+        for (int i = 0; i < *nconf; i++)
+            if (strcmp((*conf)[i].key, "config") && apply(c, (*conf)[i].key, (*conf)[i].value, err) != 0)
+                return err_prefix(err, "%s:%d", c->config, (*conf)[i].line);
+    }
+    int cli_sources = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) return err_set(err, "unexpected argument \"%s\"", argv[i]);
+        const char *key = argv[i] + 2;
+        if (!strcmp(key, "config")) {
+            i++;
+            continue;
+        }
+        if (!strcmp(key, "source") && cli_sources++ == 0) c->n_sources = 0; /* flags replace config sources */
+        int flag = !strcmp(key, "incremental");
+        const char *v = flag ? NULL : (i + 1 < argc ? argv[++i] : NULL);
+        if (apply(c, key, v, err) != 0) return RAGD_ERR;
+    }
+    if (!c->o.out_dir) return err_set(err, "--out INDEX_DIR is required");
+    if (c->n_sources == 0) return err_set(err, "at least one --source is required");
+    return RAGD_OK;
+}
+
+static int cmd_build(int argc, char **argv) {
+    cli c = {.o = build_opts_default()};
+    config_entry *conf = NULL;
+    int nconf = 0;
+    char err[RAGD_ERR_LEN];
+    if (parse_build_args(&c, argc, argv, &conf, &nconf, err) != 0) {
+        fprintf(stderr, "ragd-index build: %s\n", err);
+        config_free(conf, nconf);
+        return BUILD_EXIT_USAGE;
+    }
+    c.o.sources = c.sources;
+    c.o.n_sources = c.n_sources;
+    c.o.progress = isatty(STDERR_FILENO);
+    c.o.stop = &stop_flag;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int code = build_run(&c.o, err);
+    if (code == BUILD_EXIT_PUBLISHED) log_info("published a new version of %s", c.o.out_dir);
+    else fprintf(stderr, "ragd-index build: %s\n", err);
+    config_free(conf, nconf);
+    return code;
 }
 
 static void print_version_info(const index_version *v) {
@@ -55,22 +239,22 @@ static int cmd_info(int argc, char **argv) {
         if (strcmp(argv[i], "--verify") == 0) flags |= INDEX_VERIFY_CHECKSUMS;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "ragd-index info: unknown option %s\n", argv[i]);
-            return EXIT_USAGE;
+            return BUILD_EXIT_USAGE;
         } else if (!dir) dir = argv[i];
         else {
             fprintf(stderr, "ragd-index info: one INDEX_DIR, got %s too\n", argv[i]);
-            return EXIT_USAGE;
+            return BUILD_EXIT_USAGE;
         }
     }
     if (!dir) {
         fprintf(stderr, "ragd-index info: INDEX_DIR is required\n");
-        return EXIT_USAGE;
+        return BUILD_EXIT_USAGE;
     }
     char err[RAGD_ERR_LEN];
     index_version *v = index_version_open(dir, flags, err);
     if (!v) {
         fprintf(stderr, "ragd-index info: %s\n", err);
-        return EXIT_FAILED;
+        return BUILD_EXIT_FAILED;
     }
     print_version_info(v);
     if (flags & INDEX_VERIFY_CHECKSUMS) printf("verified    all shard checksums match the manifest\n");
@@ -81,17 +265,18 @@ static int cmd_info(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
-        return EXIT_USAGE;
+        return BUILD_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (!strcmp(argv[1], "--version")) {
         printf("ragd-index %s\n", RAGD_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "build")) return cmd_build(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     fprintf(stderr, "ragd-index: unknown command \"%s\" (see ragd-index --help)\n", argv[1]);
-    return EXIT_USAGE;
+    return BUILD_EXIT_USAGE;
 }

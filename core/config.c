@@ -1,0 +1,79 @@
+/* config.c - read a config file of "key = value" lines */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsio.h"
+#include "mem.h"
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+int config_parse(const char *text, const char *name, config_entry **out, int *n, char *err) {
+    *out = NULL;
+    *n = 0;
+    char *copy = mem_strdup(text), *save = NULL;
+    int lineno = 0, rc = RAGD_OK;
+    for (char *line = copy; line && rc == RAGD_OK; line = save) {
+        save = strchr(line, '\n');
+        if (save) *save++ = '\0';
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = err_set(err, "%s:%d: expected \"key = value\"", name, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if (!*key) {
+            rc = err_set(err, "%s:%d: empty key", name, lineno);
+            break;
+        }
+        *out = mem_realloc(*out, sizeof(config_entry) * (size_t)(*n + 1));
+        (*out)[*n] = (config_entry){mem_strdup(key), mem_strdup(value), lineno};
+        (*n)++;
+    }
+    mem_free(copy);
+    if (rc != RAGD_OK) {
+        config_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int config_load(const char *path, config_entry **out, int *n, char *err) {
+    char *buf;
+    if (fsio_read_file(path, CONFIG_MAX_BYTES, &buf, NULL, err) != 0) return RAGD_ERR;
+    int rc = config_parse(buf, path, out, n, err);
+    mem_free(buf);
+    return rc;
+}
+
+void config_free(config_entry *e, int n) {
+    for (int i = 0; e && i < n; i++) {
+        mem_free(e[i].key);
+        mem_free(e[i].value);
+    }
+    mem_free(e);
+}
+
+int config_int(const char *s, long long lo, long long hi, long long *out) {
+    if (!s || !*s) return RAGD_ERR;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return RAGD_ERR;
+    *out = v;
+    return RAGD_OK;
+}

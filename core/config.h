@@ -1,0 +1,34 @@
+/* config.h - read a config file of "key = value" lines
+ *
+ * Both binaries accept --config FILE. Each non-blank line that is not a
+ * comment ('#') is "key = value", where key is a long option name without
+ * the dashes ("max-pages = 500"); a key may repeat ("source = ..."). The
+ * caller applies the pairs before the command-line flags, so flags win.
+ *
+ *     config_entry *e; int n;
+ *     if (config_load("ragd.conf", &e, &n, err) != 0) die(err);
+ *     for (int i = 0; i < n; i++) apply(e[i].key, e[i].value, e[i].line);
+ *     config_free(e, n);
+ */
+#ifndef RAGD_CONFIG_H
+#define RAGD_CONFIG_H
+
+#define CONFIG_MAX_BYTES (1u << 20)
+
+typedef struct config_entry {
+    char *key, *value;
+    int line;
+} config_entry;
+
+/* Parse a file; -1 + "FILE:LINE: message" for a malformed line. */
+int config_load(const char *path, config_entry **out, int *n, char *err);
+
+/* Parse text already in memory (name is used in messages). */
+int config_parse(const char *text, const char *name, config_entry **out, int *n, char *err);
+
+void config_free(config_entry *e, int n);
+
+/* Parse a whole decimal integer in [lo, hi]; 0 or -1. */
+int config_int(const char *s, long long lo, long long hi, long long *out);
+
+#endif

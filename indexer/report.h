@@ -1,0 +1,62 @@
+/* report.h - the run report of one build: pages by outcome and reason, chunks, timings
+ *
+ * An operator who reads nothing but the exit code and report.json must
+ * know what happened: how many pages were fetched, skipped and failed and
+ * why (with example URLs per reason), how many chunks were embedded,
+ * reused and deleted, how many embedding calls and tokens were spent, how
+ * long each stage took, and which version was published (if any).
+ *
+ *     report *r = report_new();
+ *     report_event(r, url, LOAD_FAILED, "http_404", "HTTP 404");
+ *     r->chunks_embedded += n;
+ *     report_write(r, "report.json", err);
+ *     report_free(r);
+ */
+#ifndef RAGD_REPORT_H
+#define RAGD_REPORT_H
+
+#include <stdint.h>
+
+#include "loader.h"
+#include "strmap.h"
+
+#define REPORT_EXAMPLES 5
+
+typedef struct report {
+    char started_at[40], finished_at[40];
+    char **sources;
+    int n_sources;
+    int64_t fetched, skipped, failed;
+    strmap *skipped_by, *failed_by; /* reason -> counts and example URLs */
+    int64_t documents;
+    int64_t chunks_total;      /* chunks of all documents, duplicates included */
+    int64_t chunks_unique;     /* distinct contents stored */
+    int64_t chunks_embedded, chunks_reused, chunks_deleted;
+    int64_t embed_calls, embed_texts, embed_tokens;
+    double load_ms, embed_wait_ms, build_ms, publish_ms, total_ms;
+    int incremental;
+    char incremental_note[256];
+    char version_id[128];
+    int published;
+    int exit_code;
+    char error[256];
+} report;
+
+report *report_new(void);
+void report_add_source(report *r, const char *src);
+
+/* Count one page outcome ("ok" fetches are counted, not listed). */
+void report_event(report *r, const char *url, enum load_outcome outcome, const char *reason, const char *detail);
+
+/* Count for one reason (0 if never seen). */
+int64_t report_reason_count(const report *r, enum load_outcome outcome, const char *reason);
+
+/* The report as pretty JSON (caller frees). */
+char *report_to_json(const report *r);
+
+/* Write durably to path. */
+int report_write(const report *r, const char *path, char *err);
+
+void report_free(report *r);
+
+#endif

@@ -1,0 +1,520 @@
+/* http_crawl.c - crawl a website with libcurl's multi interface */
+#include "http_crawl.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "err.h"
+#include "html_extract.h"
+#include "mem.h"
+#include "robots.h"
+#include "strmap.h"
+#include "url.h"
+
+#define CRAWL_MAX_REDIRECTS 5
+#define CRAWL_MAX_SITEMAPS 10
+
+typedef struct item {
+    char *url;
+    int depth, redirects, attempt;
+    int64_t not_before_ms;
+    char *chain; /* previous URLs of a redirect chain, '\n'-separated */
+    struct item *next;
+} item;
+
+typedef struct transfer {
+    CURL *easy;
+    item *it;
+    char *buf;
+    size_t len, cap, max;
+    int too_large;
+    char retry_after[64];
+    struct transfer *prev, *next; /* in crawler.active */
+} transfer;
+
+typedef struct crawler {
+    const crawl_opts *o;
+    const loader_sink *sink;
+    url_scope scope;
+    robots *robots;
+    strmap *seen;
+    item *head, *tail;
+    CURLM *multi;
+    transfer *active;
+    int running, pages;
+    int64_t last_start_ms;
+    char token[64];
+    unsigned rng;
+} crawler;
+
+crawl_opts crawl_opts_default(void) {
+    crawl_opts o = {.max_pages = 10000, .max_depth = 20, .concurrency = 4, .delay_ms = 0,
+                    .timeout_ms = 10000, .max_page_bytes = 5u << 20, .user_agent = "ragd/0.1",
+                    .max_retries = 3, .max_retry_wait_ms = 30000, .backoff_ms = 250};
+    return o;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void item_free(item *it) {
+    if (!it) return;
+    mem_free(it->url);
+    mem_free(it->chain);
+    mem_free(it);
+}
+
+static void push(crawler *c, item *it) {
+    it->next = NULL;
+    if (c->tail) c->tail->next = it;
+    else c->head = it;
+    c->tail = it;
+}
+
+/* Remove and return the first item that may start now, or NULL. */
+static item *pop_ready(crawler *c, int64_t now, int64_t *next_ready) {
+    item *prev = NULL;
+    for (item *it = c->head; it; prev = it, it = it->next) {
+        if (it->not_before_ms > now) {
+            if (*next_ready == 0 || it->not_before_ms < *next_ready) *next_ready = it->not_before_ms;
+            continue;
+        }
+        /* A new page (not a retry) needs room under max_pages. */
+        if (it->attempt == 0 && it->redirects == 0 && c->pages >= c->o->max_pages) continue;
+        if (prev) prev->next = it->next;
+        else c->head = it->next;
+        if (c->tail == it) c->tail = prev;
+        return it;
+    }
+    return NULL;
+}
+
+/* Queue a URL found at depth (already normalised), once. */
+static void enqueue(crawler *c, const char *url, int depth, int redirects, const char *chain) {
+    if (!strmap_put(c->seen, url, NULL)) return;
+    if (!url_in_scope(&c->scope, url)) {
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, "out_of_scope", c->scope.prefix);
+        return;
+    }
+    if (depth > c->o->max_depth) {
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, "depth_limit", "");
+        return;
+    }
+    char *pq = url_path_query(url);
+    int allowed = robots_allowed(c->robots, pq);
+    mem_free(pq);
+    if (!allowed) {
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, "robots_disallowed", "");
+        return;
+    }
+    item *it = mem_calloc(1, sizeof(*it));
+    it->url = mem_strdup(url);
+    it->depth = depth;
+    it->redirects = redirects;
+    it->chain = chain ? mem_strdup(chain) : NULL;
+    push(c, it);
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+    transfer *t = ud;
+    size_t bytes = size * n;
+    if (t->len + bytes > t->max) {
+        t->too_large = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->len + bytes + 1 > t->cap) {
+        t->cap = (t->len + bytes + 1) * 2;
+        if (t->cap > t->max + 1) t->cap = t->max + 1;
+        t->buf = mem_realloc(t->buf, t->cap);
+    }
+    memcpy(t->buf + t->len, data, bytes);
+    t->len += bytes;
+    t->buf[t->len] = '\0';
+    return bytes;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+    transfer *t = ud;
+    size_t bytes = size * n;
+    if (bytes > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        size_t v = 12;
+        while (v < bytes && isspace((unsigned char)data[v])) v++;
+        size_t e = bytes;
+        while (e > v && isspace((unsigned char)data[e - 1])) e--;
+        size_t len = e - v < sizeof(t->retry_after) - 1 ? e - v : sizeof(t->retry_after) - 1;
+        memcpy(t->retry_after, data + v, len);
+        t->retry_after[len] = '\0';
+    }
+    return bytes;
+}
+
+static CURL *make_easy(const crawler *c, const char *url, transfer *t) {
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->o->user_agent);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o->max_page_bytes);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    t->max = c->o->max_page_bytes;
+    t->easy = e;
+    return e;
+}
+
+/* Split "text/html; charset=latin1" into a lowercased mime type and the
+ * charset (if any). */
+static void parse_content_type(const char *ct, char *mime, size_t mcap, char *charset, size_t ccap) {
+    mime[0] = charset[0] = '\0';
+    if (!ct) return;
+    size_t i = 0;
+    while (ct[i] && ct[i] != ';' && !isspace((unsigned char)ct[i]) && i + 1 < mcap) {
+        mime[i] = (char)tolower((unsigned char)ct[i]);
+        i++;
+    }
+    mime[i] = '\0';
+    const char *cs = strcasestr(ct, "charset=");
+    if (!cs) return;
+    cs += 8;
+    if (*cs == '"') cs++;
+    size_t j = 0;
+    while (cs[j] && cs[j] != '"' && cs[j] != ';' && !isspace((unsigned char)cs[j]) && j + 1 < ccap) {
+        charset[j] = cs[j];
+        j++;
+    }
+    charset[j] = '\0';
+}
+
+/* Milliseconds a Retry-After value asks for (seconds or HTTP-date). */
+static int64_t retry_after_ms(const char *v) {
+    if (!*v) return -1;
+    char *end;
+    long secs = strtol(v, &end, 10);
+    if (*end == '\0' && secs >= 0) return (int64_t)secs * 1000;
+    time_t when = curl_getdate(v, NULL);
+    if (when < 0) return -1;
+    int64_t d = ((int64_t)when - (int64_t)time(NULL)) * 1000;
+    return d < 0 ? 0 : d;
+}
+
+/* Schedule another try; returns 0 if retries are used up. */
+static int retry(crawler *c, item *it, const char *retry_after, const char *reason) {
+    if (it->attempt >= c->o->max_retries) return 0;
+    int64_t wait = retry_after_ms(retry_after);
+    if (wait > c->o->max_retry_wait_ms) {
+        char detail[128];
+        snprintf(detail, sizeof(detail), "Retry-After %s exceeds the %d ms limit", retry_after,
+                 c->o->max_retry_wait_ms);
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, reason, detail);
+        item_free(it);
+        return 1;
+    }
+    if (wait < 0) {
+        int64_t base = (int64_t)c->o->backoff_ms << it->attempt;
+        wait = base + (int64_t)(rand_r(&c->rng) % (unsigned)(base / 2 + 1));
+    }
+    it->attempt++;
+    it->not_before_ms = now_ms() + wait;
+    push(c, it);
+    return 1;
+}
+
+static void follow_links(crawler *c, const item *it, const document *d) {
+    char *base = d->base_href ? url_resolve(it->url, d->base_href) : NULL;
+    for (int i = 0; i < d->n_links; i++) {
+        char *u = url_resolve(base ? base : it->url, d->links[i]);
+        if (u) enqueue(c, u, it->depth + 1, 0, NULL);
+        mem_free(u);
+    }
+    mem_free(base);
+}
+
+static void handle_page(crawler *c, transfer *t, item *it) {
+    char *ct = NULL, mime[128], charset[64], err[RAGD_ERR_LEN];
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
+    parse_content_type(ct, mime, sizeof(mime), charset, sizeof(charset));
+    if (strcmp(mime, "text/html") != 0 && strcmp(mime, "application/xhtml+xml") != 0) {
+        loader_emit_event(c->sink, it->url, LOAD_SKIPPED, "not_html", mime[0] ? mime : "no content type");
+        return;
+    }
+    document d;
+    if (html_extract(t->buf ? t->buf : "", t->len, it->url, charset[0] ? charset : NULL, &d, err) != 0) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "parse_error", err);
+        return;
+    }
+    loader_emit_event(c->sink, it->url, LOAD_FETCHED, "ok", "");
+    follow_links(c, it, &d);
+    loader_emit_document(c->sink, &d);
+    doc_clear(&d);
+}
+
+static void handle_redirect(crawler *c, transfer *t, item *it) {
+    char *loc = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc);
+    char *target = loc ? url_normalize(loc) : NULL;
+    if (!target) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "bad_redirect", loc ? loc : "no Location");
+    } else if (!url_in_scope(&c->scope, target)) {
+        loader_emit_event(c->sink, it->url, LOAD_SKIPPED, "redirect_out_of_scope", target);
+    } else if (strcmp(target, it->url) == 0 || (it->chain && strstr(it->chain, target))) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "redirect_loop", target);
+    } else if (it->redirects >= CRAWL_MAX_REDIRECTS) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "too_many_redirects", target);
+    } else if (strmap_has(c->seen, target)) {
+        loader_emit_event(c->sink, it->url, LOAD_SKIPPED, "redirect_duplicate", target);
+    } else {
+        loader_emit_event(c->sink, it->url, LOAD_SKIPPED, "redirected", target);
+        char *chain = mem_printf("%s%s\n", it->chain ? it->chain : "", it->url);
+        enqueue(c, target, it->depth, it->redirects + 1, chain);
+        mem_free(chain);
+    }
+    mem_free(target);
+}
+
+/* One finished transfer: decide fetched / skipped / failed / retry. */
+static void finish(crawler *c, transfer *t, CURLcode rc) {
+    item *it = t->it;
+    t->it = NULL;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    char reason[32], detail[CURL_ERROR_SIZE + 32];
+    if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "too_large", "body over max-page-bytes");
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "timeout", curl_easy_strerror(rc));
+    } else if (rc != CURLE_OK) {
+        if (retry(c, it, "", "network_error")) it = NULL;
+        else loader_emit_event(c->sink, it->url, LOAD_FAILED, "network_error", curl_easy_strerror(rc));
+    } else if (status >= 200 && status < 300) {
+        handle_page(c, t, it);
+    } else if (status >= 300 && status < 400) {
+        handle_redirect(c, t, it);
+    } else if (status == 429 || status >= 500) {
+        snprintf(reason, sizeof(reason), "http_%ld", status);
+        if (retry(c, it, t->retry_after, reason)) it = NULL;
+        else {
+            snprintf(detail, sizeof(detail), "HTTP %ld after %d tries", status, it->attempt + 1);
+            loader_emit_event(c->sink, it->url, LOAD_FAILED, reason, detail);
+        }
+    } else {
+        snprintf(reason, sizeof(reason), "http_%ld", status);
+        snprintf(detail, sizeof(detail), "HTTP %ld", status);
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, reason, detail);
+    }
+    item_free(it);
+}
+
+static void start(crawler *c, item *it) {
+    transfer *t = mem_calloc(1, sizeof(*t));
+    t->it = it;
+    make_easy(c, it->url, t);
+    curl_multi_add_handle(c->multi, t->easy);
+    t->next = c->active;
+    if (c->active) c->active->prev = t;
+    c->active = t;
+    c->running++;
+    if (it->attempt == 0 && it->redirects == 0) c->pages++;
+    c->last_start_ms = now_ms();
+}
+
+static void reap(crawler *c) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE) continue;
+        transfer *t = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode rc = m->data.result;
+        curl_multi_remove_handle(c->multi, m->easy_handle);
+        c->running--;
+        if (t->prev) t->prev->next = t->next;
+        else c->active = t->next;
+        if (t->next) t->next->prev = t->prev;
+        finish(c, t, rc);
+        curl_easy_cleanup(t->easy);
+        mem_free(t->buf);
+        mem_free(t);
+    }
+}
+
+/* Fetch one URL outside the crawl loop (robots.txt, sitemaps). Returns
+ * the HTTP status, or -1 for a network error or timeout. */
+static long fetch_blocking(const crawler *c, const char *url, char **body, size_t *len) {
+    transfer t = {0};
+    CURL *e = make_easy(c, url, &t);
+    CURLcode rc = curl_easy_perform(e);
+    long status = -1;
+    if (rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    *body = t.buf;
+    *len = t.len;
+    return status;
+}
+
+static void load_robots(crawler *c) {
+    char *url = mem_printf("%s/robots.txt", c->scope.origin), *body = NULL, detail[64];
+    size_t len = 0;
+    long status = fetch_blocking(c, url, &body, &len);
+    if (status >= 200 && status < 300) {
+        c->robots = robots_parse(body ? body : "", len, c->token);
+    } else if (status >= 400 && status < 500) {
+        c->robots = robots_allow_all();
+    } else {
+        /* RFC 9309 2.3.1.4: unreachable means assume complete disallow. */
+        snprintf(detail, sizeof(detail), status < 0 ? "unreachable" : "HTTP %ld: disallowing all", status);
+        loader_emit_event(c->sink, url, LOAD_FAILED, "robots_unavailable", detail);
+        c->robots = robots_disallow_all();
+    }
+    mem_free(body);
+    mem_free(url);
+}
+
+static void sitemap_locs(crawler *c, const xmlNode *n, int nested, int *budget) {
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE) continue;
+        if (xmlStrcmp(n->name, (const xmlChar *)"loc") == 0) {
+            xmlChar *v = xmlNodeGetContent(n);
+            char *u = v ? url_normalize((const char *)v) : NULL;
+            if (u && nested && (*budget)-- > 0) {
+                char *body;
+                size_t len;
+                if (fetch_blocking(c, u, &body, &len) == 200 && body) {
+                    xmlDocPtr doc = xmlReadMemory(body, (int)len, u, NULL,
+                                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                    if (doc) sitemap_locs(c, xmlDocGetRootElement(doc), 0, budget);
+                    xmlFreeDoc(doc);
+                }
+                mem_free(body);
+            } else if (u && !nested) {
+                enqueue(c, u, 1, 0, NULL);
+            }
+            mem_free(u);
+            xmlFree(v);
+        } else {
+            sitemap_locs(c, n->children, nested, budget);
+        }
+    }
+}
+
+/* sitemap.xml at the scope folder and the origin, plus robots.txt's. */
+static void load_sitemaps(crawler *c) {
+    char *cands[2 + CRAWL_MAX_SITEMAPS];
+    int n = 0, budget = CRAWL_MAX_SITEMAPS;
+    cands[n++] = mem_printf("%ssitemap.xml", c->scope.prefix);
+    cands[n++] = mem_printf("%s/sitemap.xml", c->scope.origin);
+    for (int i = 0; i < robots_sitemap_count(c->robots) && n < 2 + CRAWL_MAX_SITEMAPS; i++)
+        cands[n++] = mem_strdup(robots_sitemap(c->robots, i));
+    strmap *done = strmap_new();
+    for (int i = 0; i < n; i++) {
+        char *u = url_normalize(cands[i]);
+        if (u && url_same_origin(&c->scope, u) && strmap_put(done, u, NULL)) {
+            char *body;
+            size_t len;
+            if (fetch_blocking(c, u, &body, &len) == 200 && body && len < (size_t)INT32_MAX) {
+                xmlDocPtr doc = xmlReadMemory(body, (int)len, u, NULL,
+                                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+                if (root) sitemap_locs(c, root, xmlStrcmp(root->name, (const xmlChar *)"sitemapindex") == 0, &budget);
+                xmlFreeDoc(doc);
+            }
+            mem_free(body);
+        }
+        mem_free(u);
+        mem_free(cands[i]);
+    }
+    strmap_free(done, NULL);
+}
+
+static int check_opts(const crawl_opts *o, char *err) {
+    if (o->max_pages < 1) return err_set(err, "max-pages must be at least 1");
+    if (o->max_depth < 0) return err_set(err, "max-depth must be 0 or more");
+    if (o->concurrency < 1 || o->concurrency > 64) return err_set(err, "concurrency must be 1..64");
+    if (o->delay_ms < 0 || o->timeout_ms < 1) return err_set(err, "delay-ms must be >= 0, timeout-ms >= 1");
+    if (o->max_page_bytes < 1024) return err_set(err, "max-page-bytes must be at least 1024");
+    if (o->max_retries < 0 || o->max_retries > 10) return err_set(err, "retries must be 0..10");
+    return RAGD_OK;
+}
+
+static void crawl_loop(crawler *c) {
+    while ((c->head || c->running > 0) && !loader_stopped(c->sink)) {
+        int64_t now = now_ms(), next_ready = 0;
+        while (c->running < c->o->concurrency && now - c->last_start_ms >= c->o->delay_ms) {
+            item *it = pop_ready(c, now, &next_ready);
+            if (!it) break;
+            start(c, it);
+        }
+        if (c->running == 0 && c->pages >= c->o->max_pages) {
+            /* Only retries and redirects of started pages may still run. */
+            int pending = 0;
+            for (item *it = c->head; it; it = it->next) pending |= it->attempt > 0 || it->redirects > 0;
+            if (!pending) break;
+        }
+        int still = 0;
+        curl_multi_perform(c->multi, &still);
+        reap(c);
+        loader_tick(c->sink);
+        int wait = 50;
+        if (next_ready > 0 && next_ready - now < wait) wait = (int)(next_ready - now);
+        if (wait < 1) wait = 1;
+        curl_multi_poll(c->multi, NULL, 0, wait, NULL);
+    }
+}
+
+int crawl_run(const char *seed, const crawl_opts *o, const loader_sink *sink, char *err) {
+    if (check_opts(o, err) != 0) return RAGD_ERR;
+    crawler c = {.o = o, .sink = sink, .rng = (unsigned)time(NULL)};
+    if (url_scope_init(&c.scope, seed, err) != 0) return RAGD_ERR;
+    size_t tl = strcspn(o->user_agent, "/ ");
+    if (tl >= sizeof(c.token)) tl = sizeof(c.token) - 1;
+    memcpy(c.token, o->user_agent, tl);
+    c.token[tl] = '\0';
+    c.seen = strmap_new();
+    c.multi = curl_multi_init();
+    load_robots(&c);
+    char *start_url = url_normalize(seed);
+    enqueue(&c, start_url, 0, 0, NULL);
+    mem_free(start_url);
+    load_sitemaps(&c);
+    crawl_loop(&c);
+    for (item *it = c.head, *next; it; it = next) {
+        next = it->next;
+        if (!loader_stopped(sink)) loader_emit_event(sink, it->url, LOAD_SKIPPED, "page_limit", "");
+        item_free(it);
+    }
+    /* Stopped early: abandon transfers still in flight. */
+    while (c.active) {
+        transfer *t = c.active;
+        c.active = t->next;
+        curl_multi_remove_handle(c.multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        item_free(t->it);
+        mem_free(t->buf);
+        mem_free(t);
+    }
+    curl_multi_cleanup(c.multi);
+    robots_free(c.robots);
+    strmap_free(c.seen, NULL);
+    url_scope_clear(&c.scope);
+    return RAGD_OK;
+}

@@ -1,0 +1,115 @@
+/* url.c - URL resolution, normalisation and crawl scope, on libcurl's URL API */
+#include "url.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "mem.h"
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Decode %XX of unreserved characters, upper-case the hex of the rest
+ * (RFC 3986 6.2.2.1-2). In place: the result is never longer. */
+static void canon_escapes(char *s) {
+    char *w = s;
+    for (char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            int c = hi * 16 + lo;
+            if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+                *w++ = (char)c;
+            } else {
+                *w++ = '%';
+                *w++ = (char)toupper((unsigned char)r[1]);
+                *w++ = (char)toupper((unsigned char)r[2]);
+            }
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+char *url_resolve(const char *base, const char *href) {
+    if (!href || strlen(href) > URL_MAX_LEN || (base && strlen(base) > URL_MAX_LEN)) return NULL;
+    CURLU *h = curl_url();
+    char *out = NULL, *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
+    if (base && curl_url_set(h, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
+    if (curl_url_set(h, CURLUPART_URL, href, CURLU_URLENCODE) != CURLUE_OK) goto done;
+    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) goto done;
+    if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) goto done;
+    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
+    curl_url_set(h, CURLUPART_USER, NULL, 0);
+    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
+    if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK) goto done;
+    for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
+    curl_url_set(h, CURLUPART_HOST, host, 0);
+    if (curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+        canon_escapes(path);
+        curl_url_set(h, CURLUPART_PATH, path, 0);
+    }
+    if (curl_url_get(h, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+        canon_escapes(query);
+        curl_url_set(h, CURLUPART_QUERY, query, 0);
+    }
+    char *u = NULL;
+    if (curl_url_get(h, CURLUPART_URL, &u, CURLU_NO_DEFAULT_PORT) == CURLUE_OK && strlen(u) <= URL_MAX_LEN)
+        out = mem_strdup(u);
+    curl_free(u);
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(h);
+    return out;
+}
+
+char *url_normalize(const char *url) {
+    return url_resolve(NULL, url);
+}
+
+int url_scope_init(url_scope *s, const char *seed, char *err) {
+    memset(s, 0, sizeof(*s));
+    char *u = url_normalize(seed);
+    if (!u) return err_set(err, "%s: not a valid http(s) URL", seed);
+    char *p = strstr(u, "://");
+    char *slash = strchr(p + 3, '/');
+    s->origin = mem_strndup(u, (size_t)(slash - u));
+    char *q = strchr(slash, '?');
+    if (q) *q = '\0';
+    char *last = strrchr(slash, '/');
+    s->prefix = mem_strndup(u, (size_t)(last - u) + 1);
+    mem_free(u);
+    return RAGD_OK;
+}
+
+void url_scope_clear(url_scope *s) {
+    mem_free(s->origin);
+    mem_free(s->prefix);
+    memset(s, 0, sizeof(*s));
+}
+
+int url_in_scope(const url_scope *s, const char *url) {
+    return strncmp(url, s->prefix, strlen(s->prefix)) == 0;
+}
+
+int url_same_origin(const url_scope *s, const char *url) {
+    size_t n = strlen(s->origin);
+    return strncmp(url, s->origin, n) == 0 && (url[n] == '/' || url[n] == '\0');
+}
+
+char *url_path_query(const char *url) {
+    const char *p = strstr(url, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    return mem_strdup(p ? p : "/");
+}
