@@ -28,7 +28,7 @@ EMBED_SRC = embedders/embedder.c embedders/hash.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
-              indexer/shard_build.c indexer/build.c
+              indexer/shard_build.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c
 
 # Everything but the mains: what tests link.

@@ -205,6 +205,18 @@ static void col_hash(sqlite3_stmt *st, int i, char out[SHA256_HEX_LEN + 1]) {
     snprintf(out, SHA256_HEX_LEN + 1, "%s", t ? (const char *)t : "");
 }
 
+static void row_from(sqlite3_stmt *st, chunk_row *row) {
+    row->id = sqlite3_column_int64(st, 0);
+    row->doc_url = col_text(st, 1);
+    row->title = col_text(st, 2);
+    row->headings = col_text(st, 3);
+    row->text = col_text(st, 4);
+    row->start_byte = sqlite3_column_int64(st, 5);
+    row->end_byte = sqlite3_column_int64(st, 6);
+    col_hash(st, 7, row->content_hash);
+    col_hash(st, 8, row->doc_hash);
+}
+
 int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, char *err) {
     memset(row, 0, sizeof(*row));
     /* One statement per handle: hold the connection's mutex across
@@ -216,15 +228,7 @@ int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, cha
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st), out = 0;
     if (rc == SQLITE_ROW) {
-        row->id = sqlite3_column_int64(st, 0);
-        row->doc_url = col_text(st, 1);
-        row->title = col_text(st, 2);
-        row->headings = col_text(st, 3);
-        row->text = col_text(st, 4);
-        row->start_byte = sqlite3_column_int64(st, 5);
-        row->end_byte = sqlite3_column_int64(st, 6);
-        col_hash(st, 7, row->content_hash);
-        col_hash(st, 8, row->doc_hash);
+        row_from(st, row);
         if (vec) {
             int n = sqlite3_column_bytes(st, 9);
             if (n != (int)(sizeof(float) * (size_t)cs->dim)) out = err_set(err, "chunk %lld: no vector of dim %d", (long long)id, cs->dim);
@@ -251,6 +255,41 @@ int chunk_store_each_hash(chunk_store *cs, void (*fn)(void *ctx, const char *has
         fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return db_err(cs, err, "each_hash");
+    return RAGD_OK;
+}
+
+int chunk_store_each(chunk_store *cs, void (*fn)(void *ctx, const chunk_row *row, const float *vec), void *ctx,
+                     char *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db,
+                           "SELECT id, doc_url, title, headings, text, start_byte, end_byte, content_hash,"
+                           " doc_hash, vector FROM chunks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "each");
+    int rc;
+    size_t vbytes = sizeof(float) * (size_t)cs->dim;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        chunk_row row;
+        row_from(st, &row);
+        const void *v = sqlite3_column_blob(st, 9);
+        fn(ctx, &row, (size_t)sqlite3_column_bytes(st, 9) == vbytes ? v : NULL);
+        chunk_row_clear(&row);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, "each");
+    return RAGD_OK;
+}
+
+int chunk_store_each_source(chunk_store *cs, void (*fn)(void *ctx, int64_t chunk_id, const char *url), void *ctx,
+                            char *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT chunk_id, doc_url FROM chunk_sources ORDER BY chunk_id, doc_url", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "sources");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, "sources");
     return RAGD_OK;
 }
 

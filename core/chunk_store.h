@@ -72,6 +72,15 @@ int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, cha
 int chunk_store_each_hash(chunk_store *cs, void (*fn)(void *ctx, const char *hash, int64_t id), void *ctx,
                           char *err);
 
+/* Call fn for every chunk row in id order, with its vector (NULL if the
+ * row has none). The row is valid only during the call. */
+int chunk_store_each(chunk_store *cs, void (*fn)(void *ctx, const chunk_row *row, const float *vec), void *ctx,
+                     char *err);
+
+/* Call fn for every extra source of a deduplicated chunk. */
+int chunk_store_each_source(chunk_store *cs, void (*fn)(void *ctx, int64_t chunk_id, const char *url), void *ctx,
+                            char *err);
+
 /* Value of a meta key (caller frees), or NULL if absent. */
 char *chunk_store_get_meta(chunk_store *cs, const char *key);
 

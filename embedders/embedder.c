@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "manifest.h"
 
 embedder_opts embedder_opts_default(void) {
     embedder_opts o = {.dim = 384, .model_dir = NULL};
@@ -49,4 +50,19 @@ int embedder_max_tokens(const embedder *e) {
 
 void embedder_free(embedder *e) {
     if (e) e->vt->destroy(e);
+}
+
+embedder *embedder_for_manifest(const manifest *m, const char *model_dir, char *err) {
+    embedder_opts o = embedder_opts_default();
+    o.dim = m->dim;
+    o.model_dir = model_dir;
+    embedder *e = embedder_create(m->embedder, &o, err);
+    if (!e) return NULL;
+    if (strcmp(e->model_id, m->model_id) != 0 || e->dim != m->dim) {
+        err_set(err, "index %s was built with %s (dim %d), this embedder is %s (dim %d)", m->version_id,
+                m->model_id, m->dim, e->model_id, e->dim);
+        embedder_free(e);
+        return NULL;
+    }
+    return e;
 }

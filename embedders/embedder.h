@@ -48,6 +48,12 @@ embedder_opts embedder_opts_default(void);
  * embedder_free. */
 embedder *embedder_create(const char *name, const embedder_opts *opts, char *err);
 
+/* The embedder an index was built with, as its manifest names it
+ * (name, model id, dim); NULL + a clear message if this build cannot make
+ * exactly that model. model_dir may be NULL (the default location). */
+struct manifest;
+embedder *embedder_for_manifest(const struct manifest *m, const char *model_dir, char *err);
+
 /* Comma-separated names this build knows, for --help and error messages. */
 const char *embedder_names(void);
 

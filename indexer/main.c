@@ -9,6 +9,7 @@
 #include "config.h"
 #include "err.h"
 #include "index_version.h"
+#include "inspect.h"
 #include "log.h"
 #include "mem.h"
 
@@ -26,6 +27,8 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: ragd-index build --out INDEX_DIR --source SRC [--source SRC ...] [options]\n"
         "       ragd-index info INDEX_DIR [--verify]\n"
+        "       ragd-index search INDEX_DIR QUERY [--k N] [--exact]\n"
+        "       ragd-index dump INDEX_DIR\n"
         "       ragd-index --help | --version\n"
         "\n"
         "build: crawl or walk the sources, chunk, embed, build sharded FAISS indexes and\n"
@@ -60,6 +63,9 @@ static void usage(FILE *f) {
         "  --log-level L          debug, info, warn, error (info)\n"
         "\n"
         "info: describe the live version; --verify also checks every SHA-256.\n"
+        "search: embed QUERY with the index's embedder, print the top k (10) as JSON\n"
+        "        lines; --exact searches by brute force over the stored vectors.\n"
+        "dump: every chunk as a JSON line (id, url, title, headings, text, sources).\n"
         "\n"
         "exit codes:\n"
         "  0  published (build) / success\n"
@@ -262,6 +268,49 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_search(int argc, char **argv) {
+    const char *dir = NULL, *query = NULL;
+    int exact = 0;
+    long long k = 10;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--exact")) exact = 1;
+        else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
+            if (config_int(argv[++i], 1, 1000, &k) != 0) {
+                fprintf(stderr, "ragd-index search: --k must be 1..1000\n");
+                return BUILD_EXIT_USAGE;
+            }
+        } else if (!dir) dir = argv[i];
+        else if (!query) query = argv[i];
+        else {
+            fprintf(stderr, "ragd-index search: unexpected argument \"%s\"\n", argv[i]);
+            return BUILD_EXIT_USAGE;
+        }
+    }
+    if (!dir || !query) {
+        fprintf(stderr, "ragd-index search: INDEX_DIR and QUERY are required\n");
+        return BUILD_EXIT_USAGE;
+    }
+    char err[RAGD_ERR_LEN];
+    if (inspect_search(dir, query, (int)k, exact, stdout, err) != 0) {
+        fprintf(stderr, "ragd-index search: %s\n", err);
+        return BUILD_EXIT_FAILED;
+    }
+    return 0;
+}
+
+static int cmd_dump(int argc, char **argv) {
+    if (argc != 1) {
+        fprintf(stderr, "ragd-index dump: exactly one INDEX_DIR\n");
+        return BUILD_EXIT_USAGE;
+    }
+    char err[RAGD_ERR_LEN];
+    if (inspect_dump(argv[0], stdout, err) != 0) {
+        fprintf(stderr, "ragd-index dump: %s\n", err);
+        return BUILD_EXIT_FAILED;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -277,6 +326,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "build")) return cmd_build(argc - 2, argv + 2);
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "search")) return cmd_search(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "dump")) return cmd_dump(argc - 2, argv + 2);
     fprintf(stderr, "ragd-index: unknown command \"%s\" (see ragd-index --help)\n", argv[1]);
     return BUILD_EXIT_USAGE;
 }
