@@ -250,7 +250,7 @@ int index_writer_prune(const char *index_dir, int keep, char *err) {
         ids[nids++] = mem_strdup(de->d_name);
     }
     closedir(d);
-    qsort(ids, nids, sizeof(char *), cmp_str_desc);
+    if (nids > 1) qsort(ids, nids, sizeof(char *), cmp_str_desc);
     int removed = 0;
     for (size_t i = 0; i < nids; i++) {
         if ((int)i >= keep && strcmp(ids[i], live_id) != 0 && removed >= 0) {

@@ -109,7 +109,7 @@ static void hash_one(int dim, const char *text, float *out) {
     terms t = {0};
     each_word(text, strlen(text), add_word, &t);
     memset(out, 0, sizeof(float) * (size_t)dim);
-    qsort(t.h, t.n, sizeof(uint64_t), cmp_u64);
+    if (t.n > 1) qsort(t.h, t.n, sizeof(uint64_t), cmp_u64);
     for (size_t i = 0; i < t.n;) {
         size_t j = i;
         while (j < t.n && t.h[j] == t.h[i]) j++;

@@ -406,10 +406,8 @@ static void fill_manifest(builder *b, manifest *m) {
 }
 
 /* Build the shards into a new version and publish it. */
-static int build_and_publish(builder *b, char *err) {
+static int build_and_publish(builder *b, index_writer *w, char *err) {
     double t = now_ms();
-    index_writer *w = index_writer_begin(b->o->out_dir, err);
-    if (!w) return RAGD_ERR;
     snprintf(b->r->version_id, sizeof(b->r->version_id), "%s", index_writer_version_id(w));
     int ns = b->o->shards;
     shard_plan *plans = mem_calloc((size_t)ns, sizeof(shard_plan));
@@ -448,7 +446,6 @@ static int build_and_publish(builder *b, char *err) {
     if (rc == RAGD_OK) b->r->published = 1;
     b->r->publish_ms = now_ms() - t;
     manifest_clear(&m);
-    index_writer_free(w);
     return rc;
 }
 
@@ -474,6 +471,12 @@ int build_run(const build_opts *o, char *err) {
         code = finish(&b, BUILD_EXIT_USAGE, err);
         goto out;
     }
+    /* Lock INDEX_DIR for the whole run: two cron runs never crawl at once. */
+    index_writer *w = index_writer_begin(o->out_dir, err);
+    if (!w) {
+        code = finish(&b, BUILD_EXIT_FAILED, err);
+        goto out;
+    }
     b.slot_of = strmap_new();
     b.doc_seen = strmap_new();
     b.pool = embed_pool_new(b.e, o->threads, o->threads * 4);
@@ -485,7 +488,7 @@ int build_run(const build_opts *o, char *err) {
         err_set(err, "no chunks: %lld pages fetched, %lld failed; nothing published", (long long)b.r->fetched,
                 (long long)b.r->failed);
         code = finish(&b, BUILD_EXIT_FAILED, err);
-    } else if (build_and_publish(&b, err) != 0) {
+    } else if (build_and_publish(&b, w, err) != 0) {
         code = finish(&b, BUILD_EXIT_FAILED, err);
     } else {
         double share = (double)b.r->failed / (double)(b.r->fetched + b.r->failed > 0 ? b.r->fetched + b.r->failed : 1);
@@ -494,6 +497,7 @@ int build_run(const build_opts *o, char *err) {
             err_set(err, "published %s, but %.0f%% of pages failed (limit %.0f%%)", b.r->version_id, share * 100,
                     o->max_failed_share * 100);
     }
+    index_writer_free(w);
 out:
     builder_free(&b);
     report_free(b.r);

@@ -112,7 +112,7 @@ static void walk_dir(walk_state *w, const char *dir, int depth) {
         names[n++] = mem_strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_names);
+    if (n > 1) qsort(names, n, sizeof(char *), cmp_names);
     for (size_t i = 0; i < n; i++) {
         if (!loader_stopped(w->sink)) visit(w, dir, names[i], depth);
         loader_tick(w->sink);

@@ -16,8 +16,9 @@ static int hexval(char c) {
     return -1;
 }
 
-/* Decode %XX of unreserved characters, upper-case the hex of the rest
- * (RFC 3986 6.2.2.1-2). In place: the result is never longer. */
+/* Decode %XX of unreserved characters (RFC 3986 6.2.2.2), in place; the
+ * case of the remaining escapes is canonicalised by libcurl itself when
+ * the part is set back (7.88 writes them in lower case). */
 static void canon_escapes(char *s) {
     char *w = s;
     for (char *r = s; *r;) {
@@ -26,15 +27,11 @@ static void canon_escapes(char *s) {
             int c = hi * 16 + lo;
             if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
                 *w++ = (char)c;
-            } else {
-                *w++ = '%';
-                *w++ = (char)toupper((unsigned char)r[1]);
-                *w++ = (char)toupper((unsigned char)r[2]);
+                r += 3;
+                continue;
             }
-            r += 3;
-        } else {
-            *w++ = *r++;
         }
+        *w++ = *r++;
     }
     *w = '\0';
 }

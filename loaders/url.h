@@ -2,10 +2,10 @@
  *
  * Every link the crawler sees is resolved against its page (or <base>)
  * and normalised with curl's CURLU parser: fragment dropped, dot segments
- * removed, default port dropped, scheme and host lowercased; then
- * percent-escapes are canonicalised (unreserved characters decoded, hex in
- * upper case) so that two spellings of one page are one URL. Only http and
- * https survive. The scope is the seed's scheme, host, port and path
+ * removed, default port dropped, scheme and host lowercased, escaped
+ * unreserved characters decoded and the hex case of other escapes
+ * canonicalised, so that two spellings of one page are one URL. Only http
+ * and https survive. The scope is the seed's scheme, host, port and path
  * folder: "http://h/docs/index.html" scopes to "http://h/docs/".
  *
  *     url_scope s;

@@ -2,9 +2,10 @@
 # run.sh - run every unit test binary and integration test; print one summary.
 #
 # Usage: tests/run.sh UNIT_TEST_DIR BIN_DIR
-# Each unit binary ends with "# name: N passed, N failed"; integration
-# tests (tests/integration/test_*.sh and test_*.py) count one case each.
-# The last line is the suite's "N passed, N failed"; exit 1 on any failure.
+# Every test program (unit binaries, tests/integration/test_*.py) ends with
+# "# name: N passed, N failed"; this script adds them up, counts a program
+# that crashes or exits non-zero without failures as one failure, and
+# prints the suite's closing "N passed, N failed". Exit 1 on any failure.
 set -u
 unit_dir=$1
 export RAGD_BIN=$(cd "$2" && pwd)
@@ -14,38 +15,35 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-for t in "$unit_dir"/test_*; do
-  [ -x "$t" ] || continue
-  echo "== $(basename "$t")"
-  "$t" >"$log" 2>&1
-  rc=$?
+run_one() {
+  local label=$1; shift
+  echo "== $label"
+  "$@" >"$log" 2>&1
+  local rc=$?
   cat "$log"
+  local line
   line=$(grep -E '^# [a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
   if [ -z "$line" ]; then
-    echo "FAIL $(basename "$t"): exited $rc without a summary (crash?)"
+    echo "FAIL $label: exited $rc without a summary (crash?)"
     failed=$((failed + 1))
-    continue
+    return
   fi
+  local p f
   p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
   f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
   passed=$((passed + p))
   failed=$((failed + f))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "FAIL $(basename "$t"): exited $rc"
+    echo "FAIL $label: exited $rc"
     failed=$((failed + 1))
   fi
-done
+}
 
-for t in "$top"/tests/integration/test_*; do
-  [ -f "$t" ] || continue
-  echo "== integration/$(basename "$t")"
-  case "$t" in
-    *.py) python3 "$t" ;;
-    *.sh) bash "$t" ;;
-    *) continue ;;
-  esac
-  if [ $? -eq 0 ]; then passed=$((passed + 1)); echo "ok   $(basename "$t")"
-  else failed=$((failed + 1)); echo "FAIL $(basename "$t")"; fi
+for t in "$unit_dir"/test_*; do
+  [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
+done
+for t in "$top"/tests/integration/test_*.py; do
+  [ -f "$t" ] && run_one "integration/$(basename "$t")" python3 "$t"
 done
 
 echo "$passed passed, $failed failed"

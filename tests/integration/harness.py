@@ -1,0 +1,112 @@
+"""harness.py - shared helpers for ragd's integration tests (stdlib only).
+
+Each test module defines test_* functions and ends with `harness.main(globals())`,
+which runs them in order, prints "ok"/"FAIL" per test and the closing
+"# name: N passed, N failed" line that tests/run.sh adds up.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("RAGD_BIN", os.path.join(ROOT, "bin"))
+
+
+def binary(name):
+    return os.path.join(BIN, name)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tmpdir(prefix="ragd-it-"):
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def run(args, timeout=300, **kw):
+    """Run a command; return CompletedProcess with text stdout/stderr."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def ragd_index(*args, timeout=300):
+    return run([binary("ragd-index")] + [str(a) for a in args], timeout=timeout)
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def dump_chunks(index_dir):
+    r = ragd_index("dump", index_dir)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    """Return (status, headers, body bytes) without raising on 4xx/5xx."""
+    data = body if body is None or isinstance(body, bytes) else body.encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_until(pred, timeout=30.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def serve_in_thread(server):
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return t
+
+
+def main(scope):
+    name = os.path.splitext(os.path.basename(scope["__file__"]))[0]
+    tests = [(k, v) for k, v in scope.items() if k.startswith("test_") and callable(v)]
+    setup = scope.get("setup_module")
+    teardown = scope.get("teardown_module")
+    passed = failed = 0
+    try:
+        if setup:
+            setup()
+        for tname, fn in tests:
+            try:
+                fn()
+                passed += 1
+                print("ok   " + tname, flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL " + tname, flush=True)
+                traceback.print_exc(file=sys.stdout)
+    except Exception:
+        failed += 1
+        print("FAIL setup_module", flush=True)
+        traceback.print_exc(file=sys.stdout)
+    finally:
+        if teardown:
+            try:
+                teardown()
+            except Exception:
+                traceback.print_exc(file=sys.stdout)
+    print("# %s: %d passed, %d failed" % (name, passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
