@@ -15,7 +15,7 @@ CPPFLAGS += -D_GNU_SOURCE -Icore -Iembedders -Iloaders -Iindexer -Iservice -Icac
 
 FAISS_LIBS = build/faiss/lib/libfaiss_c.a build/faiss/lib/libfaiss_core.a
 LDLIBS  = $(FAISS_LIBS) -lopenblas -lgomp -lstdc++ -lm \
-          -lsqlite3 -ljansson -lxml2 -lcurl -lutf8proc -lpthread
+          -lsqlite3 -ljansson -lxml2 -lcurl -lutf8proc -lmicrohttpd -lpthread
 
 # Object folder; `make asan` builds a separate tree.
 O ?= build/obj
@@ -29,7 +29,8 @@ LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c lo
              loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/build.c indexer/inspect.c
-SERVICE_SRC = service/main.c
+SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c \
+              service/rate_limit.c service/access_log.c service/search.c service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
@@ -51,7 +52,7 @@ $(B)/ragd-index: $(O)/indexer/main.o $(LIB_OBJ)
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(CORE_OBJ)
+$(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(LIB_OBJ)
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 

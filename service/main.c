@@ -1,57 +1,282 @@
 /* main.c - ragd-serve: the command line of the query service */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "access_log.h"
+#include "auth.h"
+#include "config.h"
 #include "err.h"
-#include "index_version.h"
+#include "fsio.h"
+#include "mem.h"
+#include "live_index.h"
 #include "log.h"
+#include "search.h"
+#include "server.h"
 
 #define RAGD_VERSION "0.1.0"
 
+void openblas_set_num_threads(int);
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ragd-serve --index INDEX_DIR --check\n"
-            "\n"
-            "  --index DIR   index directory published by ragd-index\n"
-            "  --check       load and verify the live version (checksums, dims,\n"
-            "                counts), print a summary and exit: 0 if it would serve\n"
-            "  --help        this text\n"
-            "  --version     print the version\n"
-            "\n"
-            "HTTP serving is not built yet; this binary only checks an index.\n");
+        "usage: ragd-serve --index INDEX_DIR [options]\n"
+        "\n"
+        "Serves similarity search over the index version INDEX_DIR/current names,\n"
+        "and swaps in newly published versions without failing a request.\n"
+        "\n"
+        "  --index DIR            index directory published by ragd-index (required)\n"
+        "  --config FILE          read \"option = value\" lines first; flags win\n"
+        "  --bind ADDR            IPv4 address to listen on (127.0.0.1)\n"
+        "  --port N               TCP port, 0 picks a free one (8080)\n"
+        "  --threads N            HTTP request threads (cores)\n"
+        "  --search-threads N     shard-search workers shared by all requests (cores - 1)\n"
+        "  --index-name NAME      name API keys are limited to (folder name of --index)\n"
+        "  --api-keys FILE        key file (see docs/api.md); none = open access\n"
+        "  --protect-ops          require a key on /health, /ready and /metrics too\n"
+        "  --rate-limit R         requests per second per key (or client address); 0 = off\n"
+        "  --burst N              bucket size for the rate limit (2 x rate)\n"
+        "  --watch-ms N           reload when INDEX_DIR/current changes, polled every\n"
+        "                         N ms (1000); 0 = only on SIGHUP or POST /admin/reload\n"
+        "  --max-body-bytes N     largest POST body (65536)\n"
+        "  --max-query-bytes N    longest query text (2048)\n"
+        "  --max-k N              largest k (100)\n"
+        "  --request-timeout-s N  idle connection timeout (30)\n"
+        "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
+        "  --ef-search N          HNSW efSearch (index default)\n"
+        "  --nprobe N             IVF nprobe (index default)\n"
+        "  --no-verify            skip SHA-256 checks of shards when loading\n"
+        "  --model DIR            model folder for model embedders\n"
+        "  --log-queries          include query text in the access log\n"
+        "  --no-access-log        no per-request log lines\n"
+        "  --log-level L          debug, info, warn, error (info)\n"
+        "  --check                load and verify the index, print a summary, exit\n"
+        "\n"
+        "Signals: SIGHUP reloads; SIGTERM/SIGINT stop accepting, finish in-flight\n"
+        "requests, exit 0.\n");
+}
+
+typedef struct serve_cli {
+    server_opts so;
+    live_params lp;
+    const char *index_dir, *keys_path, *config;
+    int search_threads, watch_ms, shutdown_s, check, access_log;
+    double burst_set;
+} serve_cli;
+
+static int set_int(const char *key, const char *v, long long lo, long long hi, int *out, char *err) {
+    long long n;
+    if (config_int(v, lo, hi, &n) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", key, v, lo, hi);
+    *out = (int)n;
+    return RAGD_OK;
+}
+
+static int apply(serve_cli *c, const char *key, const char *v, char *err) {
+    int n = 0;
+    static const char *flags[] = {"protect-ops", "no-verify", "log-queries", "no-access-log", "check", NULL};
+    for (int i = 0; flags[i]; i++) {
+        if (strcmp(key, flags[i]) != 0) continue;
+        int on = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+        if (i == 0) c->so.protect_ops = on;
+        else if (i == 1) c->lp.verify = !on;
+        else if (i == 2) c->so.log_queries = on;
+        else if (i == 3) c->access_log = !on;
+        else c->check = on;
+        return RAGD_OK;
+    }
+    if (!v) return err_set(err, "--%s needs a value", key);
+    if (!strcmp(key, "index")) c->index_dir = v;
+    else if (!strcmp(key, "bind")) c->so.bind = v;
+    else if (!strcmp(key, "api-keys")) c->keys_path = v;
+    else if (!strcmp(key, "index-name")) c->so.index_name = v;
+    else if (!strcmp(key, "model")) c->lp.model_dir = v;
+    else if (!strcmp(key, "log-level")) {
+        int l = log_parse_level(v);
+        if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
+        log_set_level((enum log_level)l);
+    } else if (!strcmp(key, "rate-limit") || !strcmp(key, "burst")) {
+        char *end;
+        double x = strtod(v, &end);
+        if (*end || x < 0 || x > 1e6) return err_set(err, "--%s: \"%s\" is not a number in 0..1000000", key, v);
+        if (key[0] == 'r') c->so.rate = x;
+        else c->so.burst = c->burst_set = x;
+    } else if (!strcmp(key, "port")) {
+        if (set_int(key, v, 0, 65535, &c->so.port, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "threads")) {
+        if (set_int(key, v, 1, 1024, &c->so.threads, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "search-threads")) {
+        if (set_int(key, v, 0, 1024, &c->search_threads, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "watch-ms")) {
+        if (set_int(key, v, 0, 3600000, &c->watch_ms, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "max-body-bytes")) {
+        if (set_int(key, v, 256, 64 << 20, &n, err)) return RAGD_ERR;
+        c->so.max_body_bytes = (size_t)n;
+    } else if (!strcmp(key, "max-query-bytes")) {
+        if (set_int(key, v, 1, 1 << 20, &n, err)) return RAGD_ERR;
+        c->so.max_query_bytes = (size_t)n;
+    } else if (!strcmp(key, "max-k")) {
+        if (set_int(key, v, 1, 10000, &c->so.max_k, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "request-timeout-s")) {
+        if (set_int(key, v, 1, 3600, &c->so.request_timeout_s, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "shutdown-timeout-s")) {
+        if (set_int(key, v, 0, 3600, &c->shutdown_s, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "ef-search")) {
+        if (set_int(key, v, 1, 100000, &c->lp.ef_search, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "nprobe")) {
+        if (set_int(key, v, 1, 1000000, &c->lp.nprobe, err)) return RAGD_ERR;
+    } else {
+        return err_set(err, "unknown option --%s (see ragd-serve --help)", key);
+    }
+    return RAGD_OK;
+}
+
+static int is_flag(const char *key) {
+    return !strcmp(key, "protect-ops") || !strcmp(key, "no-verify") || !strcmp(key, "log-queries") ||
+           !strcmp(key, "no-access-log") || !strcmp(key, "check");
+}
+
+static int parse_args(serve_cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return err_set(err, "--config needs a file");
+            c->config = argv[i + 1];
+        }
+    if (c->config) {
+        if (config_load(c->config, conf, nconf, err) != 0) return RAGD_ERR;
+        for (int i = 0; i < *nconf; i++)
+            if (strcmp((*conf)[i].key, "config") && apply(c, (*conf)[i].key, (*conf)[i].value, err) != 0)
+                return err_prefix(err, "%s:%d", c->config, (*conf)[i].line);
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) return err_set(err, "unexpected argument \"%s\"", argv[i]);
+        const char *key = argv[i] + 2;
+        if (!strcmp(key, "config")) {
+            i++;
+            continue;
+        }
+        const char *v = is_flag(key) ? NULL : (i + 1 < argc ? argv[++i] : NULL);
+        if (apply(c, key, v, err) != 0) return RAGD_ERR;
+    }
+    if (!c->index_dir) return err_set(err, "--index INDEX_DIR is required");
+    return RAGD_OK;
+}
+
+static void defaults(serve_cli *c) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    c->so = server_opts_default();
+    c->so.threads = (int)cores;
+    c->search_threads = cores > 1 ? (int)cores - 1 : 0;
+    c->lp = (live_params){.verify = 1};
+    c->watch_ms = 1000;
+    c->shutdown_s = 10;
+    c->access_log = 1;
+}
+
+static int check_only(serve_cli *c) {
+    char err[RAGD_ERR_LEN];
+    live_index *li = live_index_new(c->index_dir, &c->lp);
+    int rc = live_index_reload(li, err);
+    live_version *lv = live_index_acquire(li);
+    if (lv)
+        printf("ready: version %s, %lld chunks in %d shards, embedder %s\n", lv->v->m.version_id,
+               (long long)lv->v->m.total_chunks, lv->v->m.n_shards, lv->v->m.model_id);
+    live_version_release(lv);
+    live_index_free(li);
+    return rc > 0 ? 0 : 1;
+}
+
+static int serve(serve_cli *c, auth *keys) {
+    char err[RAGD_ERR_LEN];
+    /* Signals are taken by sigwait in this thread only. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* Budget: requests and shard workers are the parallelism; BLAS and
+     * OpenMP inside them run single-threaded (see docs/operations.md). */
+    openblas_set_num_threads(1);
+    live_index *li = live_index_new(c->index_dir, &c->lp);
+    if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
+    live_index_watch(li, c->watch_ms);
+    search_pool *pool = search_pool_new(c->search_threads);
+    searcher s = {.li = li, .pool = pool, .cache = NULL};
+    if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
+    server *srv = server_start(&c->so, &s, keys, err);
+    int code = 0;
+    if (!srv) {
+        log_error("%s", err);
+        code = 1;
+    } else {
+        log_info("listening on http://%s:%d/ (%d request threads, %d search workers%s)", c->so.bind,
+                 server_port(srv), c->so.threads, c->search_threads,
+                 keys ? ", API keys required" : ", open access: no --api-keys given");
+        for (;;) {
+            int sig = 0;
+            sigwait(&set, &sig);
+            if (sig == SIGHUP) {
+                live_index_request_reload(li);
+                continue;
+            }
+            log_info("signal %d: stopping; finishing in-flight requests (up to %d s)", sig, c->shutdown_s);
+            int left = server_shutdown(srv, c->shutdown_s * 1000);
+            if (left) log_warn("%d requests still in flight at shutdown", left);
+            break;
+        }
+    }
+    search_pool_free(pool);
+    live_index_free(li);
+    return code;
 }
 
 int main(int argc, char **argv) {
-    const char *index_dir = NULL;
-    int check = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--version") == 0) {
+        }
+        if (!strcmp(argv[i], "--version")) {
             printf("ragd-serve %s\n", RAGD_VERSION);
             return 0;
-        } else if (strcmp(argv[i], "--index") == 0 && i + 1 < argc) {
-            index_dir = argv[++i];
-        } else if (strcmp(argv[i], "--check") == 0) {
-            check = 1;
-        } else {
-            fprintf(stderr, "ragd-serve: unknown option %s (see --help)\n", argv[i]);
-            return 2;
         }
     }
-    if (!index_dir || !check) {
-        usage(stderr);
+    serve_cli c;
+    defaults(&c);
+    config_entry *conf = NULL;
+    int nconf = 0;
+    char err[RAGD_ERR_LEN];
+    if (parse_args(&c, argc, argv, &conf, &nconf, err) != 0) {
+        fprintf(stderr, "ragd-serve: %s\n", err);
+        config_free(conf, nconf);
         return 2;
     }
-    char err[RAGD_ERR_LEN];
-    index_version *v = index_version_open(index_dir, INDEX_VERIFY_CHECKSUMS, err);
-    if (!v) {
-        log_error("not ready: %s", err);
-        return 1;
+    char *name = NULL;
+    if (!strcmp(c.so.index_name, "default")) {
+        const char *base = strrchr(c.index_dir, '/');
+        name = mem_strdup(base && base[1] ? base + 1 : c.index_dir);
+        c.so.index_name = name;
     }
-    log_info("version %s would serve: %lld chunks in %d shards, embedder %s dim %d", v->m.version_id,
-             (long long)v->m.total_chunks, v->m.n_shards, v->m.model_id, v->m.dim);
-    index_version_free(v);
-    return 0;
+    access_log_enable(c.access_log);
+    int code;
+    if (c.check) {
+        code = check_only(&c);
+    } else {
+        auth *keys = NULL;
+        if (c.keys_path && !(keys = auth_load(c.keys_path, err))) {
+            fprintf(stderr, "ragd-serve: %s\n", err);
+            code = 2;
+        } else {
+            code = serve(&c, keys);
+        }
+        auth_free(keys);
+    }
+    mem_free(name);
+    config_free(conf, nconf);
+    return code;
 }

@@ -1,0 +1,175 @@
+/* live_index.c - the index version being served, swapped without failing a request */
+#include "live_index.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+struct live_index {
+    char *dir;
+    live_params params;
+    pthread_mutex_t mu;        /* guards cur and last_error */
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    live_version *cur;
+    char last_error[RAGD_ERR_LEN];
+    volatile sig_atomic_t reload_requested;
+    atomic_int stopping;
+    int poll_ms;
+    pthread_t watcher;
+    int watching;
+};
+
+live_index *live_index_new(const char *index_dir, const live_params *p) {
+    live_index *li = mem_calloc(1, sizeof(*li));
+    li->dir = mem_strdup(index_dir);
+    li->params = *p;
+    pthread_mutex_init(&li->mu, NULL);
+    pthread_mutex_init(&li->reload_mu, NULL);
+    snprintf(li->last_error, sizeof(li->last_error), "no version loaded yet");
+    return li;
+}
+
+static void live_version_free(live_version *lv) {
+    index_version_free(lv->v);
+    embedder_free(lv->e);
+    mem_free(lv);
+}
+
+void live_version_release(live_version *lv) {
+    if (lv && atomic_fetch_sub(&lv->refs, 1) == 1) live_version_free(lv);
+}
+
+live_version *live_index_acquire(live_index *li) {
+    pthread_mutex_lock(&li->mu);
+    live_version *lv = li->cur;
+    if (lv) atomic_fetch_add(&lv->refs, 1);
+    pthread_mutex_unlock(&li->mu);
+    return lv;
+}
+
+static int apply_params(live_index *li, index_version *v, char *err) {
+    for (int s = 0; s < v->m.n_shards; s++) {
+        /* A parameter the index type does not have is not an error. */
+        if (li->params.ef_search > 0 && strstr(v->m.index_spec, "HNSW"))
+            if (vindex_set_param(v->shards[s].index, "efSearch", li->params.ef_search, err) != 0) return RAGD_ERR;
+        if (li->params.nprobe > 0 && strstr(v->m.index_spec, "IVF"))
+            if (vindex_set_param(v->shards[s].index, "nprobe", li->params.nprobe, err) != 0) return RAGD_ERR;
+    }
+    return RAGD_OK;
+}
+
+static live_version *load(live_index *li, char *err) {
+    int flags = li->params.verify ? INDEX_VERIFY_CHECKSUMS : 0;
+    index_version *v = index_version_open(li->dir, flags, err);
+    if (!v) return NULL;
+    embedder *e = embedder_for_manifest(&v->m, li->params.model_dir, err);
+    if (!e || apply_params(li, v, err) != 0) {
+        embedder_free(e);
+        index_version_free(v);
+        return NULL;
+    }
+    live_version *lv = mem_calloc(1, sizeof(*lv));
+    lv->v = v;
+    lv->e = e;
+    atomic_init(&lv->refs, 1); /* the live_index's own reference */
+    return lv;
+}
+
+int live_index_reload(live_index *li, char *err) {
+    pthread_mutex_lock(&li->reload_mu);
+    char id[MANIFEST_NAME_LEN];
+    int rc = 0;
+    if (index_dir_current(li->dir, id, sizeof(id), err) != 0) {
+        rc = -1;
+    } else {
+        live_version *cur = live_index_acquire(li);
+        int same = cur && strcmp(cur->v->m.version_id, id) == 0;
+        live_version_release(cur);
+        if (!same) {
+            live_version *lv = load(li, err);
+            if (!lv) {
+                rc = -1;
+            } else {
+                pthread_mutex_lock(&li->mu);
+                live_version *old = li->cur;
+                li->cur = lv;
+                li->last_error[0] = '\0';
+                pthread_mutex_unlock(&li->mu);
+                live_version_release(old); /* freed when its last request ends */
+                log_info("serving index version %s (%lld chunks, %d shards, %s)", lv->v->m.version_id,
+                         (long long)lv->v->m.total_chunks, lv->v->m.n_shards, lv->v->m.model_id);
+                rc = 1;
+            }
+        }
+    }
+    if (rc < 0) {
+        pthread_mutex_lock(&li->mu);
+        snprintf(li->last_error, sizeof(li->last_error), "%s", err);
+        int serving = li->cur != NULL;
+        pthread_mutex_unlock(&li->mu);
+        log_error("reload rejected: %s%s", err, serving ? " (still serving the previous version)" : "");
+    }
+    if (rc != 0) metrics_reload(rc > 0);
+    pthread_mutex_unlock(&li->reload_mu);
+    return rc;
+}
+
+void live_index_request_reload(live_index *li) {
+    li->reload_requested = 1;
+}
+
+static void *watch_loop(void *arg) {
+    live_index *li = arg;
+    char last[MANIFEST_NAME_LEN] = "", now[MANIFEST_NAME_LEN], err[RAGD_ERR_LEN];
+    index_dir_current(li->dir, last, sizeof(last), NULL);
+    int waited = 0;
+    while (!atomic_load(&li->stopping)) {
+        usleep(50 * 1000);
+        waited += 50;
+        int changed = 0;
+        if (li->poll_ms > 0 && waited >= li->poll_ms) {
+            waited = 0;
+            if (index_dir_current(li->dir, now, sizeof(now), NULL) == 0 && strcmp(now, last) != 0) {
+                changed = 1;
+                memcpy(last, now, sizeof(last));
+            }
+        }
+        if (li->reload_requested || changed) {
+            li->reload_requested = 0;
+            live_index_reload(li, err);
+        }
+    }
+    return NULL;
+}
+
+void live_index_watch(live_index *li, int poll_ms) {
+    li->poll_ms = poll_ms;
+    if (pthread_create(&li->watcher, NULL, watch_loop, li) == 0) li->watching = 1;
+}
+
+int live_index_ready(live_index *li, char *reason, size_t cap) {
+    pthread_mutex_lock(&li->mu);
+    int ok = li->cur != NULL;
+    if (!ok) snprintf(reason, cap, "%s", li->last_error);
+    pthread_mutex_unlock(&li->mu);
+    return ok;
+}
+
+void live_index_free(live_index *li) {
+    if (!li) return;
+    atomic_store(&li->stopping, 1);
+    if (li->watching) pthread_join(li->watcher, NULL);
+    live_version_release(li->cur);
+    pthread_mutex_destroy(&li->mu);
+    pthread_mutex_destroy(&li->reload_mu);
+    mem_free(li->dir);
+    mem_free(li);
+}

@@ -1,0 +1,68 @@
+/* live_index.h - the index version being served, swapped without failing a request
+ *
+ * Requests acquire the live version (a reference count) and release it
+ * when done, so a reload can swap in a new version at any time: requests
+ * in flight finish on the version they started with, and the old version
+ * is freed when its last request releases it. A reload opens and verifies
+ * the version `current` names (checksums, dims, counts) and the embedder
+ * its manifest names, off the request path; one that fails is rejected
+ * with a log line and the old version keeps serving. A watcher thread
+ * reloads on request (SIGHUP, /admin/reload) and, if asked, whenever
+ * `current` points somewhere new.
+ *
+ *     live_index *li = live_index_new("var/index", NULL, &search_params);
+ *     live_index_reload(li, err);                 // first load
+ *     live_index_watch(li, 1000);                 // poll `current` every second
+ *     live_version *lv = live_index_acquire(li);  // per request
+ *     ... lv->v, lv->e ...
+ *     live_version_release(lv);
+ */
+#ifndef RAGD_LIVE_INDEX_H
+#define RAGD_LIVE_INDEX_H
+
+#include <stdatomic.h>
+
+#include "embedder.h"
+#include "index_version.h"
+
+typedef struct live_version {
+    index_version *v;
+    embedder *e;
+    atomic_int refs;
+} live_version;
+
+typedef struct live_params {
+    int ef_search; /* HNSW efSearch, 0 = index default */
+    int nprobe;    /* IVF nprobe, 0 = index default */
+    int verify;    /* verify SHA-256 of shards before loading (default 1) */
+    const char *model_dir;
+} live_params;
+
+typedef struct live_index live_index;
+
+live_index *live_index_new(const char *index_dir, const live_params *p);
+
+/* Load what `current` names now, if it differs from the live version.
+ * Returns 1 if a new version went live, 0 if nothing changed, -1 if the
+ * new version was rejected (err says why; the old one keeps serving).
+ * Reloads are serialised. */
+int live_index_reload(live_index *li, char *err);
+
+/* Ask the watcher thread to reload soon (async-signal-safe). */
+void live_index_request_reload(live_index *li);
+
+/* Start the watcher thread: handles requested reloads and, if
+ * poll_ms > 0, reloads when `current` changes. */
+void live_index_watch(live_index *li, int poll_ms);
+
+/* The live version with a reference taken, or NULL if none is loaded. */
+live_version *live_index_acquire(live_index *li);
+void live_version_release(live_version *lv);
+
+/* 1 if a version is loaded; otherwise 0 and the reason in `reason`. */
+int live_index_ready(live_index *li, char *reason, size_t cap);
+
+/* Stop the watcher and drop the live version. NULL is accepted. */
+void live_index_free(live_index *li);
+
+#endif

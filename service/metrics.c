@@ -1,0 +1,204 @@
+/* metrics.c - counters and histograms in Prometheus text format */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mem.h"
+
+static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready",
+                                               "/metrics", "/v1/index", "/admin/reload", "other"};
+static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache"};
+static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
+static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 503};
+#define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])) + 1) /* + "other" */
+
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+#define N_BUCKETS ((int)(sizeof(buckets) / sizeof(buckets[0])))
+
+typedef struct histogram {
+    atomic_uint_fast64_t counts[N_BUCKETS + 1];
+    atomic_uint_fast64_t sum_us;
+} histogram;
+
+#define N_EVENTS 8
+static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "circuit_open", "writes",
+                                            "write_errors", "mirror_evictions", "stale_dropped", "other"};
+
+static struct {
+    atomic_uint_fast64_t requests[ROUTE_COUNT][N_STATUS];
+    histogram route_latency[ROUTE_COUNT];
+    histogram stage_latency[STAGE_COUNT];
+    histogram redis_latency;
+    atomic_int_fast64_t inflight;
+    atomic_uint_fast64_t cache[CACHE_OUTCOME_COUNT];
+    atomic_uint_fast64_t cache_events[N_EVENTS];
+    atomic_uint_fast64_t embed_calls, embed_errors, embed_avoided;
+    atomic_uint_fast64_t reloads_ok, reloads_failed;
+} M;
+
+const char *route_name(enum route r) {
+    return route_names[r < ROUTE_COUNT ? r : ROUTE_OTHER];
+}
+
+const char *cache_outcome_name(enum cache_outcome c) {
+    return cache_names[c < CACHE_OUTCOME_COUNT ? c : CACHE_MISS];
+}
+
+static void observe(histogram *h, double seconds) {
+    int i = 0;
+    while (i < N_BUCKETS && seconds > buckets[i]) i++;
+    atomic_fetch_add(&h->counts[i], 1);
+    atomic_fetch_add(&h->sum_us, (uint_fast64_t)(seconds * 1e6));
+}
+
+void metrics_request(enum route r, int status, double seconds) {
+    int si = N_STATUS - 1;
+    for (int i = 0; i < N_STATUS - 1; i++)
+        if (statuses[i] == status) si = i;
+    if (r >= ROUTE_COUNT) r = ROUTE_OTHER;
+    atomic_fetch_add(&M.requests[r][si], 1);
+    observe(&M.route_latency[r], seconds);
+}
+
+void metrics_stage(enum stage s, double seconds) {
+    if (s < STAGE_COUNT) observe(&M.stage_latency[s], seconds);
+}
+
+void metrics_inflight(int delta) {
+    atomic_fetch_add(&M.inflight, delta);
+}
+
+int64_t metrics_inflight_now(void) {
+    return (int64_t)atomic_load(&M.inflight);
+}
+
+void metrics_cache(enum cache_outcome c) {
+    if (c < CACHE_OUTCOME_COUNT) atomic_fetch_add(&M.cache[c], 1);
+}
+
+void metrics_cache_event(const char *name) {
+    int i = N_EVENTS - 1;
+    for (int j = 0; j < N_EVENTS - 1; j++)
+        if (strcmp(event_names[j], name) == 0) i = j;
+    atomic_fetch_add(&M.cache_events[i], 1);
+}
+
+void metrics_embed(int calls, int errors, int avoided) {
+    atomic_fetch_add(&M.embed_calls, (uint_fast64_t)calls);
+    atomic_fetch_add(&M.embed_errors, (uint_fast64_t)errors);
+    atomic_fetch_add(&M.embed_avoided, (uint_fast64_t)avoided);
+}
+
+void metrics_reload(int ok) {
+    atomic_fetch_add(ok ? &M.reloads_ok : &M.reloads_failed, 1);
+}
+
+void metrics_redis_latency(double seconds) {
+    observe(&M.redis_latency, seconds);
+}
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        b->s = mem_realloc(b->s, b->cap);
+    }
+}
+
+static void put_histogram(sbuf *b, const char *name, const char *label, const char *value, histogram *h) {
+    uint64_t cum = 0;
+    for (int i = 0; i <= N_BUCKETS; i++) {
+        cum += atomic_load(&h->counts[i]);
+        if (i < N_BUCKETS) put(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value, buckets[i], (unsigned long long)cum);
+        else put(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value, (unsigned long long)cum);
+    }
+    put(b, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value, (double)atomic_load(&h->sum_us) / 1e6);
+    put(b, "%s_count{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)cum);
+}
+
+static void render_requests(sbuf *b) {
+    put(b, "# HELP ragd_http_requests_total HTTP requests by route and status.\n"
+           "# TYPE ragd_http_requests_total counter\n");
+    for (int r = 0; r < ROUTE_COUNT; r++)
+        for (int s = 0; s < N_STATUS; s++) {
+            uint64_t n = atomic_load(&M.requests[r][s]);
+            if (!n) continue;
+            char st[16];
+            if (s < N_STATUS - 1) snprintf(st, sizeof(st), "%d", statuses[s]);
+            else snprintf(st, sizeof(st), "other");
+            put(b, "ragd_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n", route_names[r], st,
+                (unsigned long long)n);
+        }
+    put(b, "# HELP ragd_http_request_duration_seconds Request latency by route.\n"
+           "# TYPE ragd_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < ROUTE_COUNT; r++)
+        put_histogram(b, "ragd_http_request_duration_seconds", "route", route_names[r], &M.route_latency[r]);
+    put(b, "# HELP ragd_stage_duration_seconds Search latency by stage.\n"
+           "# TYPE ragd_stage_duration_seconds histogram\n");
+    for (int s = 0; s < STAGE_COUNT; s++)
+        put_histogram(b, "ragd_stage_duration_seconds", "stage", stage_names[s], &M.stage_latency[s]);
+    put(b, "# HELP ragd_http_requests_in_flight Requests being served.\n"
+           "# TYPE ragd_http_requests_in_flight gauge\nragd_http_requests_in_flight %lld\n",
+        (long long)atomic_load(&M.inflight));
+}
+
+static void render_cache(sbuf *b, const metrics_gauges *g) {
+    put(b, "# HELP ragd_cache_requests_total Search requests by cache outcome.\n"
+           "# TYPE ragd_cache_requests_total counter\n");
+    for (int c = 0; c < CACHE_OUTCOME_COUNT; c++)
+        put(b, "ragd_cache_requests_total{outcome=\"%s\"} %llu\n", cache_names[c],
+            (unsigned long long)atomic_load(&M.cache[c]));
+    put(b, "# HELP ragd_cache_events_total Cache events (Redis errors, corrupt entries, ...).\n"
+           "# TYPE ragd_cache_events_total counter\n");
+    for (int i = 0; i < N_EVENTS; i++)
+        put(b, "ragd_cache_events_total{event=\"%s\"} %llu\n", event_names[i],
+            (unsigned long long)atomic_load(&M.cache_events[i]));
+    put(b, "# HELP ragd_cache_up 1 if Redis answers, 0 if not, -1 if the cache is disabled.\n"
+           "# TYPE ragd_cache_up gauge\nragd_cache_up %d\n", g->cache_up);
+    put(b, "# HELP ragd_cache_mirror_entries Semantic-cache vectors mirrored in memory.\n"
+           "# TYPE ragd_cache_mirror_entries gauge\nragd_cache_mirror_entries %lld\n",
+        (long long)g->cache_mirror_size);
+    put(b, "# HELP ragd_redis_duration_seconds Redis command latency.\n"
+           "# TYPE ragd_redis_duration_seconds histogram\n");
+    put_histogram(b, "ragd_redis_duration_seconds", "op", "all", &M.redis_latency);
+}
+
+char *metrics_render(const metrics_gauges *g) {
+    sbuf b = {mem_alloc(4096), 0, 4096};
+    b.s[0] = '\0';
+    render_requests(&b);
+    render_cache(&b, g);
+    put(&b, "# HELP ragd_embedder_calls_total Embedder calls made for queries.\n"
+            "# TYPE ragd_embedder_calls_total counter\nragd_embedder_calls_total %llu\n"
+            "# HELP ragd_embedder_errors_total Embedder calls that failed.\n"
+            "# TYPE ragd_embedder_errors_total counter\nragd_embedder_errors_total %llu\n"
+            "# HELP ragd_embedder_calls_avoided_total Embedder calls the cache made unnecessary.\n"
+            "# TYPE ragd_embedder_calls_avoided_total counter\nragd_embedder_calls_avoided_total %llu\n",
+        (unsigned long long)atomic_load(&M.embed_calls), (unsigned long long)atomic_load(&M.embed_errors),
+        (unsigned long long)atomic_load(&M.embed_avoided));
+    put(&b, "# HELP ragd_index_reloads_total Index reloads by result.\n"
+            "# TYPE ragd_index_reloads_total counter\n"
+            "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)atomic_load(&M.reloads_ok), (unsigned long long)atomic_load(&M.reloads_failed));
+    put(&b, "# HELP ragd_index_chunks Chunks in the live index version.\n"
+            "# TYPE ragd_index_chunks gauge\nragd_index_chunks %lld\n", (long long)g->index_chunks);
+    put(&b, "# HELP ragd_index_info The live index version (value is 1).\n# TYPE ragd_index_info gauge\n");
+    if (g->index_version) put(&b, "ragd_index_info{version=\"%s\"} 1\n", g->index_version);
+    return b.s;
+}

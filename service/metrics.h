@@ -1,0 +1,65 @@
+/* metrics.h - the service's counters and histograms, rendered in Prometheus text format
+ *
+ * One process-wide registry of lock-free counters (C11 atomics): requests
+ * by route and status, latency histograms per route and per query stage,
+ * in-flight requests, reloads, cache outcomes, embedder calls and errors.
+ * Gauges that belong to other modules (index version, chunk count, cache
+ * mirror size) are passed in when rendering.
+ *
+ *     metrics_request(ROUTE_SEARCH, 200, 0.0042);
+ *     metrics_stage(STAGE_EMBED, 0.0011);
+ *     metrics_gauges g = {.index_version = id, .index_chunks = n};
+ *     char *text = metrics_render(&g);   // caller frees
+ */
+#ifndef RAGD_METRICS_H
+#define RAGD_METRICS_H
+
+#include <stdint.h>
+
+enum route {
+    ROUTE_SEARCH = 0,
+    ROUTE_COMPAT,
+    ROUTE_HEALTH,
+    ROUTE_READY,
+    ROUTE_METRICS,
+    ROUTE_INDEX,
+    ROUTE_RELOAD,
+    ROUTE_OTHER,
+    ROUTE_COUNT
+};
+
+enum stage { STAGE_EMBED = 0, STAGE_SEARCH, STAGE_FETCH, STAGE_CACHE, STAGE_COUNT };
+
+enum cache_outcome {
+    CACHE_MISS = 0,
+    CACHE_EXACT,    /* query vector from the cache, embedder skipped */
+    CACHE_RESULTS,  /* whole result list from the cache */
+    CACHE_SEMANTIC, /* results of a near-duplicate query */
+    CACHE_BYPASS,   /* cache unreachable or disabled for this request */
+    CACHE_OUTCOME_COUNT
+};
+
+typedef struct metrics_gauges {
+    const char *index_version; /* NULL when nothing is loaded */
+    int64_t index_chunks;
+    int64_t cache_mirror_size;
+    int cache_up; /* -1 disabled, 0 down, 1 up */
+} metrics_gauges;
+
+const char *route_name(enum route r);
+const char *cache_outcome_name(enum cache_outcome c);
+
+void metrics_request(enum route r, int status, double seconds);
+void metrics_stage(enum stage s, double seconds);
+void metrics_inflight(int delta);
+int64_t metrics_inflight_now(void);
+void metrics_cache(enum cache_outcome c);
+void metrics_cache_event(const char *name); /* redis_errors, corrupt_entries, ... */
+void metrics_embed(int calls, int errors, int avoided);
+void metrics_reload(int ok);
+void metrics_redis_latency(double seconds);
+
+/* Prometheus exposition text (caller frees). */
+char *metrics_render(const metrics_gauges *g);
+
+#endif

@@ -1,0 +1,66 @@
+/* search.h - one similarity search: embed the query once, search all shards, fetch the rows
+ *
+ * The query flow behind /v1/search and the seed-compatible route: take
+ * the live version, embed the query with the version's own embedder,
+ * search every shard in parallel and merge the top k, then fetch the
+ * chunk rows from the shard stores. Each stage is timed. A url_prefix
+ * filter searches deeper (up to SEARCH_FILTER_DEPTH candidates) and keeps
+ * the chunks whose URL starts with the prefix.
+ *
+ *     searcher s = {.li = live, .pool = pool};
+ *     search_query q = {.text = "open a file", .len = 11, .k = 10};
+ *     search_result r;
+ *     if (search_run(&s, &q, &r, err) != 0) ...;   // r.hits[0..r.n)
+ *     search_result_clear(&r);
+ */
+#ifndef RAGD_SEARCH_H
+#define RAGD_SEARCH_H
+
+#include <stddef.h>
+
+#include "chunk_store.h"
+#include "live_index.h"
+#include "metrics.h"
+#include "search_pool.h"
+
+#define SEARCH_FILTER_DEPTH 1000
+
+typedef struct search_query {
+    const char *text;
+    size_t len;
+    int k;
+    const char *url_prefix; /* NULL: no filter */
+    const char *tenant;     /* cache namespace */
+} search_query;
+
+typedef struct search_hit {
+    int64_t id;
+    float score;
+    chunk_row row;
+} search_hit;
+
+typedef struct search_result {
+    search_hit *hits;
+    int n;
+    char version_id[MANIFEST_NAME_LEN];
+    double embed_ms, search_ms, fetch_ms;
+    enum cache_outcome cache;
+} search_result;
+
+struct query_cache;
+
+typedef struct searcher {
+    live_index *li;
+    search_pool *pool;
+    struct query_cache *cache; /* NULL: no cache */
+} searcher;
+
+enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2 };
+
+/* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded)
+ * or SEARCH_FAILED (embedder or index error), with err set. */
+int search_run(searcher *s, const search_query *q, search_result *r, char *err);
+
+void search_result_clear(search_result *r);
+
+#endif

@@ -1,0 +1,560 @@
+/* server.c - the REST API over libmicrohttpd */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "text_extract.h"
+
+#define SEED_COMPAT_K 5
+
+struct server {
+    server_opts o;
+    searcher *s;
+    const auth *keys;
+    rate_limit *rl;
+    struct MHD_Daemon *d;
+    int port;
+    atomic_uint_fast64_t next_id;
+};
+
+/* Per-request state, from the first handler call to the completion callback. */
+typedef struct request {
+    enum route route;
+    char method[8];
+    char id[72];
+    double t0;
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    int status, results;
+    enum cache_outcome cache;
+    int has_cache;
+    char key_id[64];
+    char tenant[64];
+    char *query; /* for the access log, only with --log-queries */
+    int counted;
+} request;
+
+server_opts server_opts_default(void) {
+    server_opts o = {.bind = "127.0.0.1", .port = 8080, .threads = 2, .max_body_bytes = 64 * 1024,
+                     .max_query_bytes = 2048, .max_k = 100, .default_k = 10, .request_timeout_s = 30,
+                     .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0};
+    return o;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, request *rq, int status, char *body, const char *ctype,
+                                 const char *retry_after) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "X-Request-Id", rq->id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 405) {
+        const char *allow = rq->route == ROUTE_SEARCH ? "GET, POST" : rq->route == ROUTE_RELOAD ? "POST" : "GET";
+        MHD_add_response_header(resp, "Allow", allow);
+    }
+    rq->status = status;
+    enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* Serialise (and free) a JSON value; a value that cannot be encoded is a bug. */
+static enum MHD_Result send_json(struct MHD_Connection *c, request *rq, int status, json_t *body,
+                                 const char *retry_after) {
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(body);
+    if (!s) s = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"response encoding failed\"}}"), status = 500;
+    size_t n = strlen(s);
+    char *line = mem_alloc(n + 2);
+    memcpy(line, s, n);
+    memcpy(line + n, "\n", 2);
+    free(s);
+    return send_text(c, rq, status, line, "application/json", retry_after);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, request *rq, int status, const char *code,
+                                  const char *message) {
+    char *safe = utf8_sanitize(message, strlen(message), NULL);
+    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", safe);
+    mem_free(safe);
+    return send_json(c, rq, status, o, NULL);
+}
+
+/* ---- request parsing helpers ---- */
+
+static enum route route_of(const char *url) {
+    static const struct {
+        const char *path;
+        enum route r;
+    } table[] = {{"/v1/search", ROUTE_SEARCH}, {"/", ROUTE_COMPAT},       {"/health", ROUTE_HEALTH},
+                 {"/ready", ROUTE_READY},       {"/metrics", ROUTE_METRICS}, {"/v1/index", ROUTE_INDEX},
+                 {"/admin/reload", ROUTE_RELOAD}};
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(url, table[i].path) == 0) return table[i].r;
+    return ROUTE_OTHER;
+}
+
+static int method_allowed(enum route r, const char *m) {
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+    switch (r) {
+    case ROUTE_SEARCH: return get || post;
+    case ROUTE_RELOAD: return post;
+    case ROUTE_OTHER: return 1;
+    default: return get;
+    }
+}
+
+static int valid_utf8(const char *s, size_t n) {
+    size_t clean_len;
+    char *clean = utf8_sanitize(s, n, &clean_len);
+    int ok = clean_len == n && memcmp(clean, s, n) == 0;
+    mem_free(clean);
+    return ok;
+}
+
+/* A query argument as (pointer, length); 0 if absent. */
+static int get_arg(struct MHD_Connection *c, const char *name, const char **v, size_t *n) {
+    return MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), v, n) == MHD_YES;
+}
+
+static void set_request_id(server *srv, struct MHD_Connection *c, request *rq) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (h && strlen(h) <= 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(h) && *h) {
+        snprintf(rq->id, sizeof(rq->id), "%s", h);
+        return;
+    }
+    uint64_t n = atomic_fetch_add(&srv->next_id, 1);
+    snprintf(rq->id, sizeof(rq->id), "r-%x-%llx", (unsigned)getpid(), (unsigned long long)n);
+}
+
+/* ---- auth and rate limits ---- */
+
+static int needs_key(const server *srv, enum route r) {
+    if (!srv->keys) return 0;
+    if (r == ROUTE_HEALTH || r == ROUTE_READY || r == ROUTE_METRICS) return srv->o.protect_ops;
+    return r != ROUTE_OTHER;
+}
+
+static const char *presented_key(struct MHD_Connection *c) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) return h + 7;
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+}
+
+/* 0 if the request may go on; otherwise an error response was queued. */
+static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum MHD_Result *out) {
+    const api_key *k = NULL;
+    if (needs_key(srv, rq->route)) {
+        const char *p = presented_key(c);
+        if (!p || !*p) return *out = send_error(c, rq, 401, "missing_api_key", "send the key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\""), 1;
+        k = auth_check(srv->keys, p, strlen(p));
+        if (!k) return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
+        snprintf(rq->key_id, sizeof(rq->key_id), "%s", k->id);
+        snprintf(rq->tenant, sizeof(rq->tenant), "%s", k->tenant);
+        if (!auth_allows_index(k, srv->o.index_name))
+            return *out = send_error(c, rq, 403, "index_forbidden", "this key may not query this index"), 1;
+        if (rq->route == ROUTE_RELOAD && !k->admin)
+            return *out = send_error(c, rq, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
+    }
+    if (rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT) {
+        char bucket[96];
+        if (k) snprintf(bucket, sizeof(bucket), "key:%s", k->id);
+        else {
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            char ip[INET6_ADDRSTRLEN] = "?";
+            if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+            snprintf(bucket, sizeof(bucket), "ip:%s", ip);
+        }
+        double wait = 0;
+        if (!rate_limit_take(srv->rl, bucket, k ? k->rate : 0, k ? k->burst : 0, &wait)) {
+            char ra[16];
+            snprintf(ra, sizeof(ra), "%d", (int)wait + 1);
+            json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message",
+                                  "too many requests; retry after the Retry-After seconds");
+            return *out = send_json(c, rq, 429, o, ra), 1;
+        }
+    }
+    if (!rq->tenant[0]) snprintf(rq->tenant, sizeof(rq->tenant), "default");
+    return 0;
+}
+
+
+/* ---- routes ---- */
+
+static json_t *hit_json(const search_hit *h) {
+    json_t *heads = json_loads(h->row.headings, 0, NULL);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)h->id);
+    return json_pack("{s:s, s:f, s:s, s:s, s:s, s:o}", "id", id, "score", (double)h->score, "text", h->row.text,
+                     "url", h->row.doc_url, "title", h->row.title, "headings", heads ? heads : json_array());
+}
+
+/* Run the search and answer; status 503 when no version is loaded. */
+static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, request *rq, const search_query *q,
+                                     int compat) {
+    search_result r;
+    char err[RAGD_ERR_LEN];
+    double t0 = now_ms();
+    int st = search_run(srv->s, q, &r, err);
+    if (st == SEARCH_NOT_READY) return send_error(c, rq, 503, "not_ready", err);
+    if (st != SEARCH_OK) {
+        search_result_clear(&r);
+        return send_error(c, rq, 500, "search_failed", err);
+    }
+    rq->cache = r.cache;
+    rq->has_cache = 1;
+    rq->results = r.n;
+    metrics_cache(r.cache);
+    json_t *results = json_array();
+    for (int i = 0; i < r.n; i++) {
+        if (compat) {
+            json_array_append_new(results, json_pack("{s:s, s:s, s:f}", "content", r.hits[i].row.text, "source",
+                                                     r.hits[i].row.doc_url, "score", (double)r.hits[i].score));
+        } else {
+            json_array_append_new(results, hit_json(&r.hits[i]));
+        }
+    }
+    json_t *o;
+    if (compat) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "Found %d results", r.n);
+        o = json_pack("{s:o, s:s, s:s}", "results", results, "status", "success", "message", msg);
+    } else {
+        o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f}, s:s, s:i}", "results", results, "index_version",
+                      r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms, "search_ms",
+                      r.search_ms, "fetch_ms", r.fetch_ms, "cache", cache_outcome_name(r.cache), "k", q->k);
+    }
+    search_result_clear(&r);
+    return send_json(c, rq, 200, o, NULL);
+}
+
+static void keep_query(server *srv, request *rq, const char *text, size_t len) {
+    if (srv->o.log_queries && !rq->query) rq->query = utf8_sanitize(text, len, NULL);
+}
+
+/* Check a query's bytes; 0 if fine, else an error was queued. */
+static int bad_query(server *srv, struct MHD_Connection *c, request *rq, const char *text, size_t len, int in_url,
+                     enum MHD_Result *out) {
+    if (len > srv->o.max_query_bytes) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "query is %zu bytes, the limit is %zu", len, srv->o.max_query_bytes);
+        return *out = send_error(c, rq, in_url ? 414 : 400, "query_too_long", msg), 1;
+    }
+    if (memchr(text, '\0', len) || !valid_utf8(text, len))
+        return *out = send_error(c, rq, 400, "invalid_query", "query must be UTF-8 text without NUL bytes"), 1;
+    return 0;
+}
+
+static int parse_k(const char *v, size_t n, int max_k, int *k) {
+    if (!v) return 0;
+    char buf[16];
+    if (n == 0 || n >= sizeof(buf)) return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    char *end;
+    long x = strtol(buf, &end, 10);
+    if (*end || x < 1 || x > max_k) return -1;
+    *k = (int)x;
+    return 0;
+}
+
+static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, request *rq) {
+    const char *q = NULL, *kv = NULL, *prefix = NULL;
+    size_t qn = 0, kn = 0, pn = 0;
+    enum MHD_Result out;
+    if (!get_arg(c, "q", &q, &qn) && !get_arg(c, "query", &q, &qn))
+        return send_error(c, rq, 400, "missing_query", "pass the query as ?q=TEXT");
+    get_arg(c, "k", &kv, &kn);
+    get_arg(c, "url_prefix", &prefix, &pn);
+    if (bad_query(srv, c, rq, q ? q : "", qn, 1, &out)) return out;
+    keep_query(srv, rq, q ? q : "", qn);
+    if (!q || strspn(q, " \t\r\n") == qn) return send_error(c, rq, 400, "empty_query", "query is empty");
+    search_query sq = {.text = q, .len = qn, .k = srv->o.default_k, .tenant = rq->tenant};
+    char msg[64];
+    snprintf(msg, sizeof(msg), "k must be an integer from 1 to %d", srv->o.max_k);
+    if (parse_k(kv, kn, srv->o.max_k, &sq.k) != 0) return send_error(c, rq, 400, "invalid_k", msg);
+    if (prefix && (pn > 2048 || !valid_utf8(prefix, pn) || memchr(prefix, 0, pn)))
+        return send_error(c, rq, 400, "invalid_filter", "url_prefix must be UTF-8 text of at most 2048 bytes");
+    sq.url_prefix = prefix && pn ? prefix : NULL;
+    return answer_search(srv, c, rq, &sq, 0);
+}
+
+static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, request *rq) {
+    enum MHD_Result out;
+    json_error_t jerr;
+    json_t *root = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char msg[RAGD_ERR_LEN];
+        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                 jerr.column);
+        return send_error(c, rq, 400, "invalid_json", msg);
+    }
+    json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
+    json_t *filter = json_object_get(root, "filter"), *prefix = NULL;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "\"k\" must be an integer from 1 to %d", srv->o.max_k);
+    if (!json_is_object(root)) out = send_error(c, rq, 400, "invalid_json", "body must be a JSON object");
+    else if (!json_is_string(q)) out = send_error(c, rq, 400, "missing_query", "\"query\" must be a string");
+    else if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > srv->o.max_k))
+        out = send_error(c, rq, 400, "invalid_k", msg);
+    else if (filter && (!json_is_object(filter) ||
+                        ((prefix = json_object_get(filter, "url_prefix")) && !json_is_string(prefix)) ||
+                        (prefix && json_string_length(prefix) > 2048)))
+        out = send_error(c, rq, 400, "invalid_filter", "\"filter\" must be {\"url_prefix\": \"...\"} (at most 2048 bytes)");
+    else if (!bad_query(srv, c, rq, json_string_value(q), json_string_length(q), 0, &out)) {
+        const char *text = json_string_value(q);
+        size_t len = json_string_length(q);
+        keep_query(srv, rq, text, len);
+        if (strspn(text, " \t\r\n") == len) {
+            out = send_error(c, rq, 400, "empty_query", "query is empty");
+        } else {
+            search_query sq = {.text = text, .len = len, .k = k ? (int)json_integer_value(k) : srv->o.default_k,
+                               .tenant = rq->tenant};
+            sq.url_prefix = prefix && json_string_length(prefix) ? json_string_value(prefix) : NULL;
+            out = answer_search(srv, c, rq, &sq, 0);
+        }
+    }
+    json_decref(root);
+    return out;
+}
+
+/* GET /?query=TEXT, answering exactly like the Ray Serve FAISS example. */
+static enum MHD_Result route_compat(server *srv, struct MHD_Connection *c, request *rq) {
+    const char *q = NULL;
+    size_t qn = 0;
+    enum MHD_Result out;
+    get_arg(c, "query", &q, &qn);
+    if (!q || strspn(q, " \t\r\n") == qn) {
+        json_t *o = json_pack("{s:[], s:s, s:s}", "results", "status", "empty_query", "message",
+                              "Please provide a query parameter");
+        return send_json(c, rq, 200, o, NULL);
+    }
+    if (bad_query(srv, c, rq, q, qn, 1, &out)) return out;
+    keep_query(srv, rq, q, qn);
+    search_query sq = {.text = q, .len = qn, .k = SEED_COMPAT_K, .tenant = rq->tenant};
+    return answer_search(srv, c, rq, &sq, 1);
+}
+
+static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, request *rq) {
+    char reason[RAGD_ERR_LEN];
+    live_version *lv = live_index_acquire(srv->s->li);
+    if (!lv) {
+        live_index_ready(srv->s->li, reason, sizeof(reason));
+        char *safe = utf8_sanitize(reason, strlen(reason), NULL);
+        json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "not_ready", "reason", safe, "error", "code",
+                              "not_ready", "message", safe);
+        mem_free(safe);
+        return send_json(c, rq, 503, o, NULL);
+    }
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "status", "ready", "index_version", lv->v->m.version_id, "chunks",
+                          (json_int_t)lv->v->m.total_chunks, "cache", srv->s->cache ? "ok" : "disabled");
+    live_version_release(lv);
+    return send_json(c, rq, 200, o, NULL);
+}
+
+static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, request *rq) {
+    live_version *lv = live_index_acquire(srv->s->li);
+    metrics_gauges g = {.index_version = lv ? lv->v->m.version_id : NULL,
+                        .index_chunks = lv ? lv->v->m.total_chunks : 0, .cache_up = srv->s->cache ? 1 : -1};
+    char *text = metrics_render(&g);
+    live_version_release(lv);
+    return send_text(c, rq, 200, text, "text/plain; version=0.0.4", NULL);
+}
+
+static enum MHD_Result route_index(server *srv, struct MHD_Connection *c, request *rq) {
+    live_version *lv = live_index_acquire(srv->s->li);
+    if (!lv) return send_error(c, rq, 503, "not_ready", "no index version is loaded");
+    const manifest *m = &lv->v->m;
+    json_t *src = json_array();
+    for (int i = 0; i < m->n_sources; i++) json_array_append_new(src, json_string(m->sources[i]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:i, s:s, s:b}, s:s, s:{s:i, s:i}, s:i, s:I, s:I, s:o}",
+                          "name", srv->o.index_name, "index_version", m->version_id, "created_at", m->created_at,
+                          "embedder", "name", m->embedder, "model_id", m->model_id, "dim", m->dim, "metric",
+                          manifest_metric_name(m->metric), "normalized", m->normalized, "index_spec", m->index_spec,
+                          "chunking", "chunk_tokens", m->chunk_tokens, "chunk_overlap", m->chunk_overlap, "shards",
+                          m->n_shards, "chunks", (json_int_t)m->total_chunks, "documents",
+                          (json_int_t)m->total_documents, "sources", src);
+    live_version_release(lv);
+    return send_json(c, rq, 200, o, NULL);
+}
+
+static enum MHD_Result route_reload(server *srv, struct MHD_Connection *c, request *rq) {
+    char err[RAGD_ERR_LEN];
+    int rc = live_index_reload(srv->s->li, err);
+    if (rc < 0) return send_error(c, rq, 500, "reload_failed", err);
+    live_version *lv = live_index_acquire(srv->s->li);
+    json_t *o = json_pack("{s:s, s:s?}", "status", rc > 0 ? "reloaded" : "unchanged", "index_version",
+                          lv ? lv->v->m.version_id : NULL);
+    live_version_release(lv);
+    return send_json(c, rq, 200, o, NULL);
+}
+
+static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *rq) {
+    switch (rq->route) {
+    case ROUTE_SEARCH:
+        return strcmp(rq->method, "POST") == 0 ? route_search_post(srv, c, rq) : route_search_get(srv, c, rq);
+    case ROUTE_COMPAT: return route_compat(srv, c, rq);
+    case ROUTE_HEALTH: return send_json(c, rq, 200, json_pack("{s:s}", "status", "ok"), NULL);
+    case ROUTE_READY: return route_ready(srv, c, rq);
+    case ROUTE_METRICS: return route_metrics(srv, c, rq);
+    case ROUTE_INDEX: return route_index(srv, c, rq);
+    case ROUTE_RELOAD: return route_reload(srv, c, rq);
+    default: return send_error(c, rq, 404, "not_found", "no such route");
+    }
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+/* First call for a request: route, method, auth, rate limit, body size. */
+static enum MHD_Result begin(server *srv, struct MHD_Connection *c, request *rq, const char *url,
+                             const char *method, int *done) {
+    enum MHD_Result out = MHD_YES;
+    rq->route = route_of(url);
+    snprintf(rq->method, sizeof(rq->method), "%.7s", method);
+    set_request_id(srv, c, rq);
+    *done = 1;
+    if (rq->route == ROUTE_OTHER) return send_error(c, rq, 404, "not_found", "no such route");
+    if (!method_allowed(rq->route, method)) return send_error(c, rq, 405, "method_not_allowed", "method not allowed on this route");
+    if (check_access(srv, c, rq, &out)) return out;
+    if (!strcmp(method, "POST")) {
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->o.max_body_bytes) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "body is larger than %zu bytes", srv->o.max_body_bytes);
+            return send_error(c, rq, 413, "body_too_large", msg);
+        }
+    }
+    *done = 0;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **state) {
+    (void)version;
+    server *srv = cls;
+    request *rq = *state;
+    if (!rq) {
+        rq = mem_calloc(1, sizeof(*rq));
+        rq->t0 = now_ms();
+        rq->counted = 1;
+        metrics_inflight(1);
+        *state = rq;
+        int done;
+        enum MHD_Result r = begin(srv, c, rq, url, method, &done);
+        if (done) return r;
+        return MHD_YES; /* wait for the body (if any) */
+    }
+    if (rq->status) { /* answered early; drop any remaining body */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (rq->body_len + *upload_size > srv->o.max_body_bytes) rq->body_too_large = 1;
+        if (!rq->body_too_large) {
+            rq->body = mem_realloc(rq->body, rq->body_len + *upload_size + 1);
+            memcpy(rq->body + rq->body_len, upload, *upload_size);
+            rq->body_len += *upload_size;
+            rq->body[rq->body_len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->body_too_large) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "body is larger than %zu bytes", srv->o.max_body_bytes);
+        return send_error(c, rq, 413, "body_too_large", msg);
+    }
+    return dispatch(srv, c, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why) {
+    (void)cls;
+    (void)c;
+    request *rq = *state;
+    if (!rq) return;
+    double ms = now_ms() - rq->t0;
+    int status = rq->status ? rq->status : (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 500);
+    metrics_request(rq->route, status, ms / 1000.0);
+    access_entry e = {.request_id = rq->id, .method = rq->method, .route = route_name(rq->route),
+                      .status = status, .latency_ms = ms, .results = rq->results,
+                      .cache = rq->has_cache ? cache_outcome_name(rq->cache) : NULL,
+                      .key_id = rq->key_id[0] ? rq->key_id : NULL, .query = rq->query};
+    access_log_write(&e);
+    if (rq->counted) metrics_inflight(-1);
+    mem_free(rq->body);
+    mem_free(rq->query);
+    mem_free(rq);
+    *state = NULL;
+}
+
+server *server_start(const server_opts *o, searcher *s, const auth *keys, char *err) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
+        err_set(err, "--bind %s: not an IPv4 address", o->bind);
+        return NULL;
+    }
+    server *srv = mem_calloc(1, sizeof(*srv));
+    srv->o = *o;
+    srv->s = s;
+    srv->keys = keys;
+    srv->rl = rate_limit_new(o->rate, o->burst);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout_s,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                              MHD_OPTION_END);
+    if (!srv->d) {
+        err_set(err, "cannot listen on %s:%d (address in use?)", o->bind, o->port);
+        rate_limit_free(srv->rl);
+        mem_free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : o->port;
+    return srv;
+}
+
+int server_port(const server *srv) {
+    return srv->port;
+}
+
+int server_shutdown(server *srv, int timeout_ms) {
+    MHD_socket fd = MHD_quiesce_daemon(srv->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    double end = now_ms() + timeout_ms;
+    while (metrics_inflight_now() > 0 && now_ms() < end) usleep(10 * 1000);
+    int left = (int)metrics_inflight_now();
+    MHD_stop_daemon(srv->d);
+    rate_limit_free(srv->rl);
+    mem_free(srv);
+    return left;
+}

@@ -1,0 +1,51 @@
+/* server.h - the REST API over libmicrohttpd: routes, limits, auth, rate limits, JSON errors
+ *
+ * Routes: GET/POST /v1/search, the seed-compatible GET /?query=, GET
+ * /health, /ready, /metrics, /v1/index and POST /admin/reload. Requests
+ * run on a fixed pool of libmicrohttpd threads (--threads). Every error
+ * is {"error": {"code", "message"}} with its HTTP status; every input has
+ * a limit (body, query length, k). Shutdown is graceful: stop accepting,
+ * let in-flight requests finish (up to a timeout), then stop.
+ *
+ *     server_opts o = server_opts_default();
+ *     server *srv = server_start(&o, &searcher, keys, err);
+ *     ... wait for SIGTERM ...
+ *     server_shutdown(srv, 10000);
+ */
+#ifndef RAGD_SERVER_H
+#define RAGD_SERVER_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "rate_limit.h"
+#include "search.h"
+
+typedef struct server_opts {
+    const char *bind; /* IPv4 address, default 127.0.0.1 */
+    int port;         /* 0: any free port (see server_port) */
+    int threads;      /* request threads */
+    size_t max_body_bytes;
+    size_t max_query_bytes;
+    int max_k, default_k;
+    int request_timeout_s; /* idle connection timeout */
+    int protect_ops;       /* require a key on /health, /ready, /metrics */
+    int log_queries;
+    const char *index_name; /* for per-key index limits */
+    double rate, burst;     /* per key (or client address) */
+} server_opts;
+
+typedef struct server server;
+
+server_opts server_opts_default(void);
+
+/* Bind and start serving. `keys` may be NULL (open access). NULL + err. */
+server *server_start(const server_opts *o, searcher *s, const auth *keys, char *err);
+
+int server_port(const server *srv);
+
+/* Stop accepting, wait up to timeout_ms for in-flight requests, stop and
+ * free. Returns the number of requests still in flight when it gave up. */
+int server_shutdown(server *srv, int timeout_ms);
+
+#endif
