@@ -43,7 +43,7 @@ static void usage(FILE *f) {
         "  --embedder NAME        %s (default hash)\n"
         "  --dim N                hash embedder dimension (default 384)\n"
         "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"
-        "  --chunk-overlap N      tokens shared by consecutive chunks (30)\n"
+        "  --chunk-overlap N      tokens shared by consecutive chunks (15%% of chunk-tokens)\n"
         "  --max-pages N          pages (or files) loaded at most per source (10000)\n"
         "  --max-depth N          link hops (or folder levels) from the source (20)\n"
         "  --concurrency N        requests in flight per host (4)\n"
@@ -80,6 +80,7 @@ typedef struct cli {
     const char *sources[MAX_SOURCES];
     int n_sources;
     const char *config;
+    int overlap_set;
 } cli;
 
 static int want_int(const char *key, const char *v, long long lo, long long hi, long long *out, char *err) {
@@ -127,6 +128,7 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     } else if (!strcmp(key, "chunk-overlap")) {
         if (want_int(key, v, 0, 50000, &n, err)) return RAGD_ERR;
         o->chunk.overlap = (int)n;
+        c->overlap_set = 1;
     } else if (!strcmp(key, "max-pages")) {
         if (want_int(key, v, 1, 10000000, &n, err)) return RAGD_ERR;
         o->crawl.max_pages = o->local.max_files = (int)n;
@@ -189,6 +191,7 @@ static int parse_build_args(cli *c, int argc, char **argv, config_entry **conf, 
         const char *v = flag ? NULL : (i + 1 < argc ? argv[++i] : NULL);
         if (apply(c, key, v, err) != 0) return RAGD_ERR;
     }
+    if (!c->overlap_set) c->o.chunk.overlap = c->o.chunk.max_tokens * 15 / 100;
     if (!c->o.out_dir) return err_set(err, "--out INDEX_DIR is required");
     if (c->n_sources == 0) return err_set(err, "at least one --source is required");
     return RAGD_OK;

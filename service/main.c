@@ -1,5 +1,4 @@
 /* main.c - ragd-serve: the command line of the query service */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,16 +188,42 @@ static int check_only(serve_cli *c) {
     return rc > 0 ? 0 : 1;
 }
 
+/* Signals arrive on any thread (OpenBLAS starts its own before main), so
+ * the handler only writes the signal number to a pipe the main thread
+ * reads: the self-pipe trick. */
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(signal_pipe[1], &b, 1);
+    (void)w;
+}
+
+static void install_signals(void) {
+    if (pipe(signal_pipe) != 0) {
+        perror("ragd-serve: pipe");
+        exit(1);
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int wait_signal(void) {
+    unsigned char b;
+    for (;;) {
+        ssize_t n = read(signal_pipe[0], &b, 1);
+        if (n == 1) return b;
+    }
+}
+
 static int serve(serve_cli *c, auth *keys) {
     char err[RAGD_ERR_LEN];
-    /* Signals are taken by sigwait in this thread only. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
     /* Budget: requests and shard workers are the parallelism; BLAS and
      * OpenMP inside them run single-threaded (see docs/operations.md). */
     openblas_set_num_threads(1);
@@ -218,8 +243,7 @@ static int serve(serve_cli *c, auth *keys) {
                  server_port(srv), c->so.threads, c->search_threads,
                  keys ? ", API keys required" : ", open access: no --api-keys given");
         for (;;) {
-            int sig = 0;
-            sigwait(&set, &sig);
+            int sig = wait_signal();
             if (sig == SIGHUP) {
                 live_index_request_reload(li);
                 continue;

@@ -110,3 +110,82 @@ def main(scope):
                 traceback.print_exc(file=sys.stdout)
     print("# %s: %d passed, %d failed" % (name, passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember "
+         "fjord glacier harbor island jungle karst lagoon meadow nebula orchard prairie quarry reef savanna "
+         "tundra upland valley wetland").split()
+
+
+def make_corpus(folder, n_docs=60, seed=7):
+    """Write n_docs Markdown files of pseudo-random prose (deterministic)."""
+    import random
+    rnd = random.Random(seed)
+    os.makedirs(folder, exist_ok=True)
+    for d in range(n_docs):
+        lines = ["# Document %d about %s" % (d, WORDS[d % len(WORDS)]), ""]
+        for s in range(3):
+            lines.append("## Section %d %s" % (s, rnd.choice(WORDS)))
+            lines.append("")
+            for p in range(2):
+                lines.append(" ".join(rnd.choice(WORDS) for _ in range(40)) + ".")
+                lines.append("")
+        with open(os.path.join(folder, "doc%03d.md" % d), "w") as f:
+            f.write("\n".join(lines))
+
+
+class Server:
+    """A ragd-serve process on a free port, stopped by close()."""
+
+    def __init__(self, index, *args, env=None):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="ragd-serve-", suffix=".log", delete=False)
+        cmd = [binary("ragd-serve"), "--index", index, "--port", str(self.port), "--log-level", "warn",
+               "--no-access-log"] + [str(a) for a in args]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        ok = wait_until(self._up, 30)
+        if not ok:
+            out = self.output()
+            self.close()
+            raise AssertionError("ragd-serve did not start: " + out)
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            return False
+        try:
+            return http("GET", self.url("/health"), timeout=2)[0] in (200, 401)
+        except OSError:
+            return False
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, headers=None):
+        return http("GET", self.url(path), headers=headers)
+
+    def post(self, path, body, headers=None):
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return http("POST", self.url(path), body=body, headers=h)
+
+    def output(self):
+        if not os.path.exists(self.log.name):
+            return getattr(self, "final_output", "")
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.final_output = self.output()
+        os.unlink(self.log.name)
+        # A clean stop exits 0; sanitizer reports (leaks, UB) make it non-zero.
+        if self.proc.returncode != 0 and not getattr(self, "killed", False):
+            raise AssertionError("ragd-serve exited %d:\n%s" % (self.proc.returncode, self.final_output[-3000:]))
+        return self.proc.returncode
