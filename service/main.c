@@ -164,6 +164,7 @@ static int parse_args(serve_cli *c, int argc, char **argv, config_entry **conf, 
 }
 
 static void defaults(serve_cli *c) {
+    memset(c, 0, sizeof(*c));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1) cores = 1;
     c->so = server_opts_default();

@@ -76,6 +76,9 @@ static enum MHD_Result send_text(struct MHD_Connection *c, request *rq, int stat
         MHD_add_response_header(resp, "Allow", allow);
     }
     rq->status = status;
+    /* Count at queue time, so a client that reads /metrics right after its
+     * answer already sees itself counted. */
+    metrics_request(rq->route, status, (now_ms() - rq->t0) / 1000.0);
     enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -498,7 +501,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!rq) return;
     double ms = now_ms() - rq->t0;
     int status = rq->status ? rq->status : (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 500);
-    metrics_request(rq->route, status, ms / 1000.0);
+    if (!rq->status) metrics_request(rq->route, status, ms / 1000.0); /* never answered */
     access_entry e = {.request_id = rq->id, .method = rq->method, .route = route_name(rq->route),
                       .status = status, .latency_ms = ms, .results = rq->results,
                       .cache = rq->has_cache ? cache_outcome_name(rq->cache) : NULL,
@@ -550,8 +553,17 @@ int server_port(const server *srv) {
 int server_shutdown(server *srv, int timeout_ms) {
     MHD_socket fd = MHD_quiesce_daemon(srv->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);
-    double end = now_ms() + timeout_ms;
-    while (metrics_inflight_now() > 0 && now_ms() < end) usleep(10 * 1000);
+    /* Wait for requests being served; and, for a short grace, for
+     * connections already accepted whose request has not arrived yet. Idle
+     * keep-alive connections are closed after the grace. */
+    double start = now_ms(), end = start + timeout_ms, grace = start + (timeout_ms < 500 ? timeout_ms : 500);
+    for (;;) {
+        double t = now_ms();
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        unsigned conns = di ? di->num_connections : 0;
+        if (t >= end || (metrics_inflight_now() == 0 && (conns == 0 || t >= grace))) break;
+        usleep(10 * 1000);
+    }
     int left = (int)metrics_inflight_now();
     MHD_stop_daemon(srv->d);
     rate_limit_free(srv->rl);
