@@ -36,8 +36,22 @@ static void canon_escapes(char *s) {
     *w = '\0';
 }
 
-char *url_resolve(const char *base, const char *href) {
-    if (!href || strlen(href) > URL_MAX_LEN || (base && strlen(base) > URL_MAX_LEN)) return NULL;
+/* Copy of href as browsers read it (WHATWG URL): leading and trailing
+ * C0 controls and spaces stripped, tabs and newlines removed. */
+static char *clean_href(const char *href) {
+    while (*href && (unsigned char)*href <= 0x20) href++;
+    size_t n = strlen(href);
+    while (n > 0 && (unsigned char)href[n - 1] <= 0x20) n--;
+    char *out = mem_alloc(n + 1), *w = out;
+    for (size_t i = 0; i < n; i++)
+        if (href[i] != '\t' && href[i] != '\n' && href[i] != '\r') *w++ = href[i];
+    *w = '\0';
+    return out;
+}
+
+char *url_resolve(const char *base, const char *raw_href) {
+    if (!raw_href || strlen(raw_href) > URL_MAX_LEN || (base && strlen(base) > URL_MAX_LEN)) return NULL;
+    char *href = clean_href(raw_href);
     CURLU *h = curl_url();
     char *out = NULL, *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
     if (base && curl_url_set(h, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
@@ -68,6 +82,7 @@ done:
     curl_free(path);
     curl_free(query);
     curl_url_cleanup(h);
+    mem_free(href);
     return out;
 }
 

@@ -24,6 +24,8 @@ TEST(test_resolution_and_normalisation) {
     CHECK(resolves_to(b, "?q=1", "http://127.0.0.1:8000/docs/guide/index.html?q=1"));
     CHECK(resolves_to(b, "a b.html", "http://127.0.0.1:8000/docs/guide/a%20b.html"));
     CHECK(resolves_to(b, "http://user:pw@h/x", "http://h/x"));
+    CHECK(resolves_to(b, " https://h/x\n ", "https://h/x"));
+    CHECK(resolves_to(b, "pa\tge.html", "http://127.0.0.1:8000/docs/guide/page.html"));
     CHECK(resolves_to(b, "mailto:a@b.c", NULL));
     CHECK(resolves_to(b, "javascript:void(0)", NULL));
     CHECK(resolves_to(b, "ftp://h/x", NULL));
