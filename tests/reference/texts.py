@@ -1,0 +1,83 @@
+"""texts.py - the inputs of the MiniLM golden fixture: varied on purpose.
+
+Short queries, long paragraphs past 256 tokens, accents, CJK, emoji,
+punctuation runs, URLs, code, control characters, other scripts, empty and
+whitespace-only strings. Edit freely, then rerun make_minilm_fixture.sh.
+"""
+
+LONG_EN = ("The Python standard library contains built-in modules (written in C) that provide access to system "
+           "functionality such as file I/O that would otherwise be inaccessible to Python programmers, as well as "
+           "modules written in Python that provide standardized solutions for many problems that occur in everyday "
+           "programming. Some of these modules are explicitly designed to encourage and enhance the portability of "
+           "Python programs by abstracting away platform-specifics into platform-neutral APIs. ") * 4
+LONG_CODE = "\n".join("def handler_%d(request, *args, **kwargs):\n    return {'status': %d, 'items': [x**2 for x in range(%d)]}" % (i, 200 + i, i) for i in range(30))
+
+TEXTS = [
+    "",
+    " ",
+    "\t\n  \r\n",
+    "hello world",
+    "Hello World!",
+    "how do I read a file line by line",
+    "What is the capital of France?",
+    "reset password",
+    "k8s readiness probe fails after deploy",
+    "vector database vs search engine",
+    "Café crème brûlée à la carte",
+    "naïve coöperation résumé Ångström Øresund",
+    "Straße Maß Fußgängerübergang",
+    "İstanbul'da ıslak ılık bir gün",
+    "Ελληνικά κείμενα με τόνους: αλφάβητο",
+    "Русский текст: привет, мир!",
+    "مرحبا بالعالم، هذا نص عربي",
+    "हिन्दी में एक वाक्य लिखा गया है",
+    "ภาษาไทยเขียนติดกันไม่มีช่องว่าง",
+    "한국어 문장입니다. 안녕하세요!",
+    "日本語の文章です。東京は大きい都市です。",
+    "中文句子：我爱自然语言处理和向量检索。",
+    "Mixed 中文 and English with 数字 123",
+    "emoji test 🚀🔥👍🏽 with family 👨‍👩‍👧‍👦 and flags 🇫🇷🇯🇵",
+    "😀😃😄😁😆😅😂🤣",
+    "!!!???...,,,;;;:::---___===+++***&&&%%%$$$###@@@",
+    "\"quoted\" 'single' `backtick` «guillemets» „German“ ‘curly’",
+    "(((nested [brackets] {braces} <angles>)))",
+    "https://docs.python.org/3/library/functions.html#open?x=1&y=2",
+    "mailto:someone@example.com ftp://files.example.org/pub/README.txt",
+    "user@example.com, admin+tag@sub.domain.co.uk",
+    "import numpy as np\nx = np.arange(10).reshape(2, 5)\nprint(x.T @ x)",
+    "for (int i = 0; i < n; ++i) { sum += a[i] * b[i]; }",
+    "SELECT name, COUNT(*) FROM users WHERE age >= 18 GROUP BY name;",
+    "<div class=\"note\"><p>HTML &amp; entities &lt;tag&gt;</p></div>",
+    "{\"key\": [1, 2.5, -3e10, true, null], \"nested\": {\"a\": \"b\"}}",
+    "C:\\Program Files\\App\\bin\\app.exe --flag=value",
+    "/usr/share/doc/python3.11/html/library/os.path.html",
+    "version 3.11.2 released on 2023-02-08 at 14:30:00 UTC",
+    "3.14159265358979323846 2.71828 6.022e23 -0.0001",
+    "ALL CAPS SENTENCE SHOUTING ABOUT THINGS",
+    "camelCaseIdentifier snake_case_identifier kebab-case-identifier",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "a" * 120,
+    "word " * 300,
+    LONG_EN,
+    LONG_CODE,
+    "tab\tseparated\tvalues\tin\ta\tline",
+    "line one\nline two\r\nline three\rline four",
+    "non\u00a0breaking\u2009thin\u3000ideographic spaces",
+    "zero\u200bwidth\u200cjoiners\u200dand\ufeffbom",
+    "control\x01chars\x07inside\x1btext\x7f",
+    "soft\u00adhyphen and combining e\u0301 accent",
+    "ﬁ ligature and ｆｕｌｌｗｉｄｔｈ letters",
+    "Ⅻ roman numerals ① circled ½ fractions",
+    "math symbols ∑ ∫ √ ∞ ≤ ≥ ≠ ± × ÷",
+    "currency € £ ¥ ₹ ₿ $100",
+    "The quick brown fox jumps over the lazy dog.",
+    "the quick brown fox jumps over the lazy dog",
+    "A man, a plan, a canal: Panama.",
+    "Is it possible to vectorize this loop without SIMD intrinsics?",
+    "unbelievably unaffordable reconstructions",
+    "don't won't can't shouldn't y'all",
+    "e.g. i.e. etc. vs. Dr. Mr. St.",
+    "#hashtag @mention $TICKER ~tilde ^caret |pipe|",
+    "Ǆ ǅ ǆ titlecase digraphs and ΐ ΰ",
+    "U+FFFD replacement \ufffd char and private \ue000 use",
+]

@@ -1,0 +1,128 @@
+/* test_minilm.c - ragd's native encoder against sentence-transformers (golden fixture)
+ *
+ * tests/reference/minilm_fixture.json holds, for 60+ varied texts, the token
+ * ids and embeddings that sentence-transformers (PyTorch) produced with the
+ * same model files; tests/reference/make_minilm_fixture.sh regenerates it.
+ * Token ids must be identical; every vector must have cosine >= 0.9999.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "embedder.h"
+#include "err.h"
+#include "fsio.h"
+#include "mem.h"
+#include "test.h"
+#include "wordpiece.h"
+
+#define FIXTURE "tests/reference/minilm_fixture.json"
+
+static json_t *fixture;
+static embedder *emb;
+static wordpiece *wp;
+
+static char *model_dir(void) {
+    char buf[4096];
+    embedder_default_model_dir(NULL, buf, sizeof(buf));
+    return mem_strdup(buf);
+}
+
+TEST(test_load) {
+    char err[RAGD_ERR_LEN];
+    json_error_t je;
+    fixture = json_load_file(FIXTURE, 0, &je);
+    if (!fixture) printf("    %s: %s\n", FIXTURE, je.text);
+    CHECK(fixture != NULL);
+    CHECK(json_array_size(json_object_get(fixture, "texts")) >= 60);
+    embedder_opts o = embedder_opts_default();
+    emb = embedder_create("minilm", &o, err);
+    if (!emb) printf("    %s (run make model)\n", err);
+    CHECK(emb != NULL);
+    CHECK_EQ_INT(embedder_dim(emb), 384);
+    CHECK_EQ_INT(embedder_max_tokens(emb), 254);
+    char *dir = model_dir(), *vocab = fsio_join(dir, "vocab.txt");
+    wp = wp_load(vocab, 1, err);
+    mem_free(dir);
+    mem_free(vocab);
+    CHECK(wp != NULL);
+}
+
+TEST(test_token_ids_identical) {
+    CHECK(fixture && wp);
+    json_t *texts = json_object_get(fixture, "texts"), *ids = json_object_get(fixture, "ids");
+    int bad = 0;
+    for (size_t i = 0; i < json_array_size(texts); i++) {
+        const char *t = json_string_value(json_array_get(texts, i));
+        size_t len = json_string_length(json_array_get(texts, i));
+        int32_t got[256];
+        int n = wp_encode(wp, t, len, got, 256);
+        json_t *want = json_array_get(ids, i);
+        int same = n == (int)json_array_size(want);
+        for (int j = 0; same && j < n; j++) same = got[j] == json_integer_value(json_array_get(want, (size_t)j));
+        if (!same) {
+            printf("    text %zu (%.40s...): %d ids, reference %zu\n", i, t, n, json_array_size(want));
+            bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+TEST(test_vectors_match_reference) {
+    CHECK(fixture && emb);
+    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
+    size_t n = json_array_size(texts);
+    const char **t = mem_alloc(sizeof(char *) * n);
+    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
+    float *out = mem_alloc(sizeof(float) * 384 * n);
+    char err[RAGD_ERR_LEN];
+    int rc = embedder_embed(emb, t, (int)n, out, err);
+    double worst = 1.0;
+    size_t worst_i = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        double dot = 0, na = 0, nb = 0;
+        for (int d = 0; d < 384; d++) {
+            double a = out[i * 384 + d], b = json_real_value(json_array_get(json_array_get(vecs, i), (size_t)d));
+            dot += a * b, na += a * a, nb += b * b;
+        }
+        double cos = dot / sqrt(na * nb);
+        if (cos < worst) worst = cos, worst_i = i;
+    }
+    printf("    worst cosine %.7f (text %zu)\n", worst, worst_i);
+    mem_free(t);
+    mem_free(out);
+    CHECK(rc == 0);
+    CHECK(worst >= 0.9999);
+}
+
+TEST(test_single_equals_batched) {
+    CHECK(emb);
+    const char *texts[] = {"short", "a somewhat longer query about files and folders", ""};
+    float batch[3 * 384], one[384];
+    char err[RAGD_ERR_LEN];
+    CHECK(embedder_embed(emb, texts, 3, batch, err) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(embedder_embed(emb, &texts[i], 1, one, err) == 0);
+        for (int d = 0; d < 384; d++) CHECK(fabsf(one[d] - batch[i * 384 + d]) < 1e-5f);
+    }
+}
+
+TEST(test_bad_model_folders) {
+    char err[RAGD_ERR_LEN];
+    embedder_opts o = embedder_opts_default();
+    o.model_dir = "/nonexistent/model";
+    CHECK(embedder_create("minilm", &o, err) == NULL);
+    CHECK_CONTAINS(err, "/nonexistent/model");
+}
+
+int main(void) {
+    RUN(test_load);
+    RUN(test_token_ids_identical);
+    RUN(test_vectors_match_reference);
+    RUN(test_single_equals_batched);
+    RUN(test_bad_model_folders);
+    embedder_free(emb);
+    wp_free(wp);
+    json_decref(fixture);
+    return test_summary("minilm");
+}
