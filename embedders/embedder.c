@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "err.h"
 #include "manifest.h"
 
@@ -85,4 +87,8 @@ embedder *embedder_for_manifest(const manifest *m, const char *model_dir, char *
         return NULL;
     }
     return e;
+}
+
+void embedder_set_blas_threads(int n) {
+    openblas_set_num_threads(n < 1 ? 1 : n);
 }

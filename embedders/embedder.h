@@ -78,6 +78,11 @@ void embedder_free(embedder *e);
  * folder (bin/../models/...). */
 void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap);
 
+/* Threads OpenBLAS may use inside one embed call (process-wide). Callers
+ * that run several embed calls in parallel set 1, so that callers x BLAS
+ * threads do not oversubscribe the cores. */
+void embedder_set_blas_threads(int n);
+
 /* Constructors of the individual embedders (used by embedder_create). */
 embedder *emb_hash_create(const embedder_opts *opts, char *err);
 embedder *emb_bert_create(const embedder_opts *opts, char *err);

@@ -52,6 +52,10 @@ void tensor_gelu(tensor *x);
  * holds len*len floats. */
 void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int heads, tensor *out, float *scratch);
 
+/* The vectorisable exp and erf the kernels use (exposed for tests). */
+float tensor_exp(float x);
+float tensor_erf(float x);
+
 /* Naive references, for tests. */
 void tensor_ref_linear(const tensor *x, const float *w, const float *b, tensor *y);
 void tensor_ref_layernorm(tensor *x, const float *g, const float *b, float eps);

@@ -479,6 +479,9 @@ int build_run(const build_opts *o, char *err) {
     }
     b.slot_of = strmap_new();
     b.doc_seen = strmap_new();
+    /* Parallelism comes from the embedding workers; BLAS inside each
+     * embed call runs on one thread so workers x BLAS threads = cores. */
+    if (o->threads > 1) embedder_set_blas_threads(1);
     b.pool = embed_pool_new(b.e, o->threads, o->threads * 4);
     if (o->incremental) open_old(&b);
     if (b.r->incremental_note[0]) log_info("incremental: %s", b.r->incremental_note);

@@ -8,6 +8,7 @@
 #include "access_log.h"
 #include "auth.h"
 #include "config.h"
+#include "embedder.h"
 #include "err.h"
 #include "fsio.h"
 #include "mem.h"
@@ -17,8 +18,6 @@
 #include "server.h"
 
 #define RAGD_VERSION "0.1.0"
-
-void openblas_set_num_threads(int);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -227,7 +226,7 @@ static int serve(serve_cli *c, auth *keys) {
     install_signals();
     /* Budget: requests and shard workers are the parallelism; BLAS and
      * OpenMP inside them run single-threaded (see docs/operations.md). */
-    openblas_set_num_threads(1);
+    embedder_set_blas_threads(1);
     live_index *li = live_index_new(c->index_dir, &c->lp);
     if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
     live_index_watch(li, c->watch_ms);

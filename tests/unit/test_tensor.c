@@ -98,7 +98,24 @@ TEST(test_attention) {
     CHECK(d < 1e-5f);
 }
 
+TEST(test_exp_and_erf_against_libm) {
+    double worst_exp = 0, worst_erf = 0;
+    for (double x = -80; x <= 80; x += 0.0137) {
+        double xf = (float)x; /* compare at the float input */
+        double rel = fabs(tensor_exp((float)x) - exp(xf)) / exp(xf);
+        worst_exp = rel > worst_exp ? rel : worst_exp;
+    }
+    for (double x = -8; x <= 8; x += 0.0011) {
+        double d = fabs(tensor_erf((float)x) - erf((double)(float)x));
+        worst_erf = d > worst_erf ? d : worst_erf;
+    }
+    printf("    exp max relative error %.2g, erf max absolute error %.2g\n", worst_exp, worst_erf);
+    CHECK(worst_exp < 4e-7);
+    CHECK(worst_erf < 1e-6);
+}
+
 int main(void) {
+    RUN(test_exp_and_erf_against_libm);
     RUN(test_linear);
     RUN(test_linear_on_strided_view);
     RUN(test_layernorm_and_gelu);
