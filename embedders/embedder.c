@@ -1,6 +1,7 @@
 /* embedder.c - create embedders by name; dispatch through their vtables */
 #include "embedder.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,14 @@
 #include "manifest.h"
 
 embedder_opts embedder_opts_default(void) {
-    embedder_opts o = {.dim = 384, .model_dir = NULL};
+    embedder_opts o = {.dim = 384, .openai_key_env = "OPENAI_API_KEY", .openai_batch = 64,
+                       .openai_max_tokens = 8191, .openai_timeout_ms = 30000, .openai_retries = 4,
+                       .openai_backoff_ms = 500};
     return o;
 }
 
 const char *embedder_names(void) {
-    return "hash, minilm";
+    return "hash, minilm, openai";
 }
 
 void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap) {
@@ -41,6 +44,7 @@ embedder *embedder_create(const char *name, const embedder_opts *opts, char *err
     if (!opts) opts = &def;
     if (strcmp(name, "hash") == 0) return emb_hash_create(opts, err);
     if (strcmp(name, "minilm") == 0) return emb_bert_create(opts, err);
+    if (strcmp(name, "openai") == 0) return emb_openai_create(opts, err);
     err_set(err, "unknown embedder \"%s\" (known: %s)", name, embedder_names());
     return NULL;
 }
@@ -74,10 +78,9 @@ void embedder_free(embedder *e) {
     if (e) e->vt->destroy(e);
 }
 
-embedder *embedder_for_manifest(const manifest *m, const char *model_dir, char *err) {
-    embedder_opts o = embedder_opts_default();
+embedder *embedder_for_manifest(const manifest *m, const embedder_opts *opts, char *err) {
+    embedder_opts o = opts ? *opts : embedder_opts_default();
     o.dim = m->dim;
-    o.model_dir = model_dir;
     embedder *e = embedder_create(m->embedder, &o, err);
     if (!e) return NULL;
     if (strcmp(e->model_id, m->model_id) != 0 || e->dim != m->dim) {
@@ -91,4 +94,55 @@ embedder *embedder_for_manifest(const manifest *m, const char *model_dir, char *
 
 void embedder_set_blas_threads(int n) {
     openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+const char *embedder_cli_help(void) {
+    return "  --openai-url URLS      openai embedder: base URLs (\"http://host/v1\"), comma-separated,\n"
+           "                         tried in order (failover)\n"
+           "  --openai-model NAME    model (OpenAI) or deployment (Azure) name\n"
+           "  --openai-key-file F    file holding the API key (a mounted secret)\n"
+           "  --openai-key-env VAR   environment variable holding the key (OPENAI_API_KEY)\n"
+           "  --openai-api-version V Azure OpenAI: api-version (switches to api-key header\n"
+           "                         and /openai/deployments/NAME/embeddings)\n"
+           "  --openai-batch N       texts per request (64)\n"
+           "  --openai-max-tokens N  tokens per text the model takes (8191)\n"
+           "  --openai-timeout-ms N  per request (30000)\n"
+           "  --openai-retries N     retries on 429/5xx/timeouts (4)\n";
+}
+
+int embedder_cli_option(embedder_opts *o, const char *key, const char *v, char *err) {
+    static const struct {
+        const char *key;
+        size_t off;
+    } strs[] = {{"model", offsetof(embedder_opts, model_dir)},
+                {"openai-url", offsetof(embedder_opts, openai_urls)},
+                {"openai-model", offsetof(embedder_opts, openai_model)},
+                {"openai-key-file", offsetof(embedder_opts, openai_key_file)},
+                {"openai-key-env", offsetof(embedder_opts, openai_key_env)},
+                {"openai-api-version", offsetof(embedder_opts, openai_api_version)}};
+    static const struct {
+        const char *key;
+        size_t off;
+        long lo, hi;
+    } ints[] = {{"openai-batch", offsetof(embedder_opts, openai_batch), 1, 2048},
+                {"openai-max-tokens", offsetof(embedder_opts, openai_max_tokens), 8, 1000000},
+                {"openai-timeout-ms", offsetof(embedder_opts, openai_timeout_ms), 1, 3600000},
+                {"openai-retries", offsetof(embedder_opts, openai_retries), 0, 20}};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (strcmp(key, strs[i].key) != 0) continue;
+        if (!v || !*v) return err_set(err, "--%s needs a value", key), -1;
+        *(const char **)((char *)o + strs[i].off) = v;
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (strcmp(key, ints[i].key) != 0) continue;
+        char *end;
+        long x = v ? strtol(v, &end, 10) : 0;
+        if (!v || !*v || *end || x < ints[i].lo || x > ints[i].hi)
+            return err_set(err, "--%s: \"%s\" is not an integer in %ld..%ld", key, v ? v : "", ints[i].lo,
+                           ints[i].hi), -1;
+        *(int *)((char *)o + ints[i].off) = (int)x;
+        return 1;
+    }
+    return 0;
 }

@@ -19,8 +19,19 @@
 #include <stddef.h>
 
 typedef struct embedder_opts {
-    int dim;               /* hash: vector dimension (default 384) */
+    int dim;               /* hash: vector dimension (default 384); openai: expected dim (0 = ask) */
     const char *model_dir; /* minilm: model folder */
+    /* openai: an OpenAI-compatible /embeddings API */
+    const char *openai_urls;        /* base URLs, comma-separated, tried in order */
+    const char *openai_model;       /* model (OpenAI) or deployment (Azure) name */
+    const char *openai_key_file;    /* file holding the API key (a mounted secret) */
+    const char *openai_key_env;     /* or the environment variable holding it */
+    const char *openai_api_version; /* set for Azure OpenAI (api-key header, deployment URL) */
+    int openai_batch;               /* texts per request (64) */
+    int openai_max_tokens;          /* tokens per text the model takes (8191) */
+    int openai_timeout_ms;          /* per request (30000) */
+    int openai_retries;             /* retries after the first try (4) */
+    int openai_backoff_ms;          /* first backoff step (500) */
 } embedder_opts;
 
 typedef struct embedder embedder;
@@ -50,9 +61,10 @@ embedder *embedder_create(const char *name, const embedder_opts *opts, char *err
 
 /* The embedder an index was built with, as its manifest names it
  * (name, model id, dim); NULL + a clear message if this build cannot make
- * exactly that model. model_dir may be NULL (the default location). */
+ * exactly that model. opts (may be NULL) supplies what the manifest does
+ * not hold: the model folder, API endpoints and keys. */
 struct manifest;
-embedder *embedder_for_manifest(const struct manifest *m, const char *model_dir, char *err);
+embedder *embedder_for_manifest(const struct manifest *m, const embedder_opts *opts, char *err);
 
 /* Comma-separated names this build knows, for --help and error messages. */
 const char *embedder_names(void);
@@ -78,6 +90,14 @@ void embedder_free(embedder *e);
  * folder (bin/../models/...). */
 void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap);
 
+/* Apply a command-line or config option meant for embedders ("model",
+ * "openai-url", ...). Returns 1 if key was one (applied), 0 if not, -1
+ * with a message for a bad value. The value must outlive opts. */
+int embedder_cli_option(embedder_opts *o, const char *key, const char *value, char *err);
+
+/* Help text for those options (one line each, for --help). */
+const char *embedder_cli_help(void);
+
 /* Threads OpenBLAS may use inside one embed call (process-wide). Callers
  * that run several embed calls in parallel set 1, so that callers x BLAS
  * threads do not oversubscribe the cores. */
@@ -86,5 +106,6 @@ void embedder_set_blas_threads(int n);
 /* Constructors of the individual embedders (used by embedder_create). */
 embedder *emb_hash_create(const embedder_opts *opts, char *err);
 embedder *emb_bert_create(const embedder_opts *opts, char *err);
+embedder *emb_openai_create(const embedder_opts *opts, char *err);
 
 #endif

@@ -44,6 +44,8 @@ static void usage(FILE *f) {
         "                         specs are trained on a sample of the vectors\n"
         "  --embedder NAME        %s (default hash)\n"
         "  --dim N                hash embedder dimension (default 384)\n"
+        "  --model DIR            minilm model folder (models/all-MiniLM-L6-v2 beside bin/)\n"
+        "%s"
         "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"
         "  --chunk-overlap N      tokens shared by consecutive chunks (15%% of chunk-tokens)\n"
         "  --max-pages N          pages (or files) loaded at most per source (10000)\n"
@@ -76,7 +78,7 @@ static void usage(FILE *f) {
         "  1  failed, nothing published (also: another build holds the lock)\n"
         "  2  usage or configuration error\n"
         "  3  published, but more than --max-failed-share of the pages failed\n",
-        embedder_names());
+        embedder_names(), embedder_cli_help());
 }
 
 typedef struct cli {
@@ -101,6 +103,8 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
         o->incremental = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
         return RAGD_OK;
     }
+    int r = embedder_cli_option(&o->emb, key, v, err);
+    if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
     if (!v) return err_set(err, "--%s needs a value", key);
     if (!strcmp(key, "out")) o->out_dir = v;
     else if (!strcmp(key, "source")) {
@@ -108,7 +112,6 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
         c->sources[c->n_sources++] = v;
     } else if (!strcmp(key, "index-spec")) o->index_spec = v;
     else if (!strcmp(key, "embedder")) o->embedder = v;
-    else if (!strcmp(key, "model")) o->emb.model_dir = v;
     else if (!strcmp(key, "user-agent")) o->crawl.user_agent = v;
     else if (!strcmp(key, "report")) o->report_path = v;
     else if (!strcmp(key, "log-level")) {
@@ -338,17 +341,24 @@ static int cmd_embed(int argc, char **argv) {
     embedder_opts o = embedder_opts_default();
     const char *name = "minilm";
     long long n;
+    char err[RAGD_ERR_LEN];
     for (int i = 0; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--embedder") && v) name = v, i++;
-        else if (!strcmp(argv[i], "--model") && v) o.model_dir = v, i++;
-        else if (!strcmp(argv[i], "--dim") && v && config_int(v, 8, 16384, &n) == 0) o.dim = (int)n, i++;
-        else {
+        int r = strncmp(argv[i], "--", 2) == 0 && v ? embedder_cli_option(&o, argv[i] + 2, v, err) : 0;
+        if (r > 0) {
+            i++;
+        } else if (r < 0) {
+            fprintf(stderr, "ragd-index embed: %s\n", err);
+            return BUILD_EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--embedder") && v) {
+            name = v, i++;
+        } else if (!strcmp(argv[i], "--dim") && v && config_int(v, 8, 16384, &n) == 0) {
+            o.dim = (int)n, i++;
+        } else {
             fprintf(stderr, "ragd-index embed: bad argument \"%s\" (see --help)\n", argv[i]);
             return BUILD_EXIT_USAGE;
         }
     }
-    char err[RAGD_ERR_LEN];
     embedder *e = embedder_create(name, &o, err);
     if (!e) {
         fprintf(stderr, "ragd-index embed: %s\n", err);

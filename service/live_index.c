@@ -70,7 +70,7 @@ static live_version *load(live_index *li, char *err) {
     int flags = li->params.verify ? INDEX_VERIFY_CHECKSUMS : 0;
     index_version *v = index_version_open(li->dir, flags, err);
     if (!v) return NULL;
-    embedder *e = embedder_for_manifest(&v->m, li->params.model_dir, err);
+    embedder *e = embedder_for_manifest(&v->m, &li->params.emb, err);
     if (!e || apply_params(li, v, err) != 0) {
         embedder_free(e);
         index_version_free(v);

@@ -35,7 +35,7 @@ typedef struct live_params {
     int ef_search; /* HNSW efSearch, 0 = index default */
     int nprobe;    /* IVF nprobe, 0 = index default */
     int verify;    /* verify SHA-256 of shards before loading (default 1) */
-    const char *model_dir;
+    embedder_opts emb; /* model folder, API endpoints and keys for the manifest's embedder */
 } live_params;
 
 typedef struct live_index live_index;

@@ -47,14 +47,15 @@ static void usage(FILE *f) {
         "  --ef-search N          HNSW efSearch (index default)\n"
         "  --nprobe N             IVF nprobe (index default)\n"
         "  --no-verify            skip SHA-256 checks of shards when loading\n"
-        "  --model DIR            model folder for model embedders\n"
+        "  --model DIR            model folder of the minilm embedder\n"
+        "%s"
         "  --log-queries          include query text in the access log\n"
         "  --no-access-log        no per-request log lines\n"
         "  --log-level L          debug, info, warn, error (info)\n"
         "  --check                load and verify the index, print a summary, exit\n"
         "\n"
         "Signals: SIGHUP reloads; SIGTERM/SIGINT stop accepting, finish in-flight\n"
-        "requests, exit 0.\n");
+        "requests, exit 0.\n", embedder_cli_help());
 }
 
 typedef struct serve_cli {
@@ -85,12 +86,14 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         else c->check = on;
         return RAGD_OK;
     }
+    int r = embedder_cli_option(&c->lp.emb, key, v, err);
+    if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
     if (!v) return err_set(err, "--%s needs a value", key);
     if (!strcmp(key, "index")) c->index_dir = v;
     else if (!strcmp(key, "bind")) c->so.bind = v;
     else if (!strcmp(key, "api-keys")) c->keys_path = v;
     else if (!strcmp(key, "index-name")) c->so.index_name = v;
-    else if (!strcmp(key, "model")) c->lp.model_dir = v;
+
     else if (!strcmp(key, "log-level")) {
         int l = log_parse_level(v);
         if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
@@ -169,7 +172,7 @@ static void defaults(serve_cli *c) {
     c->so = server_opts_default();
     c->so.threads = (int)cores;
     c->search_threads = cores > 1 ? (int)cores - 1 : 0;
-    c->lp = (live_params){.verify = 1};
+    c->lp = (live_params){.verify = 1, .emb = embedder_opts_default()};
     c->watch_ms = 1000;
     c->shutdown_s = 10;
     c->access_log = 1;
