@@ -16,7 +16,7 @@ CPPFLAGS += -D_GNU_SOURCE -Icore -Iembedders -Iloaders -Iindexer -Iservice -Icac
 
 FAISS_LIBS = build/faiss/lib/libfaiss_c.a build/faiss/lib/libfaiss_core.a
 LDLIBS  = $(FAISS_LIBS) -lopenblas -lgomp -lstdc++ -lm \
-          -lsqlite3 -ljansson -lxml2 -lcurl -lutf8proc -lmicrohttpd -lpthread
+          -lsqlite3 -ljansson -lxml2 -lcurl -lutf8proc -lmicrohttpd -lhiredis -lpthread
 
 # Object folder; `make asan` builds a separate tree.
 O ?= build/obj
@@ -29,13 +29,14 @@ EMBED_SRC = embedders/embedder.c embedders/hash.c embedders/safetensors.c embedd
             embedders/tensor.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
+CACHE_SRC = cache/redis_pool.c cache/semantic_mirror.c cache/query_cache.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c \
               service/rate_limit.c service/access_log.c service/search.c service/server.c
 
 # Everything but the mains: what tests link.
-LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
+LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
 LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -5,6 +5,7 @@
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
 #include <faiss/c_api/clone_index_c.h>
+#include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
@@ -97,6 +98,16 @@ int vindex_search(const vindex *vi, int64_t nq, const float *q, int k, float *sc
     if (k < 1) return err_set(err, "search: k must be >= 1");
     if (faiss_Index_search(vi->index, nq, q, k, scores, ids) != 0) return faiss_err(err, "search");
     return RAGD_OK;
+}
+
+int64_t vindex_remove_range(vindex *vi, int64_t lo, int64_t hi, char *err) {
+    FaissIDSelectorRange *sel = NULL;
+    if (faiss_IDSelectorRange_new(&sel, lo, hi) != 0) return faiss_err(err, "remove"), -1;
+    size_t n = 0;
+    int rc = faiss_Index_remove_ids(vi->index, (const FaissIDSelector *)sel, &n);
+    faiss_IDSelector_free((FaissIDSelector *)sel);
+    if (rc != 0) return faiss_err(err, "remove"), -1;
+    return (int64_t)n;
 }
 
 int vindex_set_param(vindex *vi, const char *name, double value, char *err) {

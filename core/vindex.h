@@ -47,6 +47,9 @@ int vindex_add(vindex *vi, int64_t n, const float *x, const int64_t *ids, char *
 int vindex_search(const vindex *vi, int64_t nq, const float *q, int k, float *scores, int64_t *ids,
                   char *err);
 
+/* Remove the vectors with ids in [lo, hi). Returns the count or -1. */
+int64_t vindex_remove_range(vindex *vi, int64_t lo, int64_t hi, char *err);
+
 /* Set a search-time parameter by FAISS name ("efSearch", "nprobe"). */
 int vindex_set_param(vindex *vi, const char *name, double value, char *err);
 

@@ -14,6 +14,8 @@
 #include "mem.h"
 #include "live_index.h"
 #include "log.h"
+#include "metrics.h"
+#include "query_cache.h"
 #include "search.h"
 #include "server.h"
 
@@ -44,6 +46,14 @@ static void usage(FILE *f) {
         "  --max-k N              largest k (100)\n"
         "  --request-timeout-s N  idle connection timeout (30)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
+        "  --redis URL            semantic cache on redis://[:password@]host[:port][/db]\n"
+        "  --cache-threshold F    cosine a query needs to reuse an earlier query's results\n"
+        "                         (0.95; above 1 turns the semantic tier off)\n"
+        "  --cache-vector-ttl-s N lifetime of cached query vectors (604800 = 7 days)\n"
+        "  --cache-results-ttl-s N lifetime of cached results (3600)\n"
+        "  --cache-mirror-max N   semantic entries mirrored in memory (10000)\n"
+        "  --redis-timeout-ms N   Redis command timeout (100); connect: --redis-connect-timeout-ms (200)\n"
+        "  --redis-backoff-ms N   first pause after Redis fails 3 times (1000, doubling to 30 s)\n"
         "  --ef-search N          HNSW efSearch (index default)\n"
         "  --nprobe N             IVF nprobe (index default)\n"
         "  --no-verify            skip SHA-256 checks of shards when loading\n"
@@ -61,6 +71,8 @@ static void usage(FILE *f) {
 typedef struct serve_cli {
     server_opts so;
     live_params lp;
+    qcache_opts co;
+    const char *redis_url;
     const char *index_dir, *keys_path, *config;
     int search_threads, watch_ms, shutdown_s, check, access_log;
     double burst_set;
@@ -90,6 +102,30 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
     if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
     if (!v) return err_set(err, "--%s needs a value", key);
     if (!strcmp(key, "index")) c->index_dir = v;
+    else if (!strcmp(key, "redis")) {
+        if (rpool_parse_url(v, &c->co.redis, err) != 0) return RAGD_ERR;
+        c->redis_url = v;
+    } else if (!strcmp(key, "cache-threshold")) {
+        char *end;
+        double x = strtod(v, &end);
+        if (*end || x <= 0 || x > 2) return err_set(err, "--cache-threshold: \"%s\" is not in (0, 2]", v);
+        c->co.threshold = (float)x;
+    } else if (!strcmp(key, "cache-vector-ttl-s") || !strcmp(key, "cache-results-ttl-s") ||
+               !strcmp(key, "cache-results-ttl-ms")) {
+        long long n;
+        if (config_int(v, 1, 365LL * 24 * 3600 * 1000, &n) != 0) return err_set(err, "--%s: \"%s\" is not a positive integer", key, v);
+        if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
+        else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
+        else c->co.results_ttl_ms = n;
+    } else if (!strcmp(key, "cache-mirror-max")) {
+        if (set_int(key, v, 16, 10000000, &c->co.mirror_max, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "redis-connect-timeout-ms")) {
+        if (set_int(key, v, 1, 60000, &c->co.redis.connect_timeout_ms, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "redis-timeout-ms")) {
+        if (set_int(key, v, 1, 60000, &c->co.redis.command_timeout_ms, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "redis-backoff-ms")) {
+        if (set_int(key, v, 1, 600000, &c->co.redis.backoff_ms, err)) return RAGD_ERR;
+    }
     else if (!strcmp(key, "bind")) c->so.bind = v;
     else if (!strcmp(key, "api-keys")) c->keys_path = v;
     else if (!strcmp(key, "index-name")) c->so.index_name = v;
@@ -173,6 +209,7 @@ static void defaults(serve_cli *c) {
     c->so.threads = (int)cores;
     c->search_threads = cores > 1 ? (int)cores - 1 : 0;
     c->lp = (live_params){.verify = 1, .emb = embedder_opts_default()};
+    c->co = qcache_opts_default();
     c->watch_ms = 1000;
     c->shutdown_s = 10;
     c->access_log = 1;
@@ -234,7 +271,19 @@ static int serve(serve_cli *c, auth *keys) {
     if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
     live_index_watch(li, c->watch_ms);
     search_pool *pool = search_pool_new(c->search_threads);
-    searcher s = {.li = li, .pool = pool, .cache = NULL};
+    qcache *cache = NULL;
+    if (c->redis_url) {
+        qcache_hooks hooks = {.event = metrics_cache_event, .latency = metrics_redis_latency};
+        if (!(cache = qcache_new(&c->co, &hooks, err))) {
+            log_error("%s", err);
+            search_pool_free(pool);
+            live_index_free(li);
+            return 2;
+        }
+        log_info("semantic cache on redis %s:%d (threshold %.3f)", c->co.redis.host, c->co.redis.port,
+                 (double)c->co.threshold);
+    }
+    searcher s = {.li = li, .pool = pool, .cache = cache};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;
@@ -257,6 +306,7 @@ static int serve(serve_cli *c, auth *keys) {
             break;
         }
     }
+    qcache_free(cache);
     search_pool_free(pool);
     live_index_free(li);
     return code;

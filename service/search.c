@@ -8,11 +8,19 @@
 
 #include "err.h"
 #include "mem.h"
+#include "query_cache.h"
 
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void search_result_clear_hits(search_result *r) {
+    for (int i = 0; r->hits && i < r->n; i++) chunk_row_clear(&r->hits[i].row);
+    mem_free(r->hits);
+    r->hits = NULL;
+    r->n = 0;
 }
 
 /* Fetch rows for hits, keep those passing the filter, at most k. */
@@ -31,14 +39,57 @@ static int fetch_rows(const index_version *v, const index_hit *hits, int n, cons
         }
         h->id = hits[i].id;
         h->score = hits[i].score;
+        h->shard = hits[i].shard;
         r->n++;
     }
     return RAGD_OK;
 }
 
+/* Embed the query (counted in metrics). */
+static int embed_query(live_version *lv, const search_query *q, float *qv, search_result *r, char *err) {
+    double t = now_ms();
+    char *text = mem_strndup(q->text, q->len);
+    int rc = embedder_embed(lv->e, (const char *const *)&text, 1, qv, err);
+    mem_free(text);
+    r->embed_ms = now_ms() - t;
+    metrics_embed(1, rc != 0, 0);
+    metrics_stage(STAGE_EMBED, r->embed_ms / 1000.0);
+    return rc;
+}
+
+static int run_search(searcher *s, const index_version *v, const float *qv, int depth, index_hit *hits,
+                      search_result *r, char *err) {
+    double t = now_ms();
+    int n = search_pool_search(s->pool, v, qv, depth, hits, err);
+    r->search_ms = now_ms() - t;
+    metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
+    return n;
+}
+
+static int fetch_timed(const index_version *v, const index_hit *hits, int n, const search_query *q, search_result *r,
+                       char *err) {
+    double t = now_ms();
+    int rc = fetch_rows(v, hits, n, q, r, err);
+    r->fetch_ms = now_ms() - t;
+    metrics_stage(STAGE_FETCH, r->fetch_ms / 1000.0);
+    return rc;
+}
+
+/* Serve cached hits: their rows must all exist in this version (anything
+ * else means a foreign or corrupt entry: treat it as a miss). */
+static int serve_cached(const index_version *v, const index_hit *hits, int n, const search_query *q,
+                        search_result *r) {
+    char err[RAGD_ERR_LEN];
+    for (int i = 0; i < n; i++)
+        if (hits[i].shard < 0 || hits[i].shard >= v->m.n_shards) return RAGD_ERR;
+    if (fetch_timed(v, hits, n, q, r, err) == RAGD_OK) return RAGD_OK;
+    search_result_clear_hits(r);
+    return RAGD_ERR;
+}
+
 int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
     memset(r, 0, sizeof(*r));
-    r->cache = s->cache ? CACHE_MISS : CACHE_BYPASS;
+    r->cache = CACHE_BYPASS;
     live_version *lv = live_index_acquire(s->li);
     if (!lv) {
         live_index_ready(s->li, err, RAGD_ERR_LEN);
@@ -47,27 +98,50 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     const index_version *v = lv->v;
     snprintf(r->version_id, sizeof(r->version_id), "%s", v->m.version_id);
     omp_set_num_threads(1); /* this request thread searches a shard itself */
-    int status = SEARCH_FAILED;
-    float *qv = mem_alloc(sizeof(float) * (size_t)v->m.dim);
+    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, n = 0, cst = QC_BYPASS;
+    float *qv = mem_alloc(sizeof(float) * (size_t)dim);
     int depth = q->url_prefix ? SEARCH_FILTER_DEPTH : q->k;
-    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)depth);
-    double t = now_ms();
-    char *text = mem_strndup(q->text, q->len);
-    int rc = embedder_embed(lv->e, (const char *const *)&text, 1, qv, err);
-    mem_free(text);
-    r->embed_ms = now_ms() - t;
-    metrics_embed(1, rc != 0, 0);
-    metrics_stage(STAGE_EMBED, r->embed_ms / 1000.0);
-    if (rc == 0) {
-        t = now_ms();
-        int n = search_pool_search(s->pool, v, qv, depth, hits, err);
-        r->search_ms = now_ms() - t;
-        metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
-        t = now_ms();
-        if (n >= 0 && fetch_rows(v, hits, n, q, r, err) == RAGD_OK) status = SEARCH_OK;
-        r->fetch_ms = now_ms() - t;
-        metrics_stage(STAGE_FETCH, r->fetch_ms / 1000.0);
+    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)(depth > q->k ? depth : q->k));
+    qkey key;
+    if (s->cache) {
+        double t = now_ms();
+        qcache_key(s->cache, &key, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
+                   lv->e->uncased, q->text, q->len, q->k, q->url_prefix);
+        cst = qcache_lookup(s->cache, &key, dim, hits, &n, qv, &have_vec);
+        metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
+        if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
+            r->cache = CACHE_RESULTS;
+            metrics_embed(0, 0, 1);
+            status = SEARCH_OK;
+            goto done;
+        }
+        r->cache = cst == QC_BYPASS ? CACHE_BYPASS : CACHE_MISS;
     }
+    if (have_vec) {
+        r->cache = CACHE_EXACT;
+        metrics_embed(0, 0, 1);
+    } else if (embed_query(lv, q, qv, r, err) != 0) {
+        goto done;
+    }
+    float score;
+    if (cst != QC_BYPASS && qcache_semantic(s->cache, &key, qv, dim, hits, &n, &score) &&
+        serve_cached(v, hits, n, q, r) == RAGD_OK) {
+        r->cache = CACHE_SEMANTIC;
+        status = SEARCH_OK;
+        goto done;
+    }
+    n = run_search(s, v, qv, depth, hits, r, err);
+    if (n >= 0 && fetch_timed(v, hits, n, q, r, err) == RAGD_OK) {
+        status = SEARCH_OK;
+        if (cst != QC_BYPASS) {
+            /* Cache what was served (after any filter), best first. */
+            index_hit *served = mem_alloc(sizeof(index_hit) * (size_t)(r->n ? r->n : 1));
+            for (int i = 0; i < r->n; i++) served[i] = (index_hit){r->hits[i].id, r->hits[i].score, r->hits[i].shard};
+            qcache_store(s->cache, &key, qv, dim, !have_vec, served, r->n);
+            mem_free(served);
+        }
+    }
+done:
     mem_free(qv);
     mem_free(hits);
     live_version_release(lv);

@@ -36,6 +36,7 @@ typedef struct search_query {
 typedef struct search_hit {
     int64_t id;
     float score;
+    int shard;
     chunk_row row;
 } search_hit;
 
@@ -47,12 +48,12 @@ typedef struct search_result {
     enum cache_outcome cache;
 } search_result;
 
-struct query_cache;
+struct qcache;
 
 typedef struct searcher {
     live_index *li;
     search_pool *pool;
-    struct query_cache *cache; /* NULL: no cache */
+    struct qcache *cache; /* NULL: no cache */
 } searcher;
 
 enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2 };

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "query_cache.h"
 #include "text_extract.h"
 
 #define SEED_COMPAT_K 5
@@ -216,6 +217,16 @@ static json_t *hit_json(const search_hit *h) {
                      "url", h->row.doc_url, "title", h->row.title, "headings", heads ? heads : json_array());
 }
 
+/* The API reports both exact tiers (vector, results) as "exact". */
+static const char *cache_api_name(enum cache_outcome c) {
+    return c == CACHE_RESULTS ? "exact" : cache_outcome_name(c);
+}
+
+static const char *cache_state(const server *srv) {
+    if (!srv->s->cache) return "disabled";
+    return qcache_up(srv->s->cache) ? "ok" : "degraded";
+}
+
 /* Run the search and answer; status 503 when no version is loaded. */
 static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, request *rq, const search_query *q,
                                      int compat) {
@@ -249,7 +260,7 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
     } else {
         o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f}, s:s, s:i}", "results", results, "index_version",
                       r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms, "search_ms",
-                      r.search_ms, "fetch_ms", r.fetch_ms, "cache", cache_outcome_name(r.cache), "k", q->k);
+                      r.search_ms, "fetch_ms", r.fetch_ms, "cache", cache_api_name(r.cache), "k", q->k);
     }
     search_result_clear(&r);
     return send_json(c, rq, 200, o, NULL);
@@ -374,7 +385,7 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
         return send_json(c, rq, 503, o, NULL);
     }
     json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "status", "ready", "index_version", lv->v->m.version_id, "chunks",
-                          (json_int_t)lv->v->m.total_chunks, "cache", srv->s->cache ? "ok" : "disabled");
+                          (json_int_t)lv->v->m.total_chunks, "cache", cache_state(srv));
     live_version_release(lv);
     return send_json(c, rq, 200, o, NULL);
 }
@@ -382,7 +393,9 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
 static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, request *rq) {
     live_version *lv = live_index_acquire(srv->s->li);
     metrics_gauges g = {.index_version = lv ? lv->v->m.version_id : NULL,
-                        .index_chunks = lv ? lv->v->m.total_chunks : 0, .cache_up = srv->s->cache ? 1 : -1};
+                        .index_chunks = lv ? lv->v->m.total_chunks : 0,
+                        .cache_up = srv->s->cache ? qcache_up(srv->s->cache) : -1,
+                        .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0};
     char *text = metrics_render(&g);
     live_version_release(lv);
     return send_text(c, rq, 200, text, "text/plain; version=0.0.4", NULL);
@@ -504,7 +517,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!rq->status) metrics_request(rq->route, status, ms / 1000.0); /* never answered */
     access_entry e = {.request_id = rq->id, .method = rq->method, .route = route_name(rq->route),
                       .status = status, .latency_ms = ms, .results = rq->results,
-                      .cache = rq->has_cache ? cache_outcome_name(rq->cache) : NULL,
+                      .cache = rq->has_cache ? cache_api_name(rq->cache) : NULL,
                       .key_id = rq->key_id[0] ? rq->key_id : NULL, .query = rq->query};
     access_log_write(&e);
     if (rq->counted) metrics_inflight(-1);

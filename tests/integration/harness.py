@@ -189,3 +189,32 @@ class Server:
         if self.proc.returncode != 0 and not getattr(self, "killed", False):
             raise AssertionError("ragd-serve exited %d:\n%s" % (self.proc.returncode, self.final_output[-3000:]))
         return self.proc.returncode
+
+
+class Redis:
+    """A real redis-server on a free loopback port (no persistence)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: self.cli("PING").strip() == "PONG", 10), "redis-server did not start"
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args], capture_output=True,
+                           text=True, timeout=10)
+        return r.stdout
+
+    def keys(self, pattern):
+        return [k for k in self.cli("--scan", "--pattern", pattern).split() if k]
+
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

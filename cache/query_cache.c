@@ -1,0 +1,489 @@
+/* query_cache.c - the Redis semantic cache: exact vectors, exact results, near-duplicate queries */
+#include "query_cache.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "semantic_mirror.h"
+#include "sha256.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "cache values are written in little-endian byte order"
+#endif
+
+#define QC_FEED "ragd:v1:semfeed"
+#define QC_HIT_BYTES 14 /* u16 shard, i64 id, f32 score */
+#define QC_MAX_DIM 16384
+#define QC_MAX_HITS 10000
+
+typedef struct wjob {
+    qkey key;
+    float *vec;
+    int dim, store_vector;
+    char *results;
+    size_t results_len;
+    struct wjob *next;
+} wjob;
+
+struct qcache {
+    qcache_opts o;
+    qcache_hooks hooks;
+    rpool *pool;
+    mirror *mirror;
+    pthread_t writer, feeder;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, idle_cv;
+    wjob *head, *tail;
+    int pending, busy;
+    atomic_int stopping;
+};
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void event(qcache *c, const char *name) {
+    if (c->hooks.event) c->hooks.event(name);
+}
+
+qcache_opts qcache_opts_default(void) {
+    qcache_opts o = {.redis = rpool_opts_default(), .vector_ttl_ms = 7LL * 24 * 3600 * 1000,
+                     .results_ttl_ms = 3600LL * 1000, .threshold = 0.95f, .mirror_max = 10000,
+                     .feed_maxlen = 10000, .max_pending_writes = 1000};
+    return o;
+}
+
+/* ---- keys ---- */
+
+char *qcache_normalize(const char *text, size_t len, int uncased) {
+    utf8proc_uint8_t *mapped = NULL;
+    int flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | (uncased ? UTF8PROC_CASEFOLD : 0);
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &mapped, flags);
+    const char *src = n >= 0 ? (const char *)mapped : text;
+    size_t sl = n >= 0 ? (size_t)n : len;
+    char *out = mem_alloc(sl + 1);
+    size_t o = 0;
+    int space = 0;
+    for (size_t i = 0; i < sl; i++) {
+        if (isspace((unsigned char)src[i])) {
+            space = o > 0;
+            continue;
+        }
+        if (space) out[o++] = ' ';
+        space = 0;
+        out[o++] = src[i];
+    }
+    out[o] = '\0';
+    free(mapped);
+    return out;
+}
+
+static void hash_parts(char *hex, size_t hexlen, const char *const *parts, int n) {
+    sha256_ctx s;
+    char full[SHA256_HEX_LEN + 1];
+    sha256_init(&s);
+    for (int i = 0; i < n; i++) sha256_update(&s, parts[i], strlen(parts[i]) + 1);
+    sha256_final_hex(&s, full);
+    snprintf(hex, hexlen + 1, "%.*s", (int)hexlen, full);
+}
+
+/* The namespace as it appears in keys: itself if tame, else a hash. The
+ * full namespace is inside every key's hash anyway. */
+static void ns_tag(const char *ns, char *out, size_t cap) {
+    size_t n = strlen(ns);
+    int tame = n > 0 && n <= 32;
+    for (size_t i = 0; tame && i < n; i++) tame = isalnum((unsigned char)ns[i]) || ns[i] == '-' || ns[i] == '_';
+    if (tame) snprintf(out, cap, "%s", ns);
+    else {
+        char h[17];
+        const char *p[] = {ns};
+        hash_parts(h, 16, p, 1);
+        snprintf(out, cap, "h%s", h);
+    }
+}
+
+void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id, int uncased,
+                const char *text, size_t len, int k, const char *url_prefix) {
+    (void)c;
+    char *norm = qcache_normalize(text, len, uncased), tag[40], ks[16], h[33];
+    const char *prefix = url_prefix ? url_prefix : "";
+    snprintf(ks, sizeof(ks), "%d", k);
+    ns_tag(ns, tag, sizeof(tag));
+    const char *vp[] = {"vec", ns, model_id, norm};
+    hash_parts(h, 32, vp, 4);
+    snprintf(key->vec_key, sizeof(key->vec_key), "ragd:v1:%s:vec:%s", tag, h);
+    const char *rp[] = {"res", ns, version, model_id, norm, ks, prefix};
+    hash_parts(h, 32, rp, 7);
+    snprintf(key->res_key, sizeof(key->res_key), "ragd:v1:%s:res:%s", tag, h);
+    const char *gp[] = {"grp", ns, version, model_id, ks, prefix};
+    hash_parts(key->group, 64, gp, 6);
+    const char *sp[] = {"sem", key->group, norm};
+    hash_parts(h, 32, sp, 3);
+    snprintf(key->sem_key, sizeof(key->sem_key), "ragd:v1:%s:sem:%s", tag, h);
+    key->k = k;
+    mem_free(norm);
+}
+
+/* ---- values ---- */
+
+static char *encode_results(const index_hit *hits, int n, size_t *len) {
+    *len = 8 + (size_t)n * QC_HIT_BYTES;
+    char *b = mem_alloc(*len), *p = b + 8;
+    uint32_t un = (uint32_t)n;
+    memcpy(b, "RRS1", 4);
+    memcpy(b + 4, &un, 4);
+    for (int i = 0; i < n; i++, p += QC_HIT_BYTES) {
+        uint16_t s = (uint16_t)hits[i].shard;
+        memcpy(p, &s, 2);
+        memcpy(p + 2, &hits[i].id, 8);
+        memcpy(p + 10, &hits[i].score, 4);
+    }
+    return b;
+}
+
+/* 0 and hits if b is a valid result list of at most max hits. */
+static int decode_results(const char *b, size_t len, int max, index_hit *hits, int *n) {
+    uint32_t un;
+    if (len < 8 || memcmp(b, "RRS1", 4) != 0) return -1;
+    memcpy(&un, b + 4, 4);
+    if (un > (uint32_t)max || len != 8 + (size_t)un * QC_HIT_BYTES) return -1;
+    const char *p = b + 8;
+    for (uint32_t i = 0; i < un; i++, p += QC_HIT_BYTES) {
+        uint16_t s;
+        memcpy(&s, p, 2);
+        memcpy(&hits[i].id, p + 2, 8);
+        memcpy(&hits[i].score, p + 10, 4);
+        hits[i].shard = s;
+        if (hits[i].id < 0 || !isfinite(hits[i].score)) return -1;
+    }
+    *n = (int)un;
+    return 0;
+}
+
+static char *encode_vector(const float *v, int dim, size_t *len) {
+    *len = 8 + sizeof(float) * (size_t)dim;
+    char *b = mem_alloc(*len);
+    uint32_t d = (uint32_t)dim;
+    memcpy(b, "RQV1", 4);
+    memcpy(b + 4, &d, 4);
+    memcpy(b + 8, v, sizeof(float) * (size_t)dim);
+    return b;
+}
+
+static int decode_vector(const char *b, size_t len, int dim, float *v) {
+    uint32_t d;
+    if (len != 8 + sizeof(float) * (size_t)dim || memcmp(b, "RQV1", 4) != 0) return -1;
+    memcpy(&d, b + 4, 4);
+    if (d != (uint32_t)dim) return -1;
+    memcpy(v, b + 8, sizeof(float) * (size_t)dim);
+    for (int i = 0; i < dim; i++)
+        if (!isfinite(v[i])) return -1;
+    return 0;
+}
+
+/* Semantic entry: "RSE1", group[64], i64 expires (wall ms), u32 dim,
+ * dim floats, then a result list. */
+static char *encode_entry(const qkey *k, const float *v, int dim, int64_t expires, const char *res, size_t rlen,
+                          size_t *len) {
+    size_t head = 4 + 64 + 8 + 4;
+    *len = head + sizeof(float) * (size_t)dim + rlen;
+    char *b = mem_alloc(*len);
+    uint32_t d = (uint32_t)dim;
+    memcpy(b, "RSE1", 4);
+    memcpy(b + 4, k->group, 64);
+    memcpy(b + 68, &expires, 8);
+    memcpy(b + 76, &d, 4);
+    memcpy(b + head, v, sizeof(float) * (size_t)dim);
+    memcpy(b + head + sizeof(float) * (size_t)dim, res, rlen);
+    return b;
+}
+
+/* ---- lookups ---- */
+
+int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec) {
+    *have_vec = 0;
+    *n = 0;
+    redisContext *ctx = rpool_get(c->pool);
+    if (!ctx) return QC_BYPASS;
+    const char *argv[] = {"MGET", key->res_key, key->vec_key};
+    double t = mono_ms();
+    redisReply *r = redisCommandArgv(ctx, 3, argv, NULL);
+    if (c->hooks.latency) c->hooks.latency((mono_ms() - t) / 1000.0);
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    rpool_put(c->pool, ctx, ok);
+    if (!ok) {
+        event(c, "redis_errors");
+        if (r) freeReplyObject(r);
+        return QC_BYPASS;
+    }
+    int status = QC_MISS;
+    redisReply *res = r->element[0], *v = r->element[1];
+    if (res->type == REDIS_REPLY_STRING) {
+        if (decode_results(res->str, res->len, key->k, hits, n) == 0) status = QC_HIT;
+        else event(c, "corrupt_entries");
+    }
+    if (status == QC_MISS && v->type == REDIS_REPLY_STRING) {
+        if (decode_vector(v->str, v->len, dim, vec) == 0) *have_vec = 1;
+        else event(c, "corrupt_entries");
+    }
+    freeReplyObject(r);
+    return status;
+}
+
+int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index_hit *hits, int *n, float *score) {
+    if (c->o.threshold > 1.0f) return 0;
+    void *blob = NULL;
+    size_t len = 0;
+    if (!mirror_lookup(c->mirror, key->group, vec, dim, c->o.threshold, wall_ms(), score, &blob, &len)) return 0;
+    int ok = decode_results(blob, len, key->k, hits, n) == 0;
+    if (!ok) event(c, "corrupt_entries");
+    mem_free(blob);
+    return ok;
+}
+
+/* ---- writes (background thread) ---- */
+
+void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
+                  int n) {
+    if (!rpool_up(c->pool)) return;
+    wjob *j = mem_calloc(1, sizeof(*j));
+    j->key = *key;
+    j->dim = dim;
+    j->store_vector = store_vector;
+    j->vec = mem_alloc(sizeof(float) * (size_t)dim);
+    memcpy(j->vec, vec, sizeof(float) * (size_t)dim);
+    j->results = encode_results(hits, n, &j->results_len);
+    pthread_mutex_lock(&c->mu);
+    if (c->pending >= c->o.max_pending_writes) {
+        pthread_mutex_unlock(&c->mu);
+        event(c, "write_errors");
+        mem_free(j->vec), mem_free(j->results), mem_free(j);
+        return;
+    }
+    if (c->tail) c->tail->next = j;
+    else c->head = j;
+    c->tail = j;
+    c->pending++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
+    char rttl[32], vttl[32], maxlen[32];
+    snprintf(rttl, sizeof(rttl), "%lld", (long long)c->o.results_ttl_ms);
+    snprintf(vttl, sizeof(vttl), "%lld", (long long)c->o.vector_ttl_ms);
+    snprintf(maxlen, sizeof(maxlen), "%d", c->o.feed_maxlen);
+    size_t elen, vlen;
+    char *entry = encode_entry(&j->key, j->vec, j->dim, wall_ms() + c->o.results_ttl_ms, j->results, j->results_len, &elen);
+    char *vval = j->store_vector ? encode_vector(j->vec, j->dim, &vlen) : NULL;
+    const char *a1[] = {"SET", j->key.res_key, j->results, "PX", rttl};
+    size_t l1[] = {3, strlen(j->key.res_key), j->results_len, 2, strlen(rttl)};
+    const char *a2[] = {"SET", j->key.sem_key, entry, "PX", rttl};
+    size_t l2[] = {3, strlen(j->key.sem_key), elen, 2, strlen(rttl)};
+    const char *a3[] = {"XADD", QC_FEED, "MAXLEN", "~", maxlen, "*", "k", j->key.sem_key};
+    size_t l3[] = {4, strlen(QC_FEED), 6, 1, strlen(maxlen), 1, 1, strlen(j->key.sem_key)};
+    int cmds = 3;
+    redisAppendCommandArgv(ctx, 5, a1, l1);
+    redisAppendCommandArgv(ctx, 5, a2, l2);
+    redisAppendCommandArgv(ctx, 8, a3, l3);
+    if (vval) {
+        const char *a4[] = {"SET", j->key.vec_key, vval, "PX", vttl};
+        size_t l4[] = {3, strlen(j->key.vec_key), vlen, 2, strlen(vttl)};
+        redisAppendCommandArgv(ctx, 5, a4, l4);
+        cmds++;
+    }
+    int ok = 1;
+    for (int i = 0; i < cmds; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r || r->type == REDIS_REPLY_ERROR) ok = 0;
+        if (r) freeReplyObject(r);
+        if (ctx->err) break;
+    }
+    mem_free(entry);
+    mem_free(vval);
+    return ok;
+}
+
+static void *writer_loop(void *arg) {
+    qcache *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->head && !atomic_load(&c->stopping)) pthread_cond_wait(&c->cv, &c->mu);
+        wjob *j = c->head;
+        if (j) {
+            c->head = j->next;
+            if (!c->head) c->tail = NULL;
+            c->busy = 1;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (!j) return NULL;
+        redisContext *ctx = rpool_get(c->pool);
+        int ok = ctx && write_job(c, ctx, j);
+        if (ctx) rpool_put(c->pool, ctx, ok);
+        event(c, ok ? "writes" : "write_errors");
+        mem_free(j->vec);
+        mem_free(j->results);
+        mem_free(j);
+        pthread_mutex_lock(&c->mu);
+        c->pending--;
+        c->busy = 0;
+        pthread_cond_broadcast(&c->idle_cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+/* ---- the semantic feed (background thread) ---- */
+
+static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
+    redisReply *r = redisCommand(ctx, "GET %s", key);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *b = r->str;
+        size_t len = r->len, head = 4 + 64 + 8 + 4;
+        uint32_t dim = 0;
+        int64_t expires = 0;
+        if (len >= head) memcpy(&dim, b + 76, 4), memcpy(&expires, b + 68, 8);
+        size_t vbytes = sizeof(float) * (size_t)dim;
+        index_hit tmp[1];
+        int n = 0;
+        int valid = len >= head && memcmp(b, "RSE1", 4) == 0 && dim > 0 && dim <= QC_MAX_DIM &&
+                    len >= head + vbytes + 8;
+        char group[65];
+        if (valid) {
+            memcpy(group, b + 4, 64);
+            group[64] = '\0';
+            for (int i = 0; i < 64 && valid; i++) valid = isxdigit((unsigned char)group[i]);
+            uint32_t un;
+            memcpy(&un, b + head + vbytes + 4, 4);
+            valid = valid && un <= QC_MAX_HITS && len == head + vbytes + 8 + (size_t)un * QC_HIT_BYTES;
+            (void)tmp;
+            (void)n;
+        }
+        if (valid && expires > wall_ms()) {
+            float *v = mem_alloc(vbytes);
+            memcpy(v, b + head, vbytes);
+            mirror_add(c->mirror, key, group, v, (int)dim, expires, b + head + vbytes, len - head - vbytes);
+            mem_free(v);
+        } else if (!valid) {
+            event(c, "corrupt_entries");
+        }
+    }
+    if (r) freeReplyObject(r);
+}
+
+static void *feeder_loop(void *arg) {
+    qcache *c = arg;
+    char last[64] = "0";
+    redisContext *ctx = NULL;
+    while (!atomic_load(&c->stopping)) {
+        if (!ctx && !(ctx = rpool_connect(c->pool, 1500))) {
+            for (int i = 0; i < 10 && !atomic_load(&c->stopping); i++) usleep(100 * 1000);
+            continue;
+        }
+        redisReply *r = redisCommand(ctx, "XREAD COUNT 256 BLOCK 500 STREAMS %s %s", QC_FEED, last);
+        if (!r || ctx->err) {
+            if (r) freeReplyObject(r);
+            redisFree(ctx);
+            ctx = NULL;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2) {
+            redisReply *msgs = r->element[0]->element[1];
+            for (size_t i = 0; i < msgs->elements; i++) {
+                redisReply *m = msgs->element[i];
+                if (m->elements != 2 || m->element[0]->type != REDIS_REPLY_STRING) continue;
+                snprintf(last, sizeof(last), "%s", m->element[0]->str);
+                redisReply *f = m->element[1];
+                for (size_t j = 0; j + 1 < f->elements; j += 2)
+                    if (!strcmp(f->element[j]->str, "k")) feed_entry(c, ctx, f->element[j + 1]->str);
+            }
+        }
+        freeReplyObject(r);
+    }
+    if (ctx) redisFree(ctx);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+qcache *qcache_new(const qcache_opts *o, const qcache_hooks *hooks, char *err) {
+    if (o->results_ttl_ms < 1 || o->vector_ttl_ms < 1) {
+        err_set(err, "cache TTLs must be positive");
+        return NULL;
+    }
+    if (o->threshold <= 0) {
+        err_set(err, "--cache-threshold must be in (0, 1] (or above 1 to turn the semantic tier off)");
+        return NULL;
+    }
+    qcache *c = mem_calloc(1, sizeof(*c));
+    c->o = *o;
+    if (hooks) c->hooks = *hooks;
+    c->pool = rpool_new(&o->redis, 16);
+    c->mirror = mirror_new(o->mirror_max);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->idle_cv, NULL);
+    pthread_create(&c->writer, NULL, writer_loop, c);
+    pthread_create(&c->feeder, NULL, feeder_loop, c);
+    return c;
+}
+
+int qcache_up(qcache *c) {
+    return rpool_up(c->pool);
+}
+
+size_t qcache_mirror_size(qcache *c) {
+    return mirror_size(c->mirror);
+}
+
+void qcache_flush(qcache *c, int timeout_ms) {
+    double end = mono_ms() + timeout_ms;
+    pthread_mutex_lock(&c->mu);
+    while ((c->head || c->busy) && mono_ms() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&c->idle_cv, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void qcache_free(qcache *c) {
+    if (!c) return;
+    qcache_flush(c, 2000);
+    atomic_store(&c->stopping, 1);
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->writer, NULL);
+    pthread_join(c->feeder, NULL);
+    for (wjob *j = c->head, *next; j; j = next) {
+        next = j->next;
+        mem_free(j->vec), mem_free(j->results), mem_free(j);
+    }
+    mirror_free(c->mirror);
+    rpool_free(c->pool);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->idle_cv);
+    mem_free(c);
+}

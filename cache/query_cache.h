@@ -1,0 +1,97 @@
+/* query_cache.h - the Redis semantic cache: exact vectors, exact results, near-duplicate queries
+ *
+ * Three tiers, every key gated by the namespace (the API key's tenant):
+ *   1. vector  (ns, embedder, normalised query)                 -> query vector, long TTL
+ *   2. results (ns, index version, embedder, query, k, filter)  -> result list, short TTL
+ *   3. semantic: an entry (vector + results) per tier-2 write, announced on
+ *      a Redis stream; every replica mirrors the vectors in memory and
+ *      serves the results of the nearest earlier query of the same group
+ *      (ns, version, embedder, k, filter) when cosine >= threshold.
+ * A new index version changes tier-2 and tier-3 keys, so a reindex never
+ * serves stale results. TTLs are set at write and never extended by reads.
+ * Values are compact binary and validated on read (a corrupt or foreign
+ * value is a miss plus an event). Writes go to a background thread and are
+ * pipelined. When Redis is unreachable the breaker (redis_pool) makes every
+ * call return QC_BYPASS at once.
+ *
+ *     qcache *c = qcache_new(&opts, &hooks, err);
+ *     qkey k;
+ *     qcache_key(c, &k, tenant, version, model_id, uncased, text, len, 10, NULL);
+ *     int st = qcache_lookup(c, &k, dim, hits, &n, vec, &have_vec);   // tiers 1 and 2
+ *     if (st == QC_MISS && qcache_semantic(c, &k, vec, dim, &hits2, &n2, &score)) ...;
+ *     qcache_store(c, &k, vec, dim, store_vector, hits, n);            // async
+ */
+#ifndef RAGD_QUERY_CACHE_H
+#define RAGD_QUERY_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index_version.h"
+#include "redis_pool.h"
+
+#define QC_KEY_LEN 160
+
+enum qc_status { QC_BYPASS = 0, QC_MISS = 1, QC_HIT = 2 };
+
+typedef struct qcache_opts {
+    rpool_opts redis;
+    int64_t vector_ttl_ms;  /* tier 1, default 7 days */
+    int64_t results_ttl_ms; /* tiers 2 and 3, default 1 hour */
+    float threshold;        /* tier 3 cosine threshold, default 0.95; > 1 disables tier 3 */
+    int mirror_max;         /* entries mirrored in memory, default 10000 */
+    int feed_maxlen;        /* semantic feed stream length, default 10000 */
+    int max_pending_writes; /* queued writes before new ones are dropped, default 1000 */
+} qcache_opts;
+
+/* Callbacks into the service's metrics (may be NULL). */
+typedef struct qcache_hooks {
+    void (*event)(const char *name); /* redis_errors, corrupt_entries, writes, write_errors, ... */
+    void (*latency)(double seconds);
+} qcache_hooks;
+
+typedef struct qkey {
+    char vec_key[QC_KEY_LEN], res_key[QC_KEY_LEN], sem_key[QC_KEY_LEN];
+    char group[65];
+    int k;
+} qkey;
+
+typedef struct qcache qcache;
+
+qcache_opts qcache_opts_default(void);
+
+/* Start the cache (writer and feed threads). Redis may be down: the
+ * cache then bypasses until it is back. NULL + err on bad options. */
+qcache *qcache_new(const qcache_opts *o, const qcache_hooks *hooks, char *err);
+
+/* The normalised form of a query used in keys: NFKC, case-folded when
+ * the model is uncased, whitespace collapsed and trimmed (caller frees). */
+char *qcache_normalize(const char *text, size_t len, int uncased);
+
+void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id, int uncased,
+                const char *text, size_t len, int k, const char *url_prefix);
+
+/* Tiers 1 and 2 in one round trip. QC_HIT: results in hits[0..*n) (hits
+ * holds key->k entries). Otherwise *have_vec says whether vec (dim floats)
+ * came from tier 1. QC_BYPASS when Redis is unavailable. */
+int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec);
+
+/* Tier 3: 1 and the hits of the nearest earlier query if cosine >=
+ * threshold (hits holds key->k entries), else 0. */
+int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index_hit *hits, int *n, float *score);
+
+/* Queue the writes for a fresh search: results (tier 2), the semantic
+ * entry (tier 3) and, if store_vector, the vector (tier 1). Never blocks. */
+void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
+                  int n);
+
+/* 1 while Redis answers. */
+int qcache_up(qcache *c);
+size_t qcache_mirror_size(qcache *c);
+
+/* Wait until queued writes are done (tests and shutdown), up to timeout. */
+void qcache_flush(qcache *c, int timeout_ms);
+
+void qcache_free(qcache *c);
+
+#endif

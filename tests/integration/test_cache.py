@@ -1,0 +1,216 @@
+"""test_cache.py - the Redis semantic cache with a real redis-server and the real service.
+
+Uses the native minilm embedder, so paraphrases score as a real model
+scores them (0.99 for a rewording, 0.93 for a negation, ~0.06 unrelated).
+"""
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.parse
+
+import harness
+
+WORK = CORPUS = INDEX = None
+REDIS = A = B = None
+Q = "How do I reset my password?"
+PARA = "How can I reset my password?"
+NEG = "How do I not reset my password?"
+UNRELATED = "What is the weather in Paris today?"
+
+
+def build(index, corpus, *extra):
+    r = harness.ragd_index("build", "--out", index, "--source", corpus, "--embedder", "minilm", "--index-spec",
+                           "Flat", "--shards", "2", "--chunk-tokens", "64", "--log-level", "warn", *extra)
+    assert r.returncode == 0, r.stderr
+    return os.readlink(os.path.join(index, "current")).split("/")[-1]
+
+
+def setup_module():
+    global WORK, CORPUS, INDEX, REDIS, A, B
+    WORK = harness.tmpdir()
+    CORPUS = os.path.join(WORK, "corpus")
+    harness.make_corpus(CORPUS, n_docs=12)
+    with open(os.path.join(CORPUS, "account.md"), "w") as f:
+        f.write("# Accounts\n\n## Passwords\n\nTo reset your password open Settings, choose Security and press "
+                "Reset password. A link is mailed to you.\n")
+    INDEX = os.path.join(WORK, "idx")
+    build(INDEX, CORPUS)
+    REDIS = harness.Redis()
+    A = harness.Server(INDEX, "--redis", REDIS.url(), "--watch-ms", "0")
+    B = harness.Server(INDEX, "--redis", REDIS.url(), "--watch-ms", "0")
+
+
+def teardown_module():
+    for s in (A, B):
+        if s:
+            s.close()
+    if REDIS:
+        REDIS.stop()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def search(srv, q, k=5, headers=None):
+    st, _, body = srv.get("/v1/search?" + urllib.parse.urlencode({"q": q, "k": k}), headers)
+    assert st == 200, (st, body[:300])
+    return json.loads(body)
+
+
+def metric(srv, name):
+    for line in srv.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            if line.split()[0] == name or line.startswith(name):
+                return float(line.split()[-1])
+    raise AssertionError(name)
+
+
+def wait_written(n_keys_pattern="ragd:v1:*:res:*", at_least=1):
+    assert harness.wait_until(lambda: len(REDIS.keys(n_keys_pattern)) >= at_least, 5)
+
+
+def test_exact_hit_skips_embedder():
+    q = "exact repeat about glacier harbor"
+    calls = metric(A, "ragd_embedder_calls_total")
+    first = search(A, q)
+    assert first["cache"] == "miss"
+    assert metric(A, "ragd_embedder_calls_total") == calls + 1
+    assert harness.wait_until(lambda: search(A, q)["cache"] == "exact", 5)
+    again = search(A, q)
+    assert again["cache"] == "exact" and again["results"] == first["results"]
+    assert metric(A, "ragd_embedder_calls_total") == calls + 1  # no embedding for the repeats
+    assert metric(A, "ragd_embedder_calls_avoided_total") >= 2
+
+
+def test_paraphrase_hits_negation_and_unrelated_do_not():
+    first = search(A, Q)
+    assert first["cache"] == "miss"
+    wait_written()
+    para = search(A, PARA)
+    assert harness.wait_until(lambda: search(A, PARA + " ")["cache"] in ("semantic", "exact"), 5)
+    para = search(A, PARA)
+    assert para["cache"] in ("semantic", "exact"), para["cache"]
+    assert [r["id"] for r in para["results"]] == [r["id"] for r in first["results"]]
+    assert search(A, NEG)["cache"] == "miss"
+    assert search(A, UNRELATED)["cache"] == "miss"
+
+
+def test_two_replicas_share_semantic_hits():
+    q = "Where do I change the password of my account?"
+    assert search(A, q)["cache"] == "miss"
+    assert harness.wait_until(lambda: search(B, "Where can I change the password of my account?")["cache"] == "semantic", 5)
+
+
+def test_results_keyed_by_index_version():
+    q = "zircon quokka manual"
+    corpus2 = os.path.join(WORK, "corpus2")
+    shutil.copytree(CORPUS, corpus2)
+    index = os.path.join(WORK, "versioned")
+    build(index, CORPUS)
+    srv = harness.Server(index, "--redis", REDIS.url(), "--watch-ms", "0")
+    try:
+        old = search(srv, q)
+        assert harness.wait_until(lambda: search(srv, q)["cache"] == "exact", 5)
+        with open(os.path.join(corpus2, "zircon.md"), "w") as f:
+            f.write("# Zircon quokka manual\n\nThe zircon quokka manual explains the zircon quokka.\n")
+        new_version = build(index, corpus2)
+        assert srv.post("/admin/reload", "")[0] == 200
+        fresh = search(srv, q)
+        assert fresh["index_version"] == new_version
+        assert fresh["results"][0]["url"].endswith("zircon.md"), fresh["results"][0]["url"]
+        assert [r["id"] for r in fresh["results"]] != [r["id"] for r in old["results"]]
+    finally:
+        srv.close()
+
+
+def test_tenants_never_share_entries():
+    keys = os.path.join(WORK, "keys")
+    with open(keys, "w") as f:
+        f.write("tenant-a-secret id=a tenant=acme\ntenant-b-secret id=b tenant=globex\n")
+    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--api-keys", keys, "--watch-ms", "0")
+    try:
+        ha, hb = {"X-API-Key": "tenant-a-secret"}, {"X-API-Key": "tenant-b-secret"}
+        q = "tenant isolation question about lagoon reefs"
+        assert search(srv, q, headers=ha)["cache"] == "miss"
+        assert harness.wait_until(lambda: search(srv, q, headers=ha)["cache"] == "exact", 5)
+        # Same text, other tenant: neither A's results (exact) nor A's
+        # entry (semantic) may be served.
+        assert search(srv, q, headers=hb)["cache"] == "miss"
+        assert REDIS.keys("ragd:v1:acme:*") and REDIS.keys("ragd:v1:globex:*")
+    finally:
+        srv.close()
+
+
+def test_corrupt_values_are_misses_not_crashes():
+    q = "corruption check nebula orchard"
+    search(A, q)
+    wait_written("ragd:v1:default:res:*", 1)
+    time.sleep(0.3)
+    for k in REDIS.keys("ragd:v1:default:*"):
+        REDIS.cli("SET", k, "garbage-not-a-ragd-value")
+    before = metric(A, 'ragd_cache_events_total{event="corrupt_entries"}')
+    r = search(A, q)
+    # The corrupt tier-1/2 values are not served (the replica's in-memory
+    # mirror, read before the corruption, may still answer semantically).
+    assert r["cache"] in ("miss", "semantic") and r["results"], r["cache"]
+    assert metric(A, 'ragd_cache_events_total{event="corrupt_entries"}') > before
+    assert A.get("/health")[0] == 200
+
+
+def test_ttl_not_extended_by_reads():
+    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-results-ttl-ms", "3000", "--watch-ms", "0")
+    try:
+        q = "short lived entry about tundra upland"
+        search(srv, q)
+        before = set(REDIS.keys("ragd:v1:default:res:*"))
+        assert harness.wait_until(lambda: search(srv, q)["cache"] == "exact", 3)
+        key = [k for k in REDIS.keys("ragd:v1:default:res:*")]
+        pttl = {k: int(REDIS.cli("PTTL", k)) for k in key}
+        target = min(pttl, key=lambda k: pttl[k] if pttl[k] > 0 else 10**9)
+        t1 = int(REDIS.cli("PTTL", target))
+        for _ in range(5):
+            search(srv, q)  # reads must not refresh the TTL
+        time.sleep(0.5)
+        t2 = int(REDIS.cli("PTTL", target))
+        assert 0 < t2 < t1 - 400, (t1, t2)
+        assert harness.wait_until(lambda: int(REDIS.cli("PTTL", target)) == -2, 5)
+        r = search(srv, q)
+        assert r["timings"]["search_ms"] > 0  # served by a fresh search, not the expired entry
+        del before
+    finally:
+        srv.close()
+
+
+def test_redis_outage_bypasses_and_recovers():
+    stop = threading.Event()
+    statuses, caches = [], []
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            st, _, body = A.get("/v1/search?" + urllib.parse.urlencode({"q": "outage probe %d" % (i % 7), "k": 3}))
+            statuses.append(st)
+            if st == 200:
+                caches.append(json.loads(body)["cache"])
+            i += 1
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        time.sleep(0.5)
+        REDIS.stop()
+        time.sleep(1.5)
+        assert json.loads(A.get("/ready")[2])["cache"] == "degraded"
+        assert A.get("/ready")[0] == 200
+        REDIS.start()
+        # Hits resume: the replica's mirror and Redis serve again (no bypass).
+        assert harness.wait_until(lambda: len(caches) > 5 and all(c != "bypass" for c in caches[-5:]), 20)
+        assert any(c in ("exact", "semantic") for c in caches[-5:])
+    finally:
+        stop.set()
+        t.join()
+    assert statuses and all(s == 200 for s in statuses), set(statuses)
+    assert "bypass" in caches
+    assert json.loads(A.get("/ready")[2])["cache"] == "ok"
+
+
+harness.main(globals())
