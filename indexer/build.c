@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "chunk_store.h"
+#include "embed_cache.h"
 #include "embed_pool.h"
 #include "err.h"
 #include "index_version.h"
@@ -59,6 +60,7 @@ typedef struct builder {
     embed_job *job;
     index_version *old;
     strmap *old_hash; /* content hash -> old_ref */
+    ecache *ecache;   /* chunk-embedding cache, NULL if off */
     char fatal[RAGD_ERR_LEN];
     volatile int stop;
     double t0, last_progress;
@@ -84,6 +86,7 @@ build_opts build_opts_default(void) {
     o.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (o.threads < 1) o.threads = 1;
     o.batch = 64;
+    o.embed_cache = 1;
     return o;
 }
 
@@ -111,8 +114,11 @@ static void collect(builder *b, embed_job *j) {
         b->stop = 1;
     }
     if (j->rc == 0)
-        for (int i = 0; i < j->n; i++)
+        for (int i = 0; i < j->n; i++) {
             memcpy(b->vecs + (size_t)j->slots[i] * dim, j->out + (size_t)i * dim, sizeof(float) * (size_t)dim);
+            if (b->ecache && j->keys)
+                ecache_put(b->ecache, embedder_model_id(b->e), j->keys[i], j->out + (size_t)i * dim, dim);
+        }
     b->r->embed_calls++;
     b->r->embed_texts += j->n;
     embed_job_free(j);
@@ -149,8 +155,13 @@ static int slot_for(builder *b, const char *text, const char *hash, int tokens) 
         b->r->chunks_reused++;
         return slot;
     }
+    if (b->ecache && ecache_get(b->ecache, embedder_model_id(b->e), hash, embedder_dim(b->e),
+                                b->vecs + (size_t)slot * embedder_dim(b->e)) == 1) {
+        b->r->chunks_cached++;
+        return slot;
+    }
     if (!b->job) b->job = embed_job_new(b->o->batch);
-    embed_job_add(b->job, text, slot);
+    embed_job_add(b->job, text, slot, hash);
     b->r->chunks_embedded++;
     b->r->embed_tokens += tokens;
     if (b->job->n == b->job->cap) submit_job(b);
@@ -315,6 +326,7 @@ static void builder_free(builder *b) {
     strmap_free(b->slot_of, NULL);
     strmap_free(b->doc_seen, NULL);
     strmap_free(b->old_hash, mem_free);
+    ecache_close(b->ecache);
     index_version_free(b->old);
     embed_job_free(b->job);
     embed_pool_free(b->pool);
@@ -484,12 +496,19 @@ int build_run(const build_opts *o, char *err) {
     if (o->threads > 1) embedder_set_blas_threads(1);
     b.pool = embed_pool_new(b.e, o->threads, o->threads * 4);
     if (o->incremental) open_old(&b);
+    if (o->embed_cache) {
+        char *path = mem_printf("%s/embed-cache.db", o->out_dir), cerr[RAGD_ERR_LEN];
+        if (!(b.ecache = ecache_open(path, cerr))) log_warn("embedding cache off: %s", cerr);
+        mem_free(path);
+    }
     if (b.r->incremental_note[0]) log_info("incremental: %s", b.r->incremental_note);
     if (load_all(&b, err) != 0) {
         code = finish(&b, BUILD_EXIT_FAILED, err);
     } else if (b.n_chunks == 0) {
         err_set(err, "no chunks: %lld pages fetched, %lld failed; nothing published", (long long)b.r->fetched,
                 (long long)b.r->failed);
+        code = finish(&b, BUILD_EXIT_FAILED, err);
+    } else if (b.ecache && ecache_commit(b.ecache, err) != 0) {
         code = finish(&b, BUILD_EXIT_FAILED, err);
     } else if (build_and_publish(&b, w, err) != 0) {
         code = finish(&b, BUILD_EXIT_FAILED, err);

@@ -42,6 +42,7 @@ typedef struct build_opts {
     crawl_opts crawl;
     local_opts local;
     int incremental;
+    int embed_cache; /* reuse vectors from INDEX_DIR/embed-cache.db (default 1) */
     int keep_versions;
     const char *report_path;
     double max_failed_share; /* exit 3 above this share of failed pages */

@@ -112,20 +112,23 @@ embed_job *embed_job_new(int cap) {
     j->cap = cap;
     j->texts = mem_calloc((size_t)cap, sizeof(char *));
     j->slots = mem_calloc((size_t)cap, sizeof(int));
+    j->keys = mem_calloc((size_t)cap, sizeof(char *));
     return j;
 }
 
-void embed_job_add(embed_job *j, const char *text, int slot) {
+void embed_job_add(embed_job *j, const char *text, int slot, const char *key) {
     RAGD_CHECK(j->n < j->cap);
     j->texts[j->n] = mem_strdup(text);
     j->slots[j->n] = slot;
+    j->keys[j->n] = key ? mem_strdup(key) : NULL;
     j->n++;
 }
 
 void embed_job_free(embed_job *j) {
     if (!j) return;
-    for (int i = 0; i < j->n; i++) mem_free(j->texts[i]);
+    for (int i = 0; i < j->n; i++) mem_free(j->texts[i]), mem_free(j->keys[i]);
     mem_free(j->texts);
+    mem_free(j->keys);
     mem_free(j->slots);
     mem_free(j->out);
     mem_free(j);

@@ -22,6 +22,7 @@ typedef struct embed_job {
     int n, cap;
     char **texts;  /* owned */
     int *slots;    /* caller's bookkeeping: where each vector goes */
+    char **keys;   /* caller's bookkeeping: a cache key per text (owned, may be NULL) */
     float *out;    /* n x dim, filled by a worker */
     int rc;        /* 0 or -1 */
     char err[RAGD_ERR_LEN];
@@ -45,7 +46,7 @@ embed_job *embed_pool_wait(embed_pool *p);
 void embed_pool_free(embed_pool *p);
 
 embed_job *embed_job_new(int cap);
-void embed_job_add(embed_job *j, const char *text, int slot);
+void embed_job_add(embed_job *j, const char *text, int slot, const char *key);
 void embed_job_free(embed_job *j);
 
 #endif

@@ -58,6 +58,9 @@ static void usage(FILE *f) {
         "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
         "                         (ragd/0.1)\n"
         "  --incremental          reuse vectors of the live version for unchanged chunks\n"
+        "  --no-embed-cache       do not use INDEX_DIR/embed-cache.db, the cache of chunk\n"
+        "                         vectors by (model, content hash) that makes full\n"
+        "                         rebuilds re-embed only new chunks\n"
         "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"
         "  --report FILE          write the run report there too (it is always kept\n"
         "                         as report.json inside the published version)\n"
@@ -101,6 +104,10 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     long long n = 0;
     if (!strcmp(key, "incremental")) {
         o->incremental = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+        return RAGD_OK;
+    }
+    if (!strcmp(key, "no-embed-cache")) {
+        o->embed_cache = v && (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"));
         return RAGD_OK;
     }
     int r = embedder_cli_option(&o->emb, key, v, err);
@@ -194,7 +201,7 @@ static int parse_build_args(cli *c, int argc, char **argv, config_entry **conf, 
             continue;
         }
         if (!strcmp(key, "source") && cli_sources++ == 0) c->n_sources = 0; /* flags replace config sources */
-        int flag = !strcmp(key, "incremental");
+        int flag = !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache");
         const char *v = flag ? NULL : (i + 1 < argc ? argv[++i] : NULL);
         if (apply(c, key, v, err) != 0) return RAGD_ERR;
     }

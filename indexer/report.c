@@ -87,7 +87,7 @@ char *report_to_json(const report *r) {
         "{s:s, s:s, s:o, s:b, s:s, s:s?, s:b, s:i, s:s?,"
         " s:{s:I, s:I, s:I, s:o, s:o},"
         " s:I,"
-        " s:{s:I, s:I, s:I, s:I, s:I},"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:I, s:I, s:I},"
         " s:{s:f, s:f, s:f, s:f, s:f}}",
         "started_at", r->started_at, "finished_at", r->finished_at, "sources", src,
@@ -100,7 +100,7 @@ char *report_to_json(const report *r) {
         "documents", (json_int_t)r->documents,
         "chunks", "total", (json_int_t)r->chunks_total, "unique", (json_int_t)r->chunks_unique,
         "embedded", (json_int_t)r->chunks_embedded, "reused", (json_int_t)r->chunks_reused,
-        "deleted", (json_int_t)r->chunks_deleted,
+        "cached", (json_int_t)r->chunks_cached, "deleted", (json_int_t)r->chunks_deleted,
         "embed", "calls", (json_int_t)r->embed_calls, "texts", (json_int_t)r->embed_texts,
         "tokens", (json_int_t)r->embed_tokens,
         "durations_ms", "load", r->load_ms, "embed_wait", r->embed_wait_ms, "build", r->build_ms,

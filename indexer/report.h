@@ -32,6 +32,7 @@ typedef struct report {
     int64_t chunks_total;      /* chunks of all documents, duplicates included */
     int64_t chunks_unique;     /* distinct contents stored */
     int64_t chunks_embedded, chunks_reused, chunks_deleted;
+    int64_t chunks_cached; /* vectors from the embedding cache */
     int64_t embed_calls, embed_texts, embed_tokens;
     double load_ms, embed_wait_ms, build_ms, publish_ms, total_ms;
     int incremental;

@@ -125,6 +125,16 @@ def test_incremental_unchanged_then_one_page_changed():
     assert c3["reused"] == c["unique"] - 1, c3
     text = "\n".join(ch["text"] for ch in harness.dump_chunks(INDEX))
     assert "new enclosure" in text and "First version" not in text
+    # A full (not incremental) rebuild takes every vector from the
+    # embedding cache beside the index.
+    rep4 = os.path.join(WORK, "report4.json")
+    r = build(INDEX, rep4)
+    assert r.returncode == 0, r.stderr
+    c4 = harness.load_json(rep4)["chunks"]
+    assert c4["embedded"] == 0 and c4["reused"] == 0 and c4["cached"] == c4["unique"] > 0, c4
+    r = build(INDEX, rep4, "--no-embed-cache")
+    c5 = harness.load_json(rep4)["chunks"]
+    assert c5["cached"] == 0 and c5["embedded"] == c5["unique"], c5
 
 
 def test_zero_chunks_publishes_nothing_and_exits_1():

@@ -1,0 +1,34 @@
+/* embed_cache.h - the indexer's chunk-embedding cache in a SQLite file next to the index
+ *
+ * Keyed by (embedder model id, chunk content hash), so a full rebuild after
+ * a small change, a change of chunk ids or shards, or an interrupted build
+ * re-embeds only chunks it has never seen. Entries unused for
+ * ECACHE_MAX_AGE_DAYS are dropped at the end of a build.
+ *
+ *     ecache *c = ecache_open("var/index/embed-cache.db", err);
+ *     if (ecache_get(c, model_id, hash, dim, vec) == 1) ...;   // hit
+ *     ecache_put(c, model_id, hash, vec, dim);                 // batched until commit
+ *     ecache_commit(c, err);
+ *     ecache_close(c);
+ */
+#ifndef RAGD_EMBED_CACHE_H
+#define RAGD_EMBED_CACHE_H
+
+#define ECACHE_MAX_AGE_DAYS 30
+
+typedef struct ecache ecache;
+
+ecache *ecache_open(const char *path, char *err);
+
+/* 1 and the vector on a hit, 0 on a miss (or a stored vector of another
+ * dimension), -1 on error. */
+int ecache_get(ecache *c, const char *model_id, const char *hash, int dim, float *out);
+
+int ecache_put(ecache *c, const char *model_id, const char *hash, const float *vec, int dim);
+
+/* Commit pending puts and hit times; drop old entries. */
+int ecache_commit(ecache *c, char *err);
+
+void ecache_close(ecache *c);
+
+#endif
