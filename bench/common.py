@@ -1,0 +1,83 @@
+"""common.py - helpers shared by the benchmark and evaluation scripts (stdlib only)."""
+import contextlib
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "bin")
+RESULTS = os.path.join(ROOT, "bench", "results")
+WORK = os.path.join(ROOT, "build", "bench")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run(args, **kw):
+    log("$ " + " ".join(str(a) for a in args))
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise SystemExit("failed (%d): %s\n%s" % (r.returncode, " ".join(map(str, args)), r.stderr[-3000:]))
+    return r
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post_json(url, obj, timeout=60):
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def ragd_serve(index, *extra):
+    port = free_port()
+    p = subprocess.Popen([os.path.join(BIN, "ragd-serve"), "--index", index, "--port", str(port), "--no-access-log",
+                          "--log-level", "warn"] + [str(e) for e in extra])
+    url = "http://127.0.0.1:%d" % port
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("ragd-serve did not become ready")
+        yield url
+    finally:
+        p.terminate()
+        p.wait(30)
+
+
+def machine():
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"host": platform.node(), "cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def save(name, data):
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = datetime.datetime.utcnow().strftime("%Y%m%d")
+    path = os.path.join(RESULTS, "%s-%s-%s.json" % (name, stamp, platform.node()))
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+    log("wrote " + path)
+    return path

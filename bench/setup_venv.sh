@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# setup_venv.sh - the Python side of the benchmarks: the seed stack and the reference embedder.
+#
+# Creates build/bench-venv (or $SEED_VENV) with sentence-transformers (and
+# torch), LangChain's FAISS vectorstore and HuggingFace embeddings,
+# faiss-cpu, FastAPI and uvicorn, all from PyPI. Used by make bench / make
+# eval only; make test needs none of it.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv=${SEED_VENV:-$top/build/bench-venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import sentence_transformers, langchain_community, langchain_huggingface, faiss, fastapi, uvicorn" 2>/dev/null && exit 0
+echo "bench: installing the seed stack into $venv (PyTorch is large; this takes minutes)" >&2
+"$venv/bin/pip" install --quiet sentence-transformers langchain-community langchain-huggingface faiss-cpu fastapi uvicorn
