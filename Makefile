@@ -41,7 +41,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit asan deps model demo clean distclean
+.PHONY: all test unit asan deps model demo bench eval clean distclean
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
@@ -94,6 +94,28 @@ asan: deps model
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 bash tests/run.sh build/asan/tests build/asan/bin
+
+# Benchmarks and quality (not part of test; they time things).
+COLLECTION ?= ../shared/datasets/cisi
+build/bench/embed_bench: bench/embed_bench.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/bench/faiss_direct: bench/faiss_direct.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+build/bench/ann_bench: bench/ann_bench.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+bench: deps model all build/bench/embed_bench build/bench/faiss_direct build/bench/ann_bench
+	@bash bench/setup_venv.sh
+	@python3 bench/run.py
+
+eval: deps model all
+	@bash bench/setup_venv.sh
+	@python3 bench/eval.py --collection $(COLLECTION)
 
 demo: deps model all
 	@bash deploy/demo.sh

@@ -8,6 +8,10 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 venv=${SEED_VENV:-$top/build/bench-venv}
+if ! command -v gnuplot >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get install -y -qq gnuplot-nox >/dev/null
+fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import sentence_transformers, langchain_community, langchain_huggingface, faiss, fastapi, uvicorn" 2>/dev/null && exit 0
 echo "bench: installing the seed stack into $venv (PyTorch is large; this takes minutes)" >&2

@@ -1,0 +1,483 @@
+"""run.py - `make bench`: every figure of the README's Performance section, in one run.
+
+Sections (each records its command lines, versions and inputs):
+  embedder  ragd minilm vs sentence-transformers on 2,000 real chunks and
+            1,000 short queries (same machine, one after the other)
+  service   wrk against ragd-serve /v1/search k=10 on an index of >= 100k
+            chunks (hash embedder): cache off, exact hits, semantic hits;
+            1 and 16 connections; plus FAISS called directly on the same
+            index and queries
+  seed      the seed's LangChain + FastAPI stack vs ragd (minilm, exact) over
+            the same CISI chunks: wrk on /?query=, alternating A/B
+  cache     a CISI query log (each query, an exact repeat, two rewordings):
+            embedder calls avoided, wrong-hit rate, latency per outcome
+  indexing  crawl of the local Python docs: full, incremental with no change,
+            incremental with 1% of pages changed
+Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
+"""
+import glob
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import smart_collection  # noqa: E402
+
+IDX = os.path.join(common.BIN, "ragd-index")
+VENV = os.environ.get("SEED_VENV", os.path.join(common.ROOT, "build", "bench-venv"))
+PY = os.path.join(VENV, "bin", "python")
+MODEL = os.path.join(common.ROOT, "models", "all-MiniLM-L6-v2")
+DOCS = "/usr/share/doc/python3.11/html"
+CISI = os.path.join(common.ROOT, "..", "shared", "datasets", "cisi")
+WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
+
+
+class Site:
+    """A folder served over HTTP on 127.0.0.1 (python3 -m http.server)."""
+
+    def __init__(self, folder):
+        self.port = common.free_port()
+        self.p = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                                   "--directory", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url(), timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+
+    def url(self):
+        return "http://127.0.0.1:%d/" % self.port
+
+    def close(self):
+        self.p.terminate()
+        self.p.wait()
+
+
+def build(out, source, *extra):
+    t = time.time()
+    report = out + "-report.json"
+    r = subprocess.run([IDX, "build", "--out", out, "--source", source, "--report", report, "--log-level", "warn"]
+                       + [str(e) for e in extra], capture_output=True, text=True)
+    if r.returncode not in (0, 3):
+        raise SystemExit(r.stderr)
+    return time.time() - t, json.load(open(report))
+
+
+def wrk(url, queries, path, param, extra, conns, seconds=None):
+    seconds = seconds or WRK_SECONDS
+    args = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", "%ds" % seconds, "--timeout", "10s", "-s",
+            os.path.join(common.ROOT, "bench", "wrk_queries.lua"), url, "--", queries, path, param, extra]
+    r = common.run(args)
+    res = json.loads(r.stdout.split("RESULT ", 1)[1])
+    res["qps"] = res["requests"] / res["seconds"]
+    res["p50_ms"] = res["percentiles_us"]["50"] / 1000
+    res["p99_ms"] = res["percentiles_us"]["99"] / 1000
+    res["command"] = " ".join(args)
+    return res
+
+
+def dump_texts(index, n, seed=1):
+    rows = [json.loads(l) for l in common.run([IDX, "dump", index]).stdout.splitlines()]
+    random.Random(seed).shuffle(rows)
+    return rows[:n] if n else rows
+
+
+# ---- sections ----
+
+def section_indexing(out):
+    site_dir = os.path.join(common.WORK, "site")
+    shutil.rmtree(site_dir, ignore_errors=True)
+    shutil.copytree(DOCS, site_dir, symlinks=False, ignore_dangling_symlinks=True)
+    site = Site(site_dir)
+    index = os.path.join(common.WORK, "pydocs-hash")
+    shutil.rmtree(index, ignore_errors=True)
+    try:
+        full_s, full = build(index, site.url(), "--embedder", "hash", "--concurrency", "4")
+        same_s, same = build(index, site.url(), "--embedder", "hash", "--concurrency", "4", "--incremental")
+        pages = sorted(glob.glob(os.path.join(site_dir, "library", "*.html")))
+        changed = pages[:max(1, full["pages"]["fetched"] // 100)]
+        for p in changed:
+            with open(p, "a") as f:
+                f.write("<p>Benchmark change %s: a new paragraph about incremental reindexing.</p>" % os.path.basename(p))
+        one_s, one = build(index, site.url(), "--embedder", "hash", "--concurrency", "4", "--incremental")
+    finally:
+        site.close()
+    out["indexing"] = {
+        "source": "Debian python3.11-doc HTML served by python3 -m http.server on 127.0.0.1", "embedder": "hash",
+        "command": "ragd-index build --out %s --source %s --embedder hash --concurrency 4 [--incremental]" % (index, site.url()),
+        "pages": full["pages"]["fetched"], "chunks": full["chunks"]["total"],
+        "failed_by_reason": {k: v["count"] for k, v in full["pages"]["failed_by_reason"].items()},
+        "skipped_by_reason": {k: v["count"] for k, v in full["pages"]["skipped_by_reason"].items()},
+        "full_s": round(full_s, 2), "pages_per_s": round(full["pages"]["fetched"] / full_s, 1),
+        "chunks_per_s": round(full["chunks"]["total"] / full_s, 1),
+        "embed_share_of_wall": round(full["durations_ms"]["embed_wait"] / full["durations_ms"]["total"], 4),
+        "incremental_nochange_s": round(same_s, 2), "incremental_nochange_embedded": same["chunks"]["embedded"],
+        "incremental_1pct_s": round(one_s, 2), "incremental_1pct_pages_changed": len(changed),
+        "incremental_1pct_embedded": one["chunks"]["embedded"]}
+    return index
+
+
+def section_embedder(out, texts_file, queries_file):
+    ragd_cmd = [os.path.join(common.ROOT, "build", "bench", "embed_bench"), MODEL, texts_file, queries_file, "2"]
+    ragd = json.loads(common.run(ragd_cmd).stdout)
+    res = {"ragd": ragd, "ragd_command": " ".join(ragd_cmd)}
+    if os.path.exists(PY):
+        st_out = os.path.join(common.WORK, "st-embed.json")
+        st_cmd = [PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "embed", "--model", MODEL, "--texts",
+                  texts_file, "--queries", queries_file, "--out", st_out, "--threads", "2"]
+        common.run(st_cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        st = json.load(open(st_out))
+        res.update({"sentence_transformers": st, "st_command": " ".join(st_cmd),
+                    "throughput_ratio": ragd["chunks_per_s"] / st["chunks_per_s"],
+                    "query_p50_ratio": st["query_p50_ms"] / ragd["query_p50_ms"]})
+    out["embedder"] = res
+
+
+def section_service(out, queries_file):
+    index = os.path.join(common.WORK, "big-hash")
+    shutil.rmtree(index, ignore_errors=True)
+    _, rep = build(index, DOCS, "--embedder", "hash", "--chunk-tokens", "24", "--chunk-overlap", "0",
+                   "--shards", "2", "--index-spec", "HNSW32")
+    direct_cmd = [os.path.join(common.ROOT, "build", "bench", "faiss_direct"), index, queries_file, "10"]
+    direct = json.loads(common.run(direct_cmd).stdout)
+    res = {"index_chunks": rep["chunks"]["unique"], "embedder": "hash", "index_spec": "HNSW32 (2 shards)",
+           "faiss_direct": direct, "faiss_direct_command": " ".join(direct_cmd), "runs": {}}
+    with common.ragd_serve(index) as url:
+        for c in (1, 16):
+            res["runs"]["cache_off_c%d" % c] = wrk(url, queries_file, "/v1/search", "q", "&k=10", c)
+    redis = subprocess.Popen(["redis-server", "--port", str(common.free_port()), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    port = [a for a in redis.args if a.isdigit()][0]
+    try:
+        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port) as url:
+            one = os.path.join(common.WORK, "one-query.txt")
+            with open(one, "w") as f:
+                f.write("how do I read a file line by line\n")
+            common.post_json(url + "/v1/search", {"query": "how do I read a file line by line", "k": 10})
+            time.sleep(0.5)
+            for c in (1, 16):
+                res["runs"]["cache_exact_c%d" % c] = wrk(url, one, "/v1/search", "q", "&k=10", c)
+            # Same words in other cases and punctuation: the hash embedder maps
+            # them to the same vector, so these are semantic (not exact) hits.
+            variants = os.path.join(common.WORK, "variants.txt")
+            with open(variants, "w") as f:
+                for i in range(500):
+                    f.write("How do I read a file line by line%s\n" % ("?" * (i % 5 + 1) + " " * (i // 5)))
+            for c in (1, 16):
+                res["runs"]["cache_semantic_c%d" % c] = wrk(url, variants, "/v1/search", "q", "&k=10", c)
+    finally:
+        redis.terminate()
+        redis.wait()
+    res["service_over_direct_c1"] = direct["qps"] / res["runs"]["cache_off_c1"]["qps"]
+    out["service"] = res
+
+
+def section_seed(out):
+    work = os.path.join(common.WORK, "eval-cisi")
+    index = os.path.join(work, "index-minilm")
+    if not os.path.exists(index):
+        common.run([sys.executable, os.path.join(common.ROOT, "bench", "eval.py"), "--embedders", "minilm",
+                    "--seed-venv", VENV])
+    if not os.path.exists(PY):
+        return
+    chunks = os.path.join(work, "chunks.jsonl")
+    with open(chunks, "w") as f:
+        f.write(common.run([IDX, "dump", index]).stdout)
+    _, queries, _ = smart_collection.load(CISI)
+    qfile = os.path.join(common.WORK, "cisi-queries.txt")
+    with open(qfile, "w") as f:
+        for q in queries.values():
+            f.write(" ".join(q.split())[:300] + "\n")
+    port = common.free_port()
+    seed = subprocess.Popen([PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "serve", "--chunks", chunks,
+                             "--model", MODEL, "--port", str(port)], env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                            stderr=subprocess.PIPE, text=True)
+    t = time.time()
+    seed_url = "http://127.0.0.1:%d" % port
+    for _ in range(3000):
+        try:
+            urllib.request.urlopen(seed_url + "/ready", timeout=1)
+            break
+        except Exception:
+            time.sleep(0.2)
+    seed_ready_s = time.time() - t
+    res = {"chunks": sum(1 for _ in open(chunks)), "queries": len(queries), "seed_startup_build_s": round(seed_ready_s, 1),
+           "runs": {}}
+    try:
+        with common.ragd_serve(index) as ragd_url:
+            overlap = []
+            for q in list(queries.values())[:50]:
+                qs = urllib.parse.quote(" ".join(q.split())[:300])
+                a = json.loads(urllib.request.urlopen(ragd_url + "/?query=" + qs).read())
+                b = json.loads(urllib.request.urlopen(seed_url + "/?query=" + qs).read())
+                overlap.append(len({r["source"] + r["content"][:50] for r in a["results"]} &
+                                   {r["source"] + r["content"][:50] for r in b["results"]}) / 5)
+            res["top5_overlap"] = sum(overlap) / len(overlap)
+            for rnd in range(2):  # alternate A/B
+                for c in (1, 16):
+                    res["runs"]["ragd_c%d_round%d" % (c, rnd)] = wrk(ragd_url, qfile, "/", "query", "", c)
+                    res["runs"]["seed_c%d_round%d" % (c, rnd)] = wrk(seed_url, qfile, "/", "query", "", c)
+    finally:
+        seed.terminate()
+        seed.wait()
+    for c in (1, 16):
+        r = [res["runs"]["ragd_c%d_round%d" % (c, i)] for i in range(2)]
+        s = [res["runs"]["seed_c%d_round%d" % (c, i)] for i in range(2)]
+        res["c%d" % c] = {"ragd_qps": sum(x["qps"] for x in r) / 2, "seed_qps": sum(x["qps"] for x in s) / 2,
+                          "ragd_p50_ms": sum(x["p50_ms"] for x in r) / 2, "seed_p50_ms": sum(x["p50_ms"] for x in s) / 2,
+                          "ragd_p99_ms": sum(x["p99_ms"] for x in r) / 2, "seed_p99_ms": sum(x["p99_ms"] for x in s) / 2}
+        res["c%d" % c]["qps_ratio"] = res["c%d" % c]["ragd_qps"] / res["c%d" % c]["seed_qps"]
+    ev = sorted(glob.glob(os.path.join(common.RESULTS, "eval-cisi-*.json")))
+    if ev:
+        e = json.load(open(ev[-1]))["systems"]
+        if "seed-langchain-minilm" in e:
+            res["build_s"] = {"ragd": e["ragd-minilm"]["build_s"], "seed": e["seed-langchain-minilm"]["build_s"]}
+    out["seed"] = res
+
+
+def section_ann(out, queries_file):
+    index = os.path.join(common.WORK, "pydocs-minilm-48")
+    if not os.path.exists(os.path.join(index, "current")):
+        site = Site(DOCS)
+        try:
+            t, rep = build(index, site.url(), "--embedder", "minilm", "--chunk-tokens", "48", "--chunk-overlap", "0",
+                           "--index-spec", "Flat", "--shards", "1", "--concurrency", "4")
+        finally:
+            site.close()
+        out["ann_index_build"] = {"seconds": round(t, 1), "chunks": rep["chunks"]["unique"],
+                                  "embedded": rep["chunks"]["embedded"], "embed_tokens": rep["embed"]["tokens"]}
+    cmd = [os.path.join(common.ROOT, "build", "bench", "ann_bench"), index, queries_file]
+    res = json.loads(common.run(cmd).stdout)
+    res["command"] = " ".join(cmd)
+    out["ann"] = res
+
+
+REWORD = [(r"^What (are|is) ", "Tell me what {0} "), (r"^How (can|do|does|should) ", "In what way {0} "),
+          (r"\?$", ""), (r"^", "Please answer: ")]
+
+
+def rewordings(q):
+    """Two rewordings per query by fixed rules (documented in the results)."""
+    a = q
+    for pat, rep in REWORD[:2]:
+        m = re.match(pat, a)
+        if m:
+            a = re.sub(pat, rep.format(*m.groups()), a, count=1)
+            break
+    a = re.sub(r"\?$", "", a) if a == q else a
+    b = "Please answer: " + q.rstrip("?") + "?"
+    return [a if a != q else q + " please", b]
+
+
+def section_cache(out):
+    work = os.path.join(common.WORK, "eval-cisi")
+    index = os.path.join(work, "index-minilm")
+    _, queries, _ = smart_collection.load(CISI)
+    log = []
+    for qid, q in queries.items():
+        q = " ".join(q.split())[:500]
+        log += [(qid, q, "original"), (qid, q, "repeat")] + [(qid, r, "reworded") for r in rewordings(q)]
+    redis = subprocess.Popen(["redis-server", "--port", str(common.free_port()), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    port = [a for a in redis.args if a.isdigit()][0]
+    stats = {"miss": [], "exact": [], "semantic": [], "bypass": []}
+    wrong = semantic = 0
+    try:
+        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port) as url, \
+                common.ragd_serve(index) as plain:
+            for qid, text, kind in log:
+                t = time.perf_counter()
+                r = common.post_json(url + "/v1/search", {"query": text, "k": 10})
+                stats[r["cache"]].append((time.perf_counter() - t) * 1000)
+                if r["cache"] == "semantic":
+                    semantic += 1
+                    fresh = common.post_json(plain + "/v1/search", {"query": text, "k": 10})
+                    wrong += [h["id"] for h in fresh["results"]] != [h["id"] for h in r["results"]]
+                time.sleep(0.02)  # let the background write land, as between real users' requests
+            metrics = urllib.request.urlopen(url + "/metrics").read().decode()
+    finally:
+        redis.terminate()
+        redis.wait()
+    calls = float(re.search(r"^ragd_embedder_calls_total (\S+)", metrics, re.M).group(1))
+    avoided = float(re.search(r"^ragd_embedder_calls_avoided_total (\S+)", metrics, re.M).group(1))
+
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(len(v) * p))] if v else None
+    out["cache"] = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
+                    % (len(queries), len(log)), "rewording_rules": [r[0] + " -> " + r[1] for r in REWORD],
+                    "threshold": 0.95, "embedder": "minilm",
+                    "requests": len(log), "embedder_calls": calls, "embedder_calls_avoided": avoided,
+                    "share_avoided": avoided / (calls + avoided),
+                    "outcomes": {k: len(v) for k, v in stats.items()},
+                    "semantic_hits": semantic, "semantic_wrong_top10": wrong,
+                    "wrong_hit_rate": (wrong / semantic) if semantic else None,
+                    "latency_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in stats.items() if v},
+                    "latency_note": "client-side over HTTP on 127.0.0.1, one request at a time"}
+
+
+def plots(out, base):
+    if not shutil.which("gnuplot"):
+        common.log("gnuplot missing: no plots")
+        return []
+    made = []
+    svc = out.get("service", {}).get("runs", {})
+    if svc:
+        dat = base + "-latency.dat"
+        with open(dat, "w") as f:
+            for name, r in svc.items():
+                f.write("# %s\n" % name)
+                for p, us in sorted(r["percentiles_us"].items(), key=lambda kv: float(kv[0])):
+                    f.write("%f %s\n" % (us / 1000, p))
+                f.write("\n\n")
+        png = base + "-latency-cdf.png"
+        names = list(svc)
+        cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, n) for i, n in enumerate(names))
+        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560; set output '%s'; set logscale x; "
+                        "set xlabel 'latency (ms)'; set ylabel 'percentile'; set key bottom right; "
+                        "set title 'ragd-serve /v1/search k=10 latency CDF (wrk)'; plot %s" % (png, cmds)], check=True)
+        made.append(png)
+    ann = out.get("ann")
+    if ann:
+        dat = base + "-ann.dat"
+        groups = {}
+        for p in ann["points"]:
+            groups.setdefault(p["spec"], []).append(p)
+        with open(dat, "w") as f:
+            for spec, pts in groups.items():
+                f.write("# %s\n" % spec)
+                for p in pts:
+                    f.write("%f %f\n" % (p["recall10"], p["qps"]))
+                f.write("\n\n")
+        png = base + "-ann-recall-qps.png"
+        cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, g) for i, g in enumerate(groups))
+        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560; set output '%s'; set logscale y; "
+                        "set xlabel 'recall@10'; set ylabel 'queries/s (1 thread)'; set key bottom left; "
+                        "set title 'FAISS on %d real all-MiniLM-L6-v2 chunk vectors'; plot %s" % (png, ann["vectors"], cmds)],
+                       check=True)
+        made.append(png)
+    return made
+
+
+def markdown(out, pngs):
+    L = ["# ragd benchmarks", "", "Machine: %s, %d cores, %s. Command: `make bench` (bench/run.py)." %
+         (out["machine"]["cpu"], out["machine"]["cores"], out["machine"]["date"]), ""]
+    e = out.get("embedder")
+    if e:
+        r = e["ragd"]
+        L += ["## Embedder (all-MiniLM-L6-v2, %d real chunks, %d tokens)" % (r["texts"], r["tokens"]), "",
+              "| | chunks/s (2 threads) | query p50 ms (1 thread) | query p99 ms |", "|---|---|---|---|",
+              "| ragd minilm | %.1f | %.2f | %.2f |" % (r["chunks_per_s"], r["query_p50_ms"], r["query_p99_ms"])]
+        if "sentence_transformers" in e:
+            s = e["sentence_transformers"]
+            L += ["| sentence-transformers %s | %.1f | %.2f | %.2f |" % (s["torch"], s["chunks_per_s"], s["query_p50_ms"], s["query_p99_ms"]),
+                  "", "ragd/ST throughput %.2fx; ST/ragd query p50 %.2fx." % (e["throughput_ratio"], e["query_p50_ratio"])]
+        L += ["", "ragd: %.0f tokens/s = %.0f%% of the measured sgemm limit (%.0f GFLOP/s on 2 threads, 22.4 MFLOP/token)."
+              % (r["tokens_per_s"], r["sgemm_share"] * 100, r["sgemm_gflops_n"]), ""]
+    s = out.get("service")
+    if s:
+        L += ["## Service (%d chunks, %s, %s embedder)" % (s["index_chunks"], s["index_spec"], s["embedder"]), "",
+              "| run | QPS | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
+        for k, r in s["runs"].items():
+            L.append("| %s | %.0f | %.2f | %.2f | %d |" % (k, r["qps"], r["p50_ms"], r["p99_ms"], r["errors"] + r["non2xx"]))
+        L += ["", "FAISS called directly on the same index and queries (1 thread, embedding excluded): %.0f QPS; "
+              "ragd-serve at 1 connection is %.1fx slower end to end (HTTP, JSON, embedding, row fetch)." %
+              (s["faiss_direct"]["qps"], s["service_over_direct_c1"]), ""]
+    sd = out.get("seed")
+    if sd and "c1" in sd:
+        L += ["## Seed stack side by side (CISI, %d chunks, all-MiniLM-L6-v2, exact search, GET /?query= top 5)" % sd["chunks"], "",
+              "| conns | ragd QPS | seed QPS | ratio | ragd p50/p99 ms | seed p50/p99 ms |", "|---|---|---|---|---|---|"]
+        for c in (1, 16):
+            x = sd["c%d" % c]
+            L.append("| %d | %.0f | %.0f | %.1fx | %.1f / %.1f | %.1f / %.1f |" % (c, x["ragd_qps"], x["seed_qps"], x["qps_ratio"],
+                     x["ragd_p50_ms"], x["ragd_p99_ms"], x["seed_p50_ms"], x["seed_p99_ms"]))
+        L += ["", "Top-5 overlap on 50 queries: %.3f." % sd["top5_overlap"]]
+        if "build_s" in sd:
+            L.append("Index build: ragd %.1f s, seed %.1f s (%.2fx)." % (sd["build_s"]["ragd"], sd["build_s"]["seed"],
+                                                                         sd["build_s"]["seed"] / sd["build_s"]["ragd"]))
+        L.append("")
+    c = out.get("cache")
+    if c:
+        L += ["## Cache (%s)" % c["log"], "",
+              "Embedder calls avoided: %.1f%%; semantic hits %d, of which %d have a top-10 that differs from a fresh "
+              "search (wrong-hit rate %s)." % (c["share_avoided"] * 100, c["semantic_hits"], c["semantic_wrong_top10"],
+                                              "%.1f%%" % (c["wrong_hit_rate"] * 100) if c["wrong_hit_rate"] is not None else "n/a"),
+              "", "| outcome | requests | p50 ms | p99 ms |", "|---|---|---|---|"]
+        for k, v in c["latency_ms"].items():
+            L.append("| %s | %d | %.2f | %.2f |" % (k, c["outcomes"][k], v["p50"], v["p99"]))
+        L.append("")
+    i = out.get("indexing")
+    if i:
+        L += ["## Indexing (Python 3.11 docs crawled on 127.0.0.1, hash embedder)", "",
+              "%d pages, %d chunks in %.1f s: %.0f pages/s, %.0f chunks/s (embedding %.1f%% of wall time). "
+              "Incremental, nothing changed: %.1f s, %d chunks embedded. Incremental, %d pages (1%%) changed: %.1f s, %d chunks embedded." %
+              (i["pages"], i["chunks"], i["full_s"], i["pages_per_s"], i["chunks_per_s"], i["embed_share_of_wall"] * 100,
+               i["incremental_nochange_s"], i["incremental_nochange_embedded"], i["incremental_1pct_pages_changed"],
+               i["incremental_1pct_s"], i["incremental_1pct_embedded"]), ""]
+    a = out.get("ann")
+    if a:
+        L += ["## ANN (%d real all-MiniLM-L6-v2 chunk vectors of the Python docs, %d queries, exact top 10 as truth)" %
+              (a["vectors"], a["queries"]), "", "| index | parameter | build s | QPS (1 thread) | recall@10 |", "|---|---|---|---|---|"]
+        for p in a["points"]:
+            L.append("| %s | %s | %.1f | %.0f | %.3f |" % (p["spec"], ("%s=%d" % (p["param"], p["value"])) if p["param"] else "",
+                                                          p["build_s"], p["qps"], p["recall10"]))
+        L.append("")
+    for p in pngs:
+        L.append("![%s](%s)" % (os.path.basename(p), os.path.basename(p)))
+    return "\n".join(L) + "\n"
+
+
+def main():
+    os.makedirs(common.WORK, exist_ok=True)
+    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "seed", "cache", "ann"}
+    out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
+    texts_file = os.path.join(common.WORK, "texts.txt")
+    queries_file = os.path.join(common.WORK, "queries.txt")
+    started = time.time()
+    if "indexing" in only:
+        index = section_indexing(out)
+    else:
+        index = os.path.join(common.WORK, "pydocs-hash")
+    if not os.path.exists(texts_file):
+        rows = dump_texts(index, 0)
+        with open(texts_file, "w") as f:
+            for r in rows[:2000]:
+                f.write(" ".join(r["text"].split()) + "\n")
+        heads, seen = [], set()
+        for r in rows:
+            h = " ".join((r["headings"][-1] if r["headings"] else r["title"]).split())
+            if h and h not in seen and len(h) < 120:
+                seen.add(h)
+                heads.append(h)
+        with open(queries_file, "w") as f:
+            f.write("\n".join(heads[:1000]) + "\n")
+    for name, fn in [("embedder", lambda: section_embedder(out, texts_file, queries_file)),
+                     ("service", lambda: section_service(out, queries_file)), ("seed", lambda: section_seed(out)),
+                     ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file))]:
+        if name in only:
+            t = time.time()
+            fn()
+            common.log("%s: %.0f s" % (name, time.time() - t))
+    out["wall_s"] = round(time.time() - started, 1)
+    everything = {"indexing", "embedder", "service", "seed", "cache", "ann"}
+    path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
+    pngs = plots(out, path[:-5])
+    with open(path[:-5] + ".md", "w") as f:
+        f.write(markdown(out, pngs))
+    print(open(path[:-5] + ".md").read())
+
+
+if __name__ == "__main__":
+    main()

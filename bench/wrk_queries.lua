@@ -1,0 +1,34 @@
+-- wrk_queries.lua - GET PATH?PARAM=<query> for a rotating list of queries; JSON latency percentiles at the end.
+-- usage: wrk ... -s bench/wrk_queries.lua URL -- QUERIES_FILE PATH PARAM [EXTRA]
+local queries, path, param, extra = {}, "/v1/search", "q", "&k=10"
+local idx = 0
+
+local function urlencode(s)
+  return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then table.insert(queries, urlencode(line)) end
+  end
+  path = args[2] or path
+  param = args[3] or param
+  extra = args[4] or ""
+  idx = math.random(#queries)
+end
+
+function request()
+  idx = idx % #queries + 1
+  return wrk.format("GET", path .. "?" .. param .. "=" .. queries[idx] .. extra)
+end
+
+function done(summary, latency, requests)
+  local p = {}
+  for _, q in ipairs({1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.9}) do
+    table.insert(p, string.format('"%s": %.1f', q, latency:percentile(q)))
+  end
+  io.write(string.format('RESULT {"requests": %d, "seconds": %.3f, "errors": %d, "non2xx": %d, "percentiles_us": {%s}}\n',
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, table.concat(p, ", ")))
+end
