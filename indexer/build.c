@@ -121,6 +121,7 @@ static void collect(builder *b, embed_job *j) {
         }
     b->r->embed_calls++;
     b->r->embed_texts += j->n;
+    b->r->embed_ms += j->ms;
     embed_job_free(j);
 }
 
@@ -496,7 +497,10 @@ int build_run(const build_opts *o, char *err) {
     if (o->threads > 1) embedder_set_blas_threads(1);
     b.pool = embed_pool_new(b.e, o->threads, o->threads * 4);
     if (o->incremental) open_old(&b);
-    if (o->embed_cache) {
+    if (o->embed_cache && o->redis_url) {
+        char cerr[RAGD_ERR_LEN];
+        if (!(b.ecache = ecache_open_redis(o->redis_url, cerr))) log_warn("embedding cache off: %s", cerr);
+    } else if (o->embed_cache) {
         char *path = mem_printf("%s/embed-cache.db", o->out_dir), cerr[RAGD_ERR_LEN];
         if (!(b.ecache = ecache_open(path, cerr))) log_warn("embedding cache off: %s", cerr);
         mem_free(path);

@@ -42,7 +42,8 @@ typedef struct build_opts {
     crawl_opts crawl;
     local_opts local;
     int incremental;
-    int embed_cache; /* reuse vectors from INDEX_DIR/embed-cache.db (default 1) */
+    int embed_cache; /* reuse cached chunk vectors (default 1) */
+    const char *redis_url; /* the cache in Redis; NULL: INDEX_DIR/embed-cache.db */
     int keep_versions;
     const char *report_path;
     double max_failed_share; /* exit 3 above this share of failed pages */

@@ -25,6 +25,7 @@ typedef struct embed_job {
     char **keys;   /* caller's bookkeeping: a cache key per text (owned, may be NULL) */
     float *out;    /* n x dim, filled by a worker */
     int rc;        /* 0 or -1 */
+    double ms;     /* time the embed call took */
     char err[RAGD_ERR_LEN];
     struct embed_job *next;
 } embed_job;

@@ -61,6 +61,8 @@ static void usage(FILE *f) {
         "  --no-embed-cache       do not use INDEX_DIR/embed-cache.db, the cache of chunk\n"
         "                         vectors by (model, content hash) that makes full\n"
         "                         rebuilds re-embed only new chunks\n"
+        "  --redis URL            keep that cache in Redis instead (shared by indexers;\n"
+        "                         redis://[:password@]host[:port][/db])\n"
         "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"
         "  --report FILE          write the run report there too (it is always kept\n"
         "                         as report.json inside the published version)\n"
@@ -121,6 +123,7 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     else if (!strcmp(key, "embedder")) o->embedder = v;
     else if (!strcmp(key, "user-agent")) o->crawl.user_agent = v;
     else if (!strcmp(key, "report")) o->report_path = v;
+    else if (!strcmp(key, "redis")) o->redis_url = v;
     else if (!strcmp(key, "log-level")) {
         int l = log_parse_level(v);
         if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);

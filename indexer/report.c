@@ -89,7 +89,7 @@ char *report_to_json(const report *r) {
         " s:I,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:I, s:I, s:I},"
-        " s:{s:f, s:f, s:f, s:f, s:f}}",
+        " s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
         "started_at", r->started_at, "finished_at", r->finished_at, "sources", src,
         "incremental", r->incremental, "incremental_note", r->incremental_note,
         "version_id", r->version_id[0] ? r->version_id : NULL, "published", r->published,
@@ -103,7 +103,7 @@ char *report_to_json(const report *r) {
         "cached", (json_int_t)r->chunks_cached, "deleted", (json_int_t)r->chunks_deleted,
         "embed", "calls", (json_int_t)r->embed_calls, "texts", (json_int_t)r->embed_texts,
         "tokens", (json_int_t)r->embed_tokens,
-        "durations_ms", "load", r->load_ms, "embed_wait", r->embed_wait_ms, "build", r->build_ms,
+        "durations_ms", "load", r->load_ms, "embed", r->embed_ms, "embed_wait", r->embed_wait_ms, "build", r->build_ms,
         "publish", r->publish_ms, "total", r->total_ms);
     RAGD_CHECK(root != NULL);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

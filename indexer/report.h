@@ -35,6 +35,7 @@ typedef struct report {
     int64_t chunks_cached; /* vectors from the embedding cache */
     int64_t embed_calls, embed_texts, embed_tokens;
     double load_ms, embed_wait_ms, build_ms, publish_ms, total_ms;
+    double embed_ms; /* summed over embedding workers (they overlap loading) */
     int incremental;
     char incremental_note[256];
     char version_id[128];

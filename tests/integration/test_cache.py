@@ -213,4 +213,21 @@ def test_redis_outage_bypasses_and_recovers():
     assert json.loads(A.get("/ready")[2])["cache"] == "ok"
 
 
+def test_indexer_embedding_cache_in_redis():
+    index = os.path.join(WORK, "redis-cached")
+    report = os.path.join(WORK, "rc.json")
+    for run in range(2):
+        shutil.rmtree(index, ignore_errors=True)  # a full rebuild from scratch each time
+        r = harness.ragd_index("build", "--out", index, "--source", CORPUS, "--embedder", "minilm", "--index-spec",
+                               "Flat", "--redis", REDIS.url(), "--report", report, "--log-level", "warn")
+        assert r.returncode == 0, r.stderr
+        c = harness.load_json(report)["chunks"]
+        if run == 0:
+            assert c["embedded"] == c["unique"] > 0, c
+        else:
+            assert c["embedded"] == 0 and c["cached"] == c["unique"], c
+    assert REDIS.keys("ragd:v1:emb:*")
+    assert not os.path.exists(os.path.join(index, "embed-cache.db"))
+
+
 harness.main(globals())
