@@ -291,6 +291,23 @@ def test_damaged_version_rejected_old_keeps_serving():
         srv.close()
 
 
+def test_unknown_embedder_fails_readiness():
+    index = os.path.join(WORK, "strange")
+    version = build(index)
+    path = os.path.join(index, "versions", version, "manifest.json")
+    m = json.load(open(path))
+    m["embedder"]["name"] = "nosuch"
+    with open(path, "w") as f:
+        json.dump(m, f)
+    srv = harness.Server(index, "--watch-ms", "0")
+    try:
+        st, _, body = srv.get("/ready")
+        assert st == 503, st
+        assert "unknown embedder \"nosuch\"" in json.loads(body)["reason"], body
+    finally:
+        srv.close()
+
+
 def test_graceful_shutdown_finishes_in_flight():
     srv = harness.Server(INDEX, "--watch-ms", "0")
     results = []
