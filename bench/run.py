@@ -355,7 +355,7 @@ def plots(out, base):
         png = base + "-latency-cdf.png"
         names = list(svc)
         cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, n) for i, n in enumerate(names))
-        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560; set output '%s'; set logscale x; "
+        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; set logscale x; "
                         "set xlabel 'latency (ms)'; set ylabel 'percentile'; set key bottom right; "
                         "set title 'ragd-serve /v1/search k=10 latency CDF (wrk)'; plot %s" % (png, cmds)], check=True)
         made.append(png)
@@ -373,7 +373,7 @@ def plots(out, base):
                 f.write("\n\n")
         png = base + "-ann-recall-qps.png"
         cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, g) for i, g in enumerate(groups))
-        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560; set output '%s'; set logscale y; "
+        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; set logscale y; set xrange [0.4:1.02]; "
                         "set xlabel 'recall@10'; set ylabel 'queries/s (1 thread)'; set key bottom left; "
                         "set title 'FAISS on %d real all-MiniLM-L6-v2 chunk vectors'; plot %s" % (png, ann["vectors"], cmds)],
                        check=True)
@@ -454,6 +454,7 @@ def markdown(out, pngs):
 
 def main():
     os.makedirs(common.WORK, exist_ok=True)
+    os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
     only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "seed", "cache", "ann"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
