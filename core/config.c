@@ -77,3 +77,32 @@ int config_int(const char *s, long long lo, long long hi, long long *out) {
     *out = v;
     return RAGD_OK;
 }
+
+int config_args(int argc, char **argv, config_apply_fn apply, int (*is_flag)(const char *key), void *ctx,
+                config_entry **conf, int *nconf, char *err) {
+    const char *path = NULL;
+    *conf = NULL;
+    *nconf = 0;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return err_set(err, "--config needs a file");
+            path = argv[i + 1];
+        }
+    if (path) {
+        if (config_load(path, conf, nconf, err) != 0) return RAGD_ERR;
+        for (int i = 0; i < *nconf; i++)
+            if (strcmp((*conf)[i].key, "config") && apply(ctx, (*conf)[i].key, (*conf)[i].value, 0, err) != 0)
+                return err_prefix(err, "%s:%d", path, (*conf)[i].line);
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) return err_set(err, "unexpected argument \"%s\"", argv[i]);
+        const char *key = argv[i] + 2;
+        if (!strcmp(key, "config")) {
+            i++;
+            continue;
+        }
+        const char *v = is_flag(key) ? NULL : (i + 1 < argc ? argv[++i] : NULL);
+        if (apply(ctx, key, v, 1, err) != 0) return RAGD_ERR;
+    }
+    return RAGD_OK;
+}

@@ -28,6 +28,18 @@ int config_parse(const char *text, const char *name, config_entry **out, int *n,
 
 void config_free(config_entry *e, int n);
 
+/* One option from the config file (from_flags = 0) or the command line
+ * (from_flags = 1); value is NULL for a flag without a value. */
+typedef int (*config_apply_fn)(void *ctx, const char *key, const char *value, int from_flags, char *err);
+
+/* The command-line convention both binaries share: --config FILE is read
+ * first, then every "--key [value]" argument is applied in order, so flags
+ * win. is_flag(key) says which keys take no value. The config entries
+ * are returned (their strings are referenced by the options) and must be
+ * freed with config_free after use. */
+int config_args(int argc, char **argv, config_apply_fn apply, int (*is_flag)(const char *key), void *ctx,
+                config_entry **conf, int *nconf, char *err);
+
 /* Parse a whole decimal integer in [lo, hi]; 0 or -1. */
 int config_int(const char *s, long long lo, long long hi, long long *out);
 

@@ -68,6 +68,16 @@ int fsio_write_file_durable(const char *path, const void *data, size_t len, char
     return RAGD_OK;
 }
 
+int fsio_write_line_durable(const char *path, const char *s, char *err) {
+    size_t n = strlen(s);
+    char *buf = mem_alloc(n + 1);
+    memcpy(buf, s, n);
+    buf[n] = '\n';
+    int rc = fsio_write_file_durable(path, buf, n + 1, err);
+    mem_free(buf);
+    return rc;
+}
+
 int fsio_fsync_path(const char *path, char *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_set(err, "%s: %s", path, strerror(errno));

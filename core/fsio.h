@@ -23,6 +23,9 @@ int fsio_read_file(const char *path, size_t max_bytes, char **out, size_t *len, 
 /* Create or truncate path, write len bytes, fsync it. */
 int fsio_write_file_durable(const char *path, const void *data, size_t len, char *err);
 
+/* Write a string and a final newline durably (JSON files). */
+int fsio_write_line_durable(const char *path, const char *s, char *err);
+
 /* fsync a file or a folder by path. */
 int fsio_fsync_path(const char *path, char *err);
 

@@ -237,10 +237,7 @@ int manifest_load(const char *path, manifest *m, char *err) {
 int manifest_save(const char *path, const manifest *m, char *err) {
     char *json = manifest_to_json(m, err);
     if (!json) return err_prefix(err, "%s", path);
-    size_t n = strlen(json);
-    json = mem_realloc(json, n + 2);
-    json[n] = '\n';
-    int rc = fsio_write_file_durable(path, json, n + 1, err);
+    int rc = fsio_write_line_durable(path, json, err);
     mem_free(json);
     return rc;
 }

@@ -90,8 +90,7 @@ typedef struct cli {
     build_opts o;
     const char *sources[MAX_SOURCES];
     int n_sources;
-    const char *config;
-    int overlap_set;
+    int overlap_set, flag_sources;
 } cli;
 
 static int want_int(const char *key, const char *v, long long lo, long long hi, long long *out, char *err) {
@@ -182,32 +181,19 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     return RAGD_OK;
 }
 
+static int build_is_flag(const char *key) {
+    return !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache");
+}
+
+/* Sources given as flags replace the config file's. */
+static int apply_arg(void *ctx, const char *key, const char *value, int from_flags, char *err) {
+    cli *c = ctx;
+    if (from_flags && !strcmp(key, "source") && !c->flag_sources++) c->n_sources = 0;
+    return apply(c, key, value, err);
+}
+
 static int parse_build_args(cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
-    /* First find --config, so that its values come before the flags. */
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) return err_set(err, "--config needs a file");
-            c->config = argv[i + 1];
-        }
-    if (c->config) {
-        if (config_load(c->config, conf, nconf, err) != 0) return RAGD_ERR;
-        for (int i = 0; i < *nconf; i++)
-            if (strcmp((*conf)[i].key, "config") && apply(c, (*conf)[i].key, (*conf)[i].value, err) != 0)
-                return err_prefix(err, "%s:%d", c->config, (*conf)[i].line);
-    }
-    int cli_sources = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) != 0) return err_set(err, "unexpected argument \"%s\"", argv[i]);
-        const char *key = argv[i] + 2;
-        if (!strcmp(key, "config")) {
-            i++;
-            continue;
-        }
-        if (!strcmp(key, "source") && cli_sources++ == 0) c->n_sources = 0; /* flags replace config sources */
-        int flag = !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache");
-        const char *v = flag ? NULL : (i + 1 < argc ? argv[++i] : NULL);
-        if (apply(c, key, v, err) != 0) return RAGD_ERR;
-    }
+    if (config_args(argc, argv, apply_arg, build_is_flag, c, conf, nconf, err) != 0) return RAGD_ERR;
     if (!c->overlap_set) c->o.chunk.overlap = c->o.chunk.max_tokens * 15 / 100;
     if (!c->o.out_dir) return err_set(err, "--out INDEX_DIR is required");
     if (c->n_sources == 0) return err_set(err, "at least one --source is required");

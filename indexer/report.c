@@ -115,10 +115,7 @@ char *report_to_json(const report *r) {
 
 int report_write(const report *r, const char *path, char *err) {
     char *json = report_to_json(r);
-    size_t n = strlen(json);
-    json = mem_realloc(json, n + 2);
-    json[n] = '\n';
-    int rc = fsio_write_file_durable(path, json, n + 1, err);
+    int rc = fsio_write_line_durable(path, json, err);
     mem_free(json);
     return rc;
 }

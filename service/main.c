@@ -73,7 +73,7 @@ typedef struct serve_cli {
     live_params lp;
     qcache_opts co;
     const char *redis_url;
-    const char *index_dir, *keys_path, *config;
+    const char *index_dir, *keys_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
     double burst_set;
 } serve_cli;
@@ -175,28 +175,13 @@ static int is_flag(const char *key) {
            !strcmp(key, "no-access-log") || !strcmp(key, "check");
 }
 
+static int apply_arg(void *ctx, const char *key, const char *value, int from_flags, char *err) {
+    (void)from_flags;
+    return apply(ctx, key, value, err);
+}
+
 static int parse_args(serve_cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) return err_set(err, "--config needs a file");
-            c->config = argv[i + 1];
-        }
-    if (c->config) {
-        if (config_load(c->config, conf, nconf, err) != 0) return RAGD_ERR;
-        for (int i = 0; i < *nconf; i++)
-            if (strcmp((*conf)[i].key, "config") && apply(c, (*conf)[i].key, (*conf)[i].value, err) != 0)
-                return err_prefix(err, "%s:%d", c->config, (*conf)[i].line);
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) != 0) return err_set(err, "unexpected argument \"%s\"", argv[i]);
-        const char *key = argv[i] + 2;
-        if (!strcmp(key, "config")) {
-            i++;
-            continue;
-        }
-        const char *v = is_flag(key) ? NULL : (i + 1 < argc ? argv[++i] : NULL);
-        if (apply(c, key, v, err) != 0) return RAGD_ERR;
-    }
+    if (config_args(argc - 1, argv + 1, apply_arg, is_flag, c, conf, nconf, err) != 0) return RAGD_ERR;
     if (!c->index_dir) return err_set(err, "--index INDEX_DIR is required");
     return RAGD_OK;
 }
