@@ -362,8 +362,6 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
         int64_t expires = 0;
         if (len >= head) memcpy(&dim, b + 76, 4), memcpy(&expires, b + 68, 8);
         size_t vbytes = sizeof(float) * (size_t)dim;
-        index_hit tmp[1];
-        int n = 0;
         int valid = len >= head && memcmp(b, "RSE1", 4) == 0 && dim > 0 && dim <= QC_MAX_DIM &&
                     len >= head + vbytes + 8;
         char group[65];
@@ -374,8 +372,6 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
             uint32_t un;
             memcpy(&un, b + head + vbytes + 4, 4);
             valid = valid && un <= QC_MAX_HITS && len == head + vbytes + 8 + (size_t)un * QC_HIT_BYTES;
-            (void)tmp;
-            (void)n;
         }
         if (valid && expires > wall_ms()) {
             float *v = mem_alloc(vbytes);
