@@ -35,6 +35,8 @@
 typedef struct bert_layer {
     const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *ln1_g, *ln1_b;
     const float *i_w, *i_b, *out_w, *out_b, *ln2_g, *ln2_b;
+    float *qkv_w, *qkv_b;               /* Q, K, V stacked: one 3H x H product */
+    tensor_weight qkv, o, up, down;     /* with the packed copies (tensor.h) */
 } bert_layer;
 
 typedef struct bert {
@@ -156,22 +158,46 @@ static int map_weights(bert *m, char *err) {
         W(out_w, "output.dense.weight", H, I) W(out_b, "output.dense.bias", H, 0)
         W(ln2_g, "output.LayerNorm.weight", H, 0) W(ln2_b, "output.LayerNorm.bias", H, 0)
 #undef W
+        size_t hh = (size_t)H * (size_t)H;
+        L->qkv_w = mem_alloc(sizeof(float) * 3 * hh);
+        L->qkv_b = mem_alloc(sizeof(float) * 3 * (size_t)H);
+        memcpy(L->qkv_w, L->q_w, sizeof(float) * hh);
+        memcpy(L->qkv_w + hh, L->k_w, sizeof(float) * hh);
+        memcpy(L->qkv_w + 2 * hh, L->v_w, sizeof(float) * hh);
+        memcpy(L->qkv_b, L->q_b, sizeof(float) * (size_t)H);
+        memcpy(L->qkv_b + H, L->k_b, sizeof(float) * (size_t)H);
+        memcpy(L->qkv_b + 2 * H, L->v_b, sizeof(float) * (size_t)H);
+        L->qkv = tensor_weight_make(L->qkv_w, 3 * H, H);
+        L->o = tensor_weight_make(L->o_w, H, H);
+        L->up = tensor_weight_make(L->i_w, I, H);
+        L->down = tensor_weight_make(L->out_w, H, I);
     }
     return RAGD_OK;
+}
+
+static void free_layers(bert *m) {
+    for (int l = 0; m->L && l < m->layers; l++) {
+        bert_layer *L = &m->L[l];
+        mem_free(L->qkv_w);
+        mem_free(L->qkv_b);
+        tensor_weight_free(&L->qkv);
+        tensor_weight_free(&L->o);
+        tensor_weight_free(&L->up);
+        tensor_weight_free(&L->down);
+    }
+    mem_free(m->L);
 }
 
 /* ---- forward pass ---- */
 
 typedef struct work {
-    tensor x, q, k, v, a, t, f;
+    tensor x, qkv, a, t, f;
     float *scratch;
 } work;
 
 static void work_alloc(work *w, const bert *m, int64_t T, int maxlen) {
     w->x = tensor_alloc(m->hidden, T);
-    w->q = tensor_alloc(m->hidden, T);
-    w->k = tensor_alloc(m->hidden, T);
-    w->v = tensor_alloc(m->hidden, T);
+    w->qkv = tensor_alloc(3 * m->hidden, T);
     w->a = tensor_alloc(m->hidden, T);
     w->t = tensor_alloc(m->hidden, T);
     w->f = tensor_alloc(m->inter, T);
@@ -180,9 +206,7 @@ static void work_alloc(work *w, const bert *m, int64_t T, int maxlen) {
 
 static void work_free(work *w) {
     tensor_free(&w->x);
-    tensor_free(&w->q);
-    tensor_free(&w->k);
-    tensor_free(&w->v);
+    tensor_free(&w->qkv);
     tensor_free(&w->a);
     tensor_free(&w->t);
     tensor_free(&w->f);
@@ -201,25 +225,24 @@ static void embed_tokens(const bert *m, const int32_t *ids, const int *lens, int
     tensor_layernorm(x, m->ln_g, m->ln_b, m->eps);
 }
 
+/* One encoder layer; the biases of the last three products are added in
+ * the pass that follows each (GELU, or residual + LayerNorm). */
 static void layer_forward(const bert *m, const bert_layer *L, const int *lens, int n, work *w) {
-    tensor_linear(&w->x, L->q_w, L->q_b, &w->q);
-    tensor_linear(&w->x, L->k_w, L->k_b, &w->k);
-    tensor_linear(&w->x, L->v_w, L->v_b, &w->v);
+    int H = m->hidden;
+    tensor_linear(&w->x, &L->qkv, L->qkv_b, &w->qkv);
     int64_t r0 = 0;
     for (int s = 0; s < n; s++) {
-        tensor q = tensor_view(&w->q, 0, m->hidden, r0, lens[s]), k = tensor_view(&w->k, 0, m->hidden, r0, lens[s]);
-        tensor v = tensor_view(&w->v, 0, m->hidden, r0, lens[s]), a = tensor_view(&w->a, 0, m->hidden, r0, lens[s]);
+        tensor q = tensor_view(&w->qkv, 0, H, r0, lens[s]), k = tensor_view(&w->qkv, H, H, r0, lens[s]);
+        tensor v = tensor_view(&w->qkv, 2 * H, H, r0, lens[s]), a = tensor_view(&w->a, 0, H, r0, lens[s]);
         tensor_attention(&q, &k, &v, m->heads, &a, w->scratch);
         r0 += lens[s];
     }
-    tensor_linear(&w->a, L->o_w, L->o_b, &w->t);
-    tensor_add(&w->t, &w->x);
-    tensor_layernorm(&w->t, L->ln1_g, L->ln1_b, m->eps);
-    tensor_linear(&w->t, L->i_w, L->i_b, &w->f);
-    tensor_gelu(&w->f);
-    tensor_linear(&w->f, L->out_w, L->out_b, &w->x);
-    tensor_add(&w->x, &w->t);
-    tensor_layernorm(&w->x, L->ln2_g, L->ln2_b, m->eps);
+    tensor_linear(&w->a, &L->o, NULL, &w->t);
+    tensor_bias_add_layernorm(&w->t, L->o_b, &w->x, L->ln1_g, L->ln1_b, m->eps);
+    tensor_linear(&w->t, &L->up, NULL, &w->f);
+    tensor_bias_gelu(&w->f, L->i_b);
+    tensor_linear(&w->f, &L->down, NULL, &w->x);
+    tensor_bias_add_layernorm(&w->x, L->out_b, &w->t, L->ln2_g, L->ln2_b, m->eps);
 }
 
 static void pool(const bert *m, const tensor *x, const int *lens, int n, float *out) {
@@ -291,7 +314,7 @@ static void bert_destroy(embedder *e) {
     bert *m = (bert *)e;
     st_close(m->st);
     wp_free(m->wp);
-    mem_free(m->L);
+    free_layers(m);
     mem_free(m);
 }
 

@@ -6,11 +6,12 @@
  * a naive reference (tensor_ref_*) in tensor_ref.c, and
  * tests/unit/test_tensor.c checks each against it within a stated bound.
  *
+ *     tensor_weight w = tensor_weight_make(w_f32, 1536, 384);
  *     tensor x = tensor_alloc(384, n_tokens);
  *     tensor y = tensor_alloc(1536, n_tokens);
- *     tensor_linear(&x, w, b, &y);          // y = x W^T + b  (cblas_sgemm)
- *     tensor_gelu(&y);
- *     tensor_free(&x); tensor_free(&y);
+ *     tensor_linear(&x, &w, NULL, &y);      // y = x W^T
+ *     tensor_bias_gelu(&y, b);              // y = gelu(y + b)
+ *     tensor_free(&x); tensor_free(&y); tensor_weight_free(&w);
  */
 #ifndef RAGD_TENSOR_H
 #define RAGD_TENSOR_H
@@ -35,17 +36,40 @@ static inline float *tensor_row(const tensor *t, int64_t r) {
     return (float *)((char *)t->data + (size_t)r * t->nb[1]);
 }
 
-/* y = x W^T + b, W is out x in row-major (PyTorch's nn.Linear layout). */
-void tensor_linear(const tensor *x, const float *w, const float *b, tensor *y);
+/* A linear layer's weight: W (out x in, row-major: PyTorch's nn.Linear
+ * layout) as loaded, plus a copy packed for inputs of few rows. The packed
+ * copy is a run of panels of TENSOR_PANEL outputs; a panel holds in x
+ * TENSOR_PANEL floats, the panel's outputs contiguous for each input, so
+ * one query streams every weight exactly once, in address order. The
+ * packed copy is allocated on 2 MiB boundaries and advised as huge pages:
+ * walking 42 MB of weights per query otherwise costs a TLB miss per 4 KiB. */
+#define TENSOR_PANEL 32
+typedef struct tensor_weight {
+    const float *w;  /* out x in, not owned */
+    float *panels;   /* ceil(out / TENSOR_PANEL) panels, owned */
+    int64_t out, in;
+} tensor_weight;
+
+tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in);
+void tensor_weight_free(tensor_weight *w);
+
+/* Inputs of at most this many rows use the packed panels: cblas_sgemm packs
+ * (copies) the whole weight matrix on every call, which for a single
+ * query costs more than the multiply (see docs/embedders.md). */
+#define TENSOR_SMALL_ROWS 128
+
+/* y = x W^T, plus b on every row when b is not NULL. */
+void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y);
+
+/* Epilogues fused into one pass over the linear layer's output:
+ * x = gelu(x + b) with GELU's exact erf form, 0.5 v (1 + erf(v / sqrt 2)),
+ * and x = layernorm(x + b + res) with gain g and shift s. */
+void tensor_bias_gelu(tensor *x, const float *b);
+void tensor_bias_add_layernorm(tensor *x, const float *b, const tensor *res, const float *g, const float *s, float eps);
 
 /* Each row: (x - mean) / sqrt(var + eps) * g + b, in place. */
 void tensor_layernorm(tensor *x, const float *g, const float *b, float eps);
 
-/* x = x + y, elementwise, same shapes. */
-void tensor_add(tensor *x, const tensor *y);
-
-/* GELU with the exact erf form: 0.5 x (1 + erf(x / sqrt 2)), in place. */
-void tensor_gelu(tensor *x);
 
 /* Self-attention for one sequence: q, k, v are len x (heads*dh) views;
  * out (same shape) = softmax(q_h k_h^T / sqrt(dh)) v_h per head. scratch

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "embedder.h"
 #include "err.h"
@@ -97,11 +98,15 @@ TEST(test_vectors_match_reference) {
 
 TEST(test_single_equals_batched) {
     CHECK(emb);
-    const char *texts[] = {"short", "a somewhat longer query about files and folders", ""};
-    float batch[3 * 384], one[384];
+    /* The batch is over TENSOR_SMALL_ROWS tokens (cblas_sgemm); each text
+     * alone is under it (the packed kernel): both paths must agree. */
+    char longer[2048] = "";
+    for (int i = 0; i < 20; i++) strcat(longer, "files and folders, ");
+    const char *texts[] = {"short", "a somewhat longer query about files and folders", "", longer};
+    float batch[4 * 384], one[384];
     char err[RAGD_ERR_LEN];
-    CHECK(embedder_embed(emb, texts, 3, batch, err) == 0);
-    for (int i = 0; i < 3; i++) {
+    CHECK(embedder_embed(emb, texts, 4, batch, err) == 0);
+    for (int i = 0; i < 4; i++) {
         CHECK(embedder_embed(emb, &texts[i], 1, one, err) == 0);
         for (int d = 0; d < 384; d++) CHECK(fabsf(one[d] - batch[i * 384 + d]) < 1e-5f);
     }

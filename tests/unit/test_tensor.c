@@ -6,7 +6,9 @@
  * any indexing or stride mistake (those give errors of order 1).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tensor.h"
 #include "test.h"
@@ -37,32 +39,79 @@ static void copy(tensor *dst, const tensor *src) {
     for (int64_t r = 0; r < src->ne[1]; r++) memcpy(tensor_row(dst, r), tensor_row(src, r), sizeof(float) * (size_t)src->ne[0]);
 }
 
-TEST(test_linear) {
-    int in = 384, out = 96, rows = 37;
+/* One linear layer through tensor_linear (packed panels up to
+ * TENSOR_SMALL_ROWS rows, cblas_sgemm above) against the reference. */
+static float linear_error(int in, int out, int rows, int with_bias) {
     tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows), r = tensor_alloc(out, rows);
-    float *w = malloc(sizeof(float) * (size_t)in * out), *b = malloc(sizeof(float) * (size_t)out);
+    float *w = malloc(sizeof(float) * (size_t)in * out), *b = calloc((size_t)out, sizeof(float));
     fill(&x);
     for (int i = 0; i < in * out; i++) w[i] = frand();
-    for (int i = 0; i < out; i++) b[i] = frand();
-    tensor_linear(&x, w, b, &y);
+    for (int i = 0; with_bias && i < out; i++) b[i] = frand();
+    tensor_weight tw = tensor_weight_make(w, out, in);
+    tensor_linear(&x, &tw, with_bias ? b : NULL, &y);
     tensor_ref_linear(&x, w, b, &r);
     float d = max_diff(&y, &r);
-    tensor_free(&x), tensor_free(&y), tensor_free(&r), free(w), free(b);
-    CHECK(d < 1e-4f * sqrtf((float)in));
+    tensor_free(&x), tensor_free(&y), tensor_free(&r), free(w), free(b), tensor_weight_free(&tw);
+    return d / sqrtf((float)in);
 }
 
-TEST(test_linear_on_strided_view) {
-    tensor big = tensor_alloc(64, 20), out = tensor_alloc(8, 5), ref = tensor_alloc(8, 5);
+TEST(test_linear_both_paths) {
+    /* Rows around the register block (8) and the path switch (TENSOR_SMALL_ROWS),
+     * outputs that fill panels and one that ends in a partial panel. */
+    int rows[] = {1, 2, 7, 8, 9, 37, TENSOR_SMALL_ROWS, TENSOR_SMALL_ROWS + 1, 300};
+    int outs[] = {96, 40, 5};
+    float worst = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        for (size_t j = 0; j < sizeof(outs) / sizeof(outs[0]); j++) {
+            float d = linear_error(384, outs[j], rows[i], (int)(i + j) % 2);
+            worst = d > worst ? d : worst;
+        }
+    printf("    linear max error / sqrt(in): %.2g\n", worst);
+    CHECK(worst < 1e-4f);
+    CHECK(linear_error(3, 33, 4, 1) < 1e-4f); /* inner size smaller than a vector */
+}
+
+static void linear_on_view(int rows) {
+    tensor big = tensor_alloc(64, 300), out = tensor_alloc(8, rows), ref = tensor_alloc(8, rows);
     fill(&big);
-    tensor v = tensor_view(&big, 16, 32, 3, 5);
+    tensor v = tensor_view(&big, 16, 32, 3, rows);
     float w[8 * 32], b[8];
     for (int i = 0; i < 8 * 32; i++) w[i] = frand();
     for (int i = 0; i < 8; i++) b[i] = frand();
-    tensor_linear(&v, w, b, &out);
+    tensor_weight tw = tensor_weight_make(w, 8, 32);
+    tensor_linear(&v, &tw, b, &out);
     tensor_ref_linear(&v, w, b, &ref);
     float d = max_diff(&out, &ref);
-    tensor_free(&big), tensor_free(&out), tensor_free(&ref);
+    tensor_free(&big), tensor_free(&out), tensor_free(&ref), tensor_weight_free(&tw);
     CHECK(d < 1e-4f);
+}
+
+TEST(test_linear_on_strided_view) {
+    linear_on_view(5);
+    linear_on_view(TENSOR_SMALL_ROWS + 100);
+}
+
+TEST(test_fused_epilogues) {
+    int n = 384, rows = 11;
+    tensor a = tensor_alloc(n, rows), b = tensor_alloc(n, rows), res = tensor_alloc(n, rows);
+    float bias[384], g[384], s[384];
+    fill(&a), fill(&res);
+    for (int i = 0; i < n; i++) bias[i] = frand(), g[i] = frand(), s[i] = frand();
+    /* gelu(x + b) against add then reference gelu */
+    copy(&b, &a);
+    tensor_bias_gelu(&a, bias);
+    for (int64_t r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) tensor_row(&b, r)[i] += bias[i];
+    tensor_ref_gelu(&b);
+    CHECK(max_diff(&a, &b) < 1e-5f);
+    /* layernorm(x + b + res) against add then reference layernorm */
+    copy(&b, &a);
+    tensor_bias_add_layernorm(&a, bias, &res, g, s, 1e-12f);
+    for (int64_t r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) tensor_row(&b, r)[i] += bias[i] + tensor_row(&res, r)[i];
+    tensor_ref_layernorm(&b, g, s, 1e-12f);
+    CHECK(max_diff(&a, &b) < 1e-5f);
+    tensor_free(&a), tensor_free(&b), tensor_free(&res);
 }
 
 TEST(test_layernorm_and_gelu) {
@@ -77,7 +126,8 @@ TEST(test_layernorm_and_gelu) {
     for (int64_t r = 0; r < a.ne[1]; r++)
         for (int i = 0; i < 384; i++) tensor_row(&a, r)[i] *= 4.0f; /* cover |x| up to ~10 */
     copy(&b, &a);
-    tensor_gelu(&a);
+    float zero[384] = {0};
+    tensor_bias_gelu(&a, zero);
     tensor_ref_gelu(&b);
     float d = max_diff(&a, &b);
     tensor_free(&a), tensor_free(&b);
@@ -116,8 +166,9 @@ TEST(test_exp_and_erf_against_libm) {
 
 int main(void) {
     RUN(test_exp_and_erf_against_libm);
-    RUN(test_linear);
+    RUN(test_linear_both_paths);
     RUN(test_linear_on_strided_view);
+    RUN(test_fused_epilogues);
     RUN(test_layernorm_and_gelu);
     RUN(test_attention);
     return test_summary("tensor");
