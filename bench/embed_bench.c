@@ -3,7 +3,8 @@
  *     build/bench/embed_bench MODEL_DIR TEXTS_FILE QUERIES_FILE THREADS
  *
  * Prints one JSON object: cblas_sgemm GFLOP/s on the encoder's own matrix
- * shapes (1 thread and THREADS threads), batch throughput over the texts
+ * shapes (1 thread; THREADS threads both as one threaded sgemm and as
+ * THREADS single-threaded ones side by side, the limit being the better), batch throughput over the texts
  * with THREADS workers (BLAS single-threaded in each, as the indexer runs),
  * and p50/p99 latency of embedding each query alone on one thread.
  */
@@ -42,41 +43,66 @@ static char **read_lines(const char *path, int *n) {
     return v;
 }
 
-/* GFLOP/s of the per-layer GEMMs for 4096 packed tokens (Q,K,V,O: 384x384; FFN up and down). */
-static double sgemm_gflops(int threads) {
-    openblas_set_num_threads(threads);
+/* GFLOP/s of the per-layer GEMMs for 4096 packed tokens (Q,K,V,O: 384x384;
+ * FFN up and down), one sgemm after another for `seconds`. */
+static double sgemm_run(double seconds) {
     int T = 4096, H = 384, F = 1536;
     float *x = mem_calloc((size_t)T * F, sizeof(float)), *w = mem_calloc((size_t)F * H, sizeof(float));
     float *y = mem_calloc((size_t)T * F, sizeof(float));
     for (size_t i = 0; i < (size_t)F * H; i++) w[i] = (float)(i % 97) * 1e-3f;
     for (size_t i = 0; i < (size_t)T * F; i++) x[i] = (float)(i % 89) * 1e-3f;
     double flops = 0, t0 = now();
-    int reps = 0;
-    while (now() - t0 < 3.0) {
+    while (now() - t0 < seconds) {
         for (int k = 0; k < 4; k++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, H, 1, x, H, w, H, 0, y, H);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, F, H, 1, x, H, w, H, 0, y, F);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H, F, 1, x, F, w, F, 0, y, H);
         flops += 2.0 * T * (4.0 * H * H + 2.0 * H * F);
-        reps++;
     }
     double s = now() - t0;
     mem_free(x), mem_free(w), mem_free(y);
     return flops / s / 1e9;
 }
 
+static void *sgemm_worker(void *arg) {
+    *(double *)arg = sgemm_run(3.0);
+    return NULL;
+}
+
+/* The machine's sgemm limit two ways: one sgemm on `threads` OpenBLAS
+ * threads, and `threads` single-threaded sgemms side by side (how the
+ * batch embedding below runs). */
+static double sgemm_gflops(int threads) {
+    openblas_set_num_threads(threads);
+    return sgemm_run(3.0);
+}
+
+static double sgemm_gflops_side_by_side(int threads) {
+    openblas_set_num_threads(1);
+    pthread_t tid[64];
+    double g[64], sum = 0;
+    for (int t = 0; t < threads && t < 64; t++) pthread_create(&tid[t], NULL, sgemm_worker, &g[t]);
+    for (int t = 0; t < threads && t < 64; t++) pthread_join(tid[t], NULL), sum += g[t];
+    return sum;
+}
+
+/* Batch workers take the next 32 texts from a shared counter, as the
+ * indexer's embed_pool takes jobs from its queue. */
 typedef struct work {
     embedder *e;
     char **texts;
-    int from, to;
+    int n;
+    int *next; /* shared, atomic */
 } work;
 
 static void *embed_range(void *arg) {
     work *w = arg;
     char err[RAGD_ERR_LEN];
     float *out = mem_alloc(sizeof(float) * 32 * (size_t)embedder_dim(w->e));
-    for (int i = w->from; i < w->to; i += 32) {
-        int n = w->to - i < 32 ? w->to - i : 32;
+    for (;;) {
+        int i = __atomic_fetch_add(w->next, 32, __ATOMIC_RELAXED);
+        if (i >= w->n) break;
+        int n = w->n - i < 32 ? w->n - i : 32;
         if (embedder_embed(w->e, (const char *const *)w->texts + i, n, out, err) != 0) fprintf(stderr, "%s\n", err), exit(1);
     }
     mem_free(out);
@@ -106,15 +132,18 @@ int main(int argc, char **argv) {
     long tokens = 0;
     int32_t ids[256];
     for (int i = 0; i < nt; i++) tokens += wp_encode(wp, texts[i], strlen(texts[i]), ids, 256);
-    double g1 = sgemm_gflops(1), gn = sgemm_gflops(threads);
+    double g1 = sgemm_gflops(1), gn_blas = sgemm_gflops(threads), gn_side = sgemm_gflops_side_by_side(threads);
+    double gn = gn_blas > gn_side ? gn_blas : gn_side; /* the limit: the better of the two */
     /* Batch throughput: THREADS workers, BLAS single-threaded. */
     openblas_set_num_threads(1);
     work *w = mem_calloc((size_t)threads, sizeof(work));
     pthread_t *tid = mem_calloc((size_t)threads, sizeof(pthread_t));
-    embed_range(&(work){e, texts, 0, nt < 64 ? nt : 64}); /* warm up */
+    int next = 0;
+    embed_range(&(work){e, texts, nt < 64 ? nt : 64, &next}); /* warm up */
+    next = 0;
     double t0 = now();
     for (int t = 0; t < threads; t++) {
-        w[t] = (work){e, texts, (int)((long)nt * t / threads), (int)((long)nt * (t + 1) / threads)};
+        w[t] = (work){e, texts, nt, &next};
         pthread_create(&tid[t], NULL, embed_range, &w[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
@@ -131,8 +160,9 @@ int main(int argc, char **argv) {
     double tok_s = (double)tokens / batch_s;
     printf("{\"texts\": %d, \"tokens\": %ld, \"threads\": %d, \"batch_s\": %.3f, \"chunks_per_s\": %.2f, "
            "\"tokens_per_s\": %.1f, \"query_p50_ms\": %.3f, \"query_p99_ms\": %.3f, \"sgemm_gflops_1\": %.1f, "
-           "\"sgemm_gflops_n\": %.1f, \"mflop_per_token\": 22.4, \"sgemm_share\": %.3f, \"model_id\": \"%s\"}\n",
-           nt, tokens, threads, batch_s, nt / batch_s, tok_s, lat[nq / 2], lat[(int)(nq * 0.99) - 1], g1, gn,
+           "\"sgemm_gflops_n\": %.1f, \"sgemm_gflops_n_blas_threads\": %.1f, \"sgemm_gflops_n_side_by_side\": %.1f, "
+           "\"mflop_per_token\": 22.4, \"sgemm_share\": %.3f, \"model_id\": \"%s\"}\n",
+           nt, tokens, threads, batch_s, nt / batch_s, tok_s, lat[nq / 2], lat[(int)(nq * 0.99) - 1], g1, gn, gn_blas, gn_side,
            tok_s * 22.4e6 / (gn * 1e9), embedder_model_id(e));
     return 0;
 }

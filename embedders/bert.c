@@ -201,7 +201,7 @@ static void work_alloc(work *w, const bert *m, int64_t T, int maxlen) {
     w->a = tensor_alloc(m->hidden, T);
     w->t = tensor_alloc(m->hidden, T);
     w->f = tensor_alloc(m->inter, T);
-    w->scratch = mem_alloc(sizeof(float) * (size_t)maxlen * (size_t)maxlen);
+    w->scratch = mem_alloc(sizeof(float) * tensor_attention_scratch(maxlen, m->hidden / m->heads));
 }
 
 static void work_free(work *w) {

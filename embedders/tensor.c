@@ -74,14 +74,27 @@ static inline float vexp(float x) {
     return p * u.f;
 }
 
-/* erf(x), Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7 in exact
- * arithmetic, below 5e-7 evaluated in float (test_tensor checks 1e-6). */
+/* erf(x) as x P(x^2) / Q(x^2) on x clamped to [-4, 4] (erf(4) is 1 to
+ * within 2e-8): the rational approximation of Eigen's generic_fast_erf,
+ * one division and no exp. Absolute error below 5e-7 in float (test_tensor
+ * checks 1e-6 against libm over [-8, 8]). */
 static inline float verf(float x) {
-    float a = x < 0 ? -x : x;
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float y = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-    y = 1.0f - y * vexp(-a * a);
-    return x < 0 ? -y : y;
+    x = x < -4.0f ? -4.0f : x;
+    x = x > 4.0f ? 4.0f : x;
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return x * p / q;
 }
 
 /* Sums in 16 independent lanes, so the loop vectorises without letting
@@ -130,11 +143,26 @@ VEC_CLONES static void layernorm_row(float *p, int64_t n, const float *g, const 
     for (int64_t i = 0; i < n; i++) p[i] = (p[i] - mean) * inv * g[i] + b[i];
 }
 
-VEC_CLONES static void softmax_row(float *p, int n) {
-    float m = max_row(p, n);
-    for (int i = 0; i < n; i++) p[i] = vexp(p[i] - m);
-    float inv = 1.0f / sum_row(p, n);
-    for (int i = 0; i < n; i++) p[i] *= inv;
+/* p = exp(p - max p), in place; returns the sum (softmax's divisor, which
+ * attention applies to its output rows instead: dh values, not len). */
+VEC_CLONES static float softmax_exp_row(float *p, int64_t n) {
+    float m = max_row(p, n), acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float e = vexp(p[i + l] - m);
+            p[i + l] = e;
+            acc[l] += e;
+        }
+    for (; i < n; i++) {
+        p[i] = vexp(p[i] - m);
+        acc[0] += p[i];
+    }
+    return lane_sum(acc);
+}
+
+VEC_CLONES static void scale_row(float *p, int64_t n, float f) {
+    for (int64_t i = 0; i < n; i++) p[i] *= f;
 }
 
 /* ---- linear layers ---- */
@@ -286,20 +314,45 @@ void tensor_layernorm(tensor *x, const float *g, const float *b, float eps) {
     for (int64_t r = 0; r < x->ne[1]; r++) layernorm_row(tensor_row(x, r), x->ne[0], g, b, eps);
 }
 
-static void softmax_rows(float *s, int rows, int cols) {
-    for (int r = 0; r < rows; r++) softmax_row(s + (size_t)r * cols, cols);
+static int64_t round_panel(int64_t n) {
+    return (n + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL;
 }
 
+size_t tensor_attention_scratch(int len, int dh) {
+    return (size_t)len * (size_t)len + (size_t)round_panel(len) * (size_t)dh + (size_t)round_panel(dh) * (size_t)len +
+           (size_t)len;
+}
+
+/* Per head: K_h^T and V_h packed as the weights of two small linear layers
+ * (panels, as tensor_weight), so the scores and the weighted sum run on
+ * the packed kernel: a sequence has at most a few hundred rows, where
+ * cblas_sgemm spends much of its time copying its operands. */
 void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int heads, tensor *out, float *scratch) {
     int len = (int)q->ne[1], dh = (int)(q->ne[0] / heads);
     float scale = 1.0f / sqrtf((float)dh);
+    float *scores = scratch, *kp = scratch + (size_t)len * len, *vp = kp + (size_t)round_panel(len) * dh;
+    float *sums = vp + (size_t)round_panel(dh) * len;
+    tensor_weight kw = {NULL, kp, len, dh}, vw = {NULL, vp, dh, len};
     for (int h = 0; h < heads; h++) {
-        const float *qh = q->data + h * dh, *kh = k->data + h * dh, *vh = v->data + h * dh;
-        float *oh = out->data + h * dh;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, dh, scale, qh, ld(q), kh, ld(k), 0.0f,
-                    scratch, len);
-        softmax_rows(scratch, len, len);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, dh, len, 1.0f, scratch, len, vh, ld(v), 0.0f,
-                    oh, ld(out));
+        for (int64_t p = 0; p * TENSOR_PANEL < len; p++) /* kp[p][i][j] = scale * K[p*32+j][h*dh+i] */
+            for (int j = 0; j < TENSOR_PANEL; j++) {
+                int64_t key = p * TENSOR_PANEL + j;
+                const float *kr = key < len ? tensor_row(k, key) + h * dh : NULL;
+                for (int i = 0; i < dh; i++) kp[(p * dh + i) * TENSOR_PANEL + j] = kr ? scale * kr[i] : 0.0f;
+            }
+        for (int64_t p = 0; p * TENSOR_PANEL < dh; p++) /* vp[p][i][j] = V[i][h*dh+p*32+j] */
+            for (int i = 0; i < len; i++) {
+                const float *vr = tensor_row(v, i) + h * dh + p * TENSOR_PANEL;
+                float *dst = vp + ((size_t)p * len + (size_t)i) * TENSOR_PANEL;
+                int64_t n = dh - p * TENSOR_PANEL < TENSOR_PANEL ? dh - p * TENSOR_PANEL : TENSOR_PANEL;
+                memcpy(dst, vr, sizeof(float) * (size_t)n);
+                memset(dst + n, 0, sizeof(float) * (size_t)(TENSOR_PANEL - n));
+            }
+        tensor qh = tensor_view(q, h * dh, dh, 0, len), oh = tensor_view(out, h * dh, dh, 0, len);
+        tensor s = {scores, {len, len}, {sizeof(float), sizeof(float) * (size_t)len}};
+        linear_panels(&qh, &kw, NULL, &s);
+        for (int r = 0; r < len; r++) sums[r] = softmax_exp_row(scores + (size_t)r * len, len);
+        linear_panels(&s, &vw, NULL, &oh);
+        for (int r = 0; r < len; r++) scale_row(tensor_row(&oh, r), dh, 1.0f / sums[r]);
     }
 }

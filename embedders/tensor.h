@@ -72,9 +72,9 @@ void tensor_layernorm(tensor *x, const float *g, const float *b, float eps);
 
 
 /* Self-attention for one sequence: q, k, v are len x (heads*dh) views;
- * out (same shape) = softmax(q_h k_h^T / sqrt(dh)) v_h per head. scratch
- * holds len*len floats. */
+ * out (same shape) = softmax(q_h k_h^T / sqrt(dh)) v_h per head. */
 void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int heads, tensor *out, float *scratch);
+size_t tensor_attention_scratch(int len, int dh); /* floats scratch must hold */
 
 /* The vectorisable exp and erf the kernels use (exposed for tests). */
 float tensor_exp(float x);

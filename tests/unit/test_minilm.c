@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "embedder.h"
 #include "err.h"
@@ -69,31 +71,90 @@ TEST(test_token_ids_identical) {
     CHECK_EQ_INT(bad, 0);
 }
 
-TEST(test_vectors_match_reference) {
-    CHECK(fixture && emb);
-    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
-    size_t n = json_array_size(texts);
-    const char **t = mem_alloc(sizeof(char *) * n);
-    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
-    float *out = mem_alloc(sizeof(float) * 384 * n);
-    char err[RAGD_ERR_LEN];
-    int rc = embedder_embed(emb, t, (int)n, out, err);
+/* Worst cosine between out (n x 384) and the fixture's vectors[key]. */
+static double worst_cosine(const float *out, json_t *vecs, size_t n, size_t *worst_i) {
     double worst = 1.0;
-    size_t worst_i = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         double dot = 0, na = 0, nb = 0;
         for (int d = 0; d < 384; d++) {
             double a = out[i * 384 + d], b = json_real_value(json_array_get(json_array_get(vecs, i), (size_t)d));
             dot += a * b, na += a * a, nb += b * b;
         }
         double cos = dot / sqrt(na * nb);
-        if (cos < worst) worst = cos, worst_i = i;
+        if (cos < worst) worst = cos, *worst_i = i;
     }
-    printf("    worst cosine %.7f (text %zu)\n", worst, worst_i);
+    return worst;
+}
+
+/* All texts in one call (cblas_sgemm over the packed tokens), then each
+ * text alone (the packed kernel for texts of up to 128 tokens). */
+TEST(test_vectors_match_reference) {
+    CHECK(fixture && emb);
+    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
+    size_t n = json_array_size(texts), wi = 0;
+    const char **t = mem_alloc(sizeof(char *) * n);
+    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
+    float *out = mem_alloc(sizeof(float) * 384 * n);
+    char err[RAGD_ERR_LEN];
+    CHECK(embedder_embed(emb, t, (int)n, out, err) == 0);
+    double worst = worst_cosine(out, vecs, n, &wi);
+    printf("    one batch: worst cosine %.7f (text %zu)\n", worst, wi);
+    CHECK(worst >= 0.9999);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) rc |= embedder_embed(emb, &t[i], 1, out + i * 384, err);
+    CHECK(rc == 0);
+    worst = worst_cosine(out, vecs, n, &wi);
+    printf("    one text per call: worst cosine %.7f (text %zu)\n", worst, wi);
+    CHECK(worst >= 0.9999);
     mem_free(t);
     mem_free(out);
-    CHECK(rc == 0);
+}
+
+/* The same weights with 1_Pooling/config.json asking for the CLS token: a
+ * folder of symlinks to the model's files with its own pooling config. */
+TEST(test_cls_pooling_matches_reference) {
+    CHECK(fixture);
+    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "cls_vectors");
+    CHECK(json_array_size(vecs) >= 8);
+    char tmpl[] = "/tmp/ragd-cls-XXXXXX", err[RAGD_ERR_LEN];
+    CHECK(mkdtemp(tmpl) != NULL);
+    char *rel = model_dir(), *src = realpath(rel, NULL); /* symlinks need an absolute target */
+    mem_free(rel);
+    CHECK(src != NULL);
+    const char *files[] = {"config.json", "vocab.txt", "model.safetensors", "sentence_bert_config.json",
+                           "tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *from = fsio_join(src, files[i]), *to = fsio_join(tmpl, files[i]);
+        CHECK(symlink(from, to) == 0);
+        mem_free(from), mem_free(to);
+    }
+    char *pool_dir = fsio_join(tmpl, "1_Pooling"), *pool = fsio_join(pool_dir, "config.json");
+    CHECK(mkdir(pool_dir, 0755) == 0);
+    const char *cfg = "{\"word_embedding_dimension\": 384, \"pooling_mode_cls_token\": true, "
+                      "\"pooling_mode_mean_tokens\": false}\n";
+    CHECK(fsio_write_file_durable(pool, cfg, strlen(cfg), err) == 0);
+    embedder_opts o = embedder_opts_default();
+    o.model_dir = tmpl;
+    embedder *cls = embedder_create("minilm", &o, err);
+    if (!cls) printf("    %s\n", err);
+    CHECK(cls != NULL);
+    size_t n = json_array_size(vecs), wi = 0;
+    const char **t = mem_alloc(sizeof(char *) * n);
+    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
+    float *out = mem_alloc(sizeof(float) * 384 * n);
+    CHECK(cls && embedder_embed(cls, t, (int)n, out, err) == 0);
+    double worst = worst_cosine(out, vecs, n, &wi);
+    printf("    CLS pooling: worst cosine %.7f (text %zu)\n", worst, wi);
     CHECK(worst >= 0.9999);
+    CHECK(cls && strstr(embedder_model_id(cls), "-cls-") != NULL); /* not the mean-pooled model's id */
+    if (cls) embedder_free(cls);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *to = fsio_join(tmpl, files[i]);
+        unlink(to);
+        mem_free(to);
+    }
+    unlink(pool), rmdir(pool_dir), rmdir(tmpl);
+    mem_free(pool), mem_free(pool_dir), free(src), mem_free(t), mem_free(out);
 }
 
 TEST(test_single_equals_batched) {
@@ -124,6 +185,7 @@ int main(void) {
     RUN(test_load);
     RUN(test_token_ids_identical);
     RUN(test_vectors_match_reference);
+    RUN(test_cls_pooling_matches_reference);
     RUN(test_single_equals_batched);
     RUN(test_bad_model_folders);
     embedder_free(emb);
