@@ -47,6 +47,7 @@ typedef struct bert {
     float eps;
     const float *word, *pos, *type, *ln_g, *ln_b;
     bert_layer *L;
+    float *panels; /* every layer's packed weights, one huge-page block */
 } bert;
 
 /* ---- loading ---- */
@@ -143,6 +144,9 @@ static int map_weights(bert *m, char *err) {
         !(m->ln_b = w2(m, "embeddings.LayerNorm.bias", H, 0, err)))
         return RAGD_ERR;
     m->L = mem_calloc((size_t)m->layers, sizeof(bert_layer));
+    size_t per_layer = tensor_weight_floats(3 * H, H) + tensor_weight_floats(H, H) + tensor_weight_floats(I, H) +
+                       tensor_weight_floats(H, I);
+    m->panels = tensor_panels_alloc(per_layer * (size_t)m->layers);
     for (int l = 0; l < m->layers; l++) {
         bert_layer *L = &m->L[l];
         char n[128];
@@ -167,10 +171,11 @@ static int map_weights(bert *m, char *err) {
         memcpy(L->qkv_b, L->q_b, sizeof(float) * (size_t)H);
         memcpy(L->qkv_b + H, L->k_b, sizeof(float) * (size_t)H);
         memcpy(L->qkv_b + 2 * H, L->v_b, sizeof(float) * (size_t)H);
-        L->qkv = tensor_weight_make(L->qkv_w, 3 * H, H);
-        L->o = tensor_weight_make(L->o_w, H, H);
-        L->up = tensor_weight_make(L->i_w, I, H);
-        L->down = tensor_weight_make(L->out_w, H, I);
+        float *p = m->panels + per_layer * (size_t)l;
+        L->qkv = tensor_weight_pack(L->qkv_w, 3 * H, H, p);
+        L->o = tensor_weight_pack(L->o_w, H, H, p += tensor_weight_floats(3 * H, H));
+        L->up = tensor_weight_pack(L->i_w, I, H, p += tensor_weight_floats(H, H));
+        L->down = tensor_weight_pack(L->out_w, H, I, p + tensor_weight_floats(I, H));
     }
     return RAGD_OK;
 }
@@ -180,12 +185,9 @@ static void free_layers(bert *m) {
         bert_layer *L = &m->L[l];
         mem_free(L->qkv_w);
         mem_free(L->qkv_b);
-        tensor_weight_free(&L->qkv);
-        tensor_weight_free(&L->o);
-        tensor_weight_free(&L->up);
-        tensor_weight_free(&L->down);
     }
     mem_free(m->L);
+    free(m->panels);
 }
 
 /* ---- forward pass ---- */

@@ -170,17 +170,23 @@ VEC_CLONES static void scale_row(float *p, int64_t n, float f) {
 #define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_MR 8 /* rows per register block of the packed kernel */
 
-tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in) {
-    tensor_weight tw = {w, NULL, out, in};
-    int64_t panels = (out + TENSOR_PANEL - 1) / TENSOR_PANEL;
-    size_t bytes = sizeof(float) * (size_t)(panels * in * TENSOR_PANEL);
+size_t tensor_weight_floats(int64_t out, int64_t in) {
+    return (size_t)((out + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL * in);
+}
+
+float *tensor_panels_alloc(size_t floats) {
+    size_t bytes = sizeof(float) * (floats ? floats : 1);
     bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     void *p = NULL;
     if (posix_memalign(&p, HUGE_PAGE, bytes) != 0) p = mem_alloc(bytes); /* mem_alloc aborts on OOM */
     madvise(p, bytes, MADV_HUGEPAGE);                                     /* advice only: may fail */
-    tw.panels = p;
-    for (int64_t pn = 0; pn < panels; pn++) {
-        float *dst = tw.panels + pn * in * TENSOR_PANEL;
+    return p;
+}
+
+tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels) {
+    tensor_weight tw = {w, panels, out, in, 0};
+    for (int64_t pn = 0; pn * TENSOR_PANEL < out; pn++) {
+        float *dst = panels + pn * in * TENSOR_PANEL;
         for (int64_t i = 0; i < in; i++)
             for (int j = 0; j < TENSOR_PANEL; j++) {
                 int64_t o = pn * TENSOR_PANEL + j;
@@ -190,8 +196,14 @@ tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in) {
     return tw;
 }
 
+tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in) {
+    tensor_weight tw = tensor_weight_pack(w, out, in, tensor_panels_alloc(tensor_weight_floats(out, in)));
+    tw.owned = 1;
+    return tw;
+}
+
 void tensor_weight_free(tensor_weight *w) {
-    free(w->panels);
+    if (w->owned) free(w->panels);
     w->panels = NULL;
 }
 
@@ -332,7 +344,7 @@ void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int hea
     float scale = 1.0f / sqrtf((float)dh);
     float *scores = scratch, *kp = scratch + (size_t)len * len, *vp = kp + (size_t)round_panel(len) * dh;
     float *sums = vp + (size_t)round_panel(dh) * len;
-    tensor_weight kw = {NULL, kp, len, dh}, vw = {NULL, vp, dh, len};
+    tensor_weight kw = {NULL, kp, len, dh, 0}, vw = {NULL, vp, dh, len, 0};
     for (int h = 0; h < heads; h++) {
         for (int64_t p = 0; p * TENSOR_PANEL < len; p++) /* kp[p][i][j] = scale * K[p*32+j][h*dh+i] */
             for (int j = 0; j < TENSOR_PANEL; j++) {

@@ -46,12 +46,21 @@ static inline float *tensor_row(const tensor *t, int64_t r) {
 #define TENSOR_PANEL 32
 typedef struct tensor_weight {
     const float *w;  /* out x in, not owned */
-    float *panels;   /* ceil(out / TENSOR_PANEL) panels, owned */
+    float *panels;   /* ceil(out / TENSOR_PANEL) panels */
     int64_t out, in;
+    int owned;       /* panels allocated by tensor_weight_make */
 } tensor_weight;
 
+/* Packs W into panels of its own (tensor_weight_free frees them). */
 tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in);
 void tensor_weight_free(tensor_weight *w);
+
+/* Packs W into caller memory of tensor_weight_floats(out, in) floats: a
+ * model packs all its layers into one tensor_panels_alloc block, so the
+ * 2 MiB rounding is paid once, not per matrix. */
+size_t tensor_weight_floats(int64_t out, int64_t in);
+tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels);
+float *tensor_panels_alloc(size_t floats); /* free() it */
 
 /* Inputs of at most this many rows use the packed panels: cblas_sgemm packs
  * (copies) the whole weight matrix on every call, which for a single
