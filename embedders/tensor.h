@@ -62,10 +62,12 @@ size_t tensor_weight_floats(int64_t out, int64_t in);
 tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels);
 float *tensor_panels_alloc(size_t floats); /* free() it */
 
-/* Inputs of at most this many rows use the packed panels: cblas_sgemm packs
- * (copies) the whole weight matrix on every call, which for a single
- * query costs more than the multiply (see docs/embedders.md). */
-#define TENSOR_SMALL_ROWS 128
+/* Inputs of at most this many rows (one sequence of up to 256 tokens, or a
+ * few short ones) use the packed panels: cblas_sgemm packs (copies) the
+ * whole weight matrix on every call, which for a single query costs more
+ * than the multiply; at a few thousand rows (a batch) sgemm is as fast or
+ * faster (measured: docs/embedders.md). */
+#define TENSOR_SMALL_ROWS 256
 
 /* y = x W^T, plus b on every row when b is not NULL. */
 void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y);

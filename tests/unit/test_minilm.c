@@ -161,13 +161,13 @@ TEST(test_single_equals_batched) {
     CHECK(emb);
     /* The batch is over TENSOR_SMALL_ROWS tokens (cblas_sgemm); each text
      * alone is under it (the packed kernel): both paths must agree. */
-    char longer[2048] = "";
-    for (int i = 0; i < 20; i++) strcat(longer, "files and folders, ");
-    const char *texts[] = {"short", "a somewhat longer query about files and folders", "", longer};
-    float batch[4 * 384], one[384];
+    char longer[4096] = "";
+    for (int i = 0; i < 60; i++) strcat(longer, "files and folders, ");
+    const char *texts[] = {"short", "a somewhat longer query about files and folders", "", longer, longer + 6};
+    float batch[5 * 384], one[384];
     char err[RAGD_ERR_LEN];
-    CHECK(embedder_embed(emb, texts, 4, batch, err) == 0);
-    for (int i = 0; i < 4; i++) {
+    CHECK(embedder_embed(emb, texts, 5, batch, err) == 0);
+    for (int i = 0; i < 5; i++) {
         CHECK(embedder_embed(emb, &texts[i], 1, one, err) == 0);
         for (int d = 0; d < 384; d++) CHECK(fabsf(one[d] - batch[i * 384 + d]) < 1e-5f);
     }
