@@ -312,6 +312,7 @@ def section_cache(out):
     time.sleep(0.5)
     port = [a for a in redis.args if a.isdigit()][0]
     stats = {"miss": [], "exact": [], "semantic": [], "bypass": []}
+    chars = {k: [] for k in stats}  # query length per outcome: outcomes are not random samples
     wrong = semantic = 0
     overlaps, top1 = [], 0
     try:
@@ -321,6 +322,7 @@ def section_cache(out):
                 t = time.perf_counter()
                 r = common.post_json(url + "/v1/search", {"query": text, "k": 10})
                 stats[r["cache"]].append((time.perf_counter() - t) * 1000)
+                chars[r["cache"]].append(len(text))
                 if r["cache"] == "semantic":
                     semantic += 1
                     fresh = common.post_json(plain + "/v1/search", {"query": text, "k": 10})
@@ -350,6 +352,7 @@ def section_cache(out):
                     "semantic_mean_top10_overlap": (sum(overlaps) / len(overlaps)) if overlaps else None,
                     "semantic_same_top1": top1,
                     "latency_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in stats.items() if v},
+                    "query_chars_p50": {k: pct(v, 0.5) for k, v in chars.items() if v},
                     "latency_note": "client-side over HTTP on 127.0.0.1, one request at a time"}
 
 
@@ -452,9 +455,10 @@ def markdown(out, pngs):
                "%.1f%%" % (c["wrong_hit_rate"] * 100) if c["wrong_hit_rate"] is not None else "n/a",
                "%.2f" % c["semantic_mean_top10_overlap"] if c["semantic_mean_top10_overlap"] is not None else "n/a",
                c["semantic_same_top1"]),
-              "", "| outcome | requests | p50 ms | p99 ms |", "|---|---|---|---|"]
+              "", "| outcome | requests | p50 ms | p99 ms | query p50 chars |", "|---|---|---|---|---|"]
         for k, v in c["latency_ms"].items():
-            L.append("| %s | %d | %.2f | %.2f |" % (k, c["outcomes"][k], v["p50"], v["p99"]))
+            L.append("| %s | %d | %.2f | %.2f | %s |" % (k, c["outcomes"][k], v["p50"], v["p99"],
+                                                        c.get("query_chars_p50", {}).get(k, "-")))
         L.append("")
     i = out.get("indexing")
     if i:
