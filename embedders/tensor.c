@@ -357,6 +357,10 @@ void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int hea
                 const float *vr = tensor_row(v, i) + h * dh + p * TENSOR_PANEL;
                 float *dst = vp + ((size_t)p * len + (size_t)i) * TENSOR_PANEL;
                 int64_t n = dh - p * TENSOR_PANEL < TENSOR_PANEL ? dh - p * TENSOR_PANEL : TENSOR_PANEL;
+                if (n == TENSOR_PANEL) { /* a constant size: vector moves, not rep movs */
+                    memcpy(dst, vr, sizeof(float) * TENSOR_PANEL);
+                    continue;
+                }
                 memcpy(dst, vr, sizeof(float) * (size_t)n);
                 memset(dst + n, 0, sizeof(float) * (size_t)(TENSOR_PANEL - n));
             }
