@@ -21,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -131,34 +132,94 @@ def section_indexing(out):
     return index
 
 
-def section_embedder(out, texts_file, queries_file, rounds=None):
-    """ragd and sentence-transformers in alternating rounds on the same texts.
+class Interleaved:
+    """A benchmark process answering one JSON line per command on stdin."""
 
-    Machine speed drifts by 10-20% over minutes on a shared VM, so a ratio of
-    two runs minutes apart is mostly drift: each round runs ragd and then ST
-    back to back, each round gives its own ratio, and the report takes the
-    median round (by throughput ratio) and lists all of them."""
-    rounds = rounds or int(os.environ.get("BENCH_EMBED_ROUNDS", "3"))
-    ragd_cmd = [os.path.join(common.ROOT, "build", "bench", "embed_bench"), MODEL, texts_file, queries_file, "2"]
-    st_out = os.path.join(common.WORK, "st-embed.json")
+    def __init__(self, cmd, env=None):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        reply = self.p.stdout.readline()
+        if not reply:
+            raise RuntimeError("benchmark process exited on: " + line)
+        return json.loads(reply)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def section_embedder(out, texts_file, queries_file):
+    """ragd and sentence-transformers on the same texts, interleaved.
+
+    This VM's speed drifts by 10-30% within minutes, so whole runs minutes
+    apart compare drift more than code. Both embedders are loaded once, then
+    the 2,000 texts are cut into slices and each slice is embedded by both,
+    back to back, in ABBA order (ragd first in even slices, ST first in odd
+    ones); the single queries likewise; and the sgemm limit is measured
+    next to every ragd slice. Throughput is total texts over total seconds
+    per embedder; each slice's own ratio is reported to show the spread."""
+    slices = int(os.environ.get("BENCH_EMBED_SLICES", "10"))
+    ragd_cmd = [os.path.join(common.ROOT, "build", "bench", "embed_bench"), MODEL, texts_file, queries_file, "2",
+                "--interleave"]
     st_cmd = [PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "embed", "--model", MODEL, "--texts",
-              texts_file, "--queries", queries_file, "--out", st_out, "--threads", "2"]
-    runs = []
-    for _ in range(rounds):
-        run = {"ragd": json.loads(common.run(ragd_cmd).stdout)}
-        if os.path.exists(PY):
-            common.run(st_cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-            st = json.load(open(st_out))
-            run.update({"sentence_transformers": st,
-                        "throughput_ratio": run["ragd"]["chunks_per_s"] / st["chunks_per_s"],
-                        "query_p50_ratio": st["query_p50_ms"] / run["ragd"]["query_p50_ms"]})
-        runs.append(run)
-    key = (lambda r: r["throughput_ratio"]) if os.path.exists(PY) else (lambda r: r["ragd"]["chunks_per_s"])
-    median = sorted(runs, key=key)[len(runs) // 2]
-    res = dict(median)
-    res.update({"ragd_command": " ".join(ragd_cmd), "rounds": runs})
-    if os.path.exists(PY):
-        res["st_command"] = " ".join(st_cmd)
+              texts_file, "--queries", queries_file, "--threads", "2", "--interleave"]
+    have_st = os.path.exists(PY)
+    common.log("$ " + " ".join(ragd_cmd))
+    ragd = Interleaved(ragd_cmd)
+    st = None
+    if have_st:
+        common.log("$ " + " ".join(st_cmd))
+        st = Interleaved(st_cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    nt = sum(1 for _ in open(texts_file))
+    nq = sum(1 for _ in open(queries_file))
+    res = {"texts": nt, "queries": nq, "slices": [], "sgemm": []}
+    lat = {"ragd": [], "st": []}
+    try:
+        for tool in filter(None, (ragd, st)):
+            tool.ask("queries 0 20")  # warm up the single-query path
+        for i in range(slices):
+            lo, hi = nt * i // slices, nt * (i + 1) // slices
+            qlo, qhi = nq * i // slices, nq * (i + 1) // slices
+            order = [("ragd", ragd), ("st", st)] if i % 2 == 0 else [("st", st), ("ragd", ragd)]
+            row = {"from": lo, "to": hi}
+            for name, tool in order:
+                if tool is None:
+                    continue
+                if name == "ragd":
+                    res["sgemm"].append(ragd.ask("sgemm 1"))
+                r = tool.ask("batch %d %d" % (lo, hi))
+                row[name + "_s"] = r["s"]
+                if "tokens" in r:
+                    row["tokens"] = r["tokens"]
+                lat[name] += tool.ask("queries %d %d" % (qlo, qhi))["ms"]
+            if have_st:
+                row["ratio"] = row["st_s"] / row["ragd_s"]
+            res["slices"].append(row)
+    finally:
+        for tool in filter(None, (ragd, st)):
+            tool.close()
+
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(len(v) * p))]
+    tokens = sum(r["tokens"] for r in res["slices"])
+    ragd_s = sum(r["ragd_s"] for r in res["slices"])
+    limit = statistics.mean(max(g["blas"], g["side"]) for g in res["sgemm"])
+    r = {"texts": nt, "tokens": tokens, "threads": 2, "batch_s": ragd_s, "chunks_per_s": nt / ragd_s,
+         "tokens_per_s": tokens / ragd_s, "query_p50_ms": pct(lat["ragd"], 0.5), "query_p99_ms": pct(lat["ragd"], 0.99),
+         "sgemm_gflops_n": limit, "mflop_per_token": 22.4, "sgemm_share": tokens / ragd_s * 22.4e6 / (limit * 1e9)}
+    res.update({"ragd": r, "ragd_command": " ".join(ragd_cmd)})
+    if have_st:
+        st_s = sum(x["st_s"] for x in res["slices"])
+        res["sentence_transformers"] = {"texts": nt, "batch_s": st_s, "chunks_per_s": nt / st_s,
+                                        "query_p50_ms": pct(lat["st"], 0.5), "query_p99_ms": pct(lat["st"], 0.99),
+                                        "torch": common.run([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip()}
+        res.update({"st_command": " ".join(st_cmd), "throughput_ratio": st_s / ragd_s,
+                    "query_p50_ratio": pct(lat["st"], 0.5) / pct(lat["ragd"], 0.5),
+                    "slice_ratio_range": [min(x["ratio"] for x in res["slices"]), max(x["ratio"] for x in res["slices"])]})
     out["embedder"] = res
 
 
@@ -414,15 +475,13 @@ def markdown(out, pngs):
                   "", "ragd/ST throughput %.2fx; ST/ragd query p50 %.2fx." % (e["throughput_ratio"], e["query_p50_ratio"])]
         L += ["", "ragd: %.0f tokens/s = %.0f%% of the measured sgemm limit (%.0f GFLOP/s on 2 threads, 22.4 MFLOP/token)."
               % (r["tokens_per_s"], r["sgemm_share"] * 100, r["sgemm_gflops_n"]), ""]
-        if len(e.get("rounds", [])) > 1:
-            L += ["Median of %d alternating rounds (ragd, then sentence-transformers); every round:" % len(e["rounds"]), "",
-                  "| round | ragd chunks/s | ST chunks/s | ratio | ragd p50 ms | ST p50 ms | sgemm share |", "|---|---|---|---|---|---|---|"]
-            for i, rr in enumerate(e["rounds"]):
-                st = rr.get("sentence_transformers", {})
-                L.append("| %d | %.1f | %s | %s | %.2f | %s | %.0f%% |" % (
-                    i + 1, rr["ragd"]["chunks_per_s"], "%.1f" % st["chunks_per_s"] if st else "-",
-                    "%.2fx" % rr["throughput_ratio"] if st else "-", rr["ragd"]["query_p50_ms"],
-                    "%.2f" % st["query_p50_ms"] if st else "-", rr["ragd"]["sgemm_share"] * 100))
+        if e.get("slices") and "throughput_ratio" in e:
+            L += ["%d slices of %d texts, each embedded by both back to back in ABBA order; slice ratios %.2fx to %.2fx:"
+                  % (len(e["slices"]), e["texts"] // len(e["slices"]), e["slice_ratio_range"][0], e["slice_ratio_range"][1]),
+                  "", "| slice | ragd s | ST s | ratio | sgemm limit GFLOP/s |", "|---|---|---|---|---|"]
+            for i, (sl, g) in enumerate(zip(e["slices"], e["sgemm"])):
+                L.append("| %d | %.2f | %.2f | %.2fx | %.0f |" % (i + 1, sl["ragd_s"], sl["st_s"], sl["ratio"],
+                                                               max(g["blas"], g["side"])))
             L.append("")
     s = out.get("service")
     if s:

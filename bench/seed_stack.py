@@ -80,16 +80,30 @@ def cmd_embed(a):
     texts = [l.rstrip("\n") for l in open(a.texts)]
     queries = [l.rstrip("\n") for l in open(a.queries)]
     m.encode(texts[:64], batch_size=32)  # warm up
-    t = time.time()
-    m.encode(texts, batch_size=a.batch)
-    batch_s = time.time() - t
-    torch.set_num_threads(1)  # single-query latency on one core, as ragd's is measured
-    lat = []
-    for q in queries:
+
+    def batch(lo, hi):
+        torch.set_num_threads(a.threads)
         t = time.perf_counter()
-        m.encode([q])
-        lat.append((time.perf_counter() - t) * 1000)
-    lat.sort()
+        m.encode(texts[lo:hi], batch_size=a.batch)
+        return time.perf_counter() - t
+
+    def single(lo, hi):
+        torch.set_num_threads(1)  # single-query latency on one core, as ragd's is measured
+        lat = []
+        for q in queries[lo:hi]:
+            t = time.perf_counter()
+            m.encode([q])
+            lat.append((time.perf_counter() - t) * 1000)
+        return lat
+
+    if a.interleave:  # the commands of build/bench/embed_bench --interleave, for bench/run.py
+        for line in sys.stdin:
+            cmd, lo, hi = line.split()[0], int(line.split()[1]), int(line.split()[2])
+            reply = {"s": batch(lo, hi), "texts": len(texts[lo:hi])} if cmd == "batch" else {"ms": single(lo, hi)}
+            print(json.dumps(reply), flush=True)
+        return
+    batch_s = batch(0, len(texts))
+    lat = sorted(single(0, len(queries)))
     json.dump({"texts": len(texts), "batch_s": batch_s, "chunks_per_s": len(texts) / batch_s,
                "query_p50_ms": statistics.median(lat), "query_p99_ms": lat[int(len(lat) * 0.99) - 1],
                "threads": a.threads, "query_threads": 1, "torch": torch.__version__}, open(a.out, "w"))
@@ -106,6 +120,7 @@ def main():
     m = sub.add_parser("embed")
     m.add_argument("--model"), m.add_argument("--texts"), m.add_argument("--queries"), m.add_argument("--out")
     m.add_argument("--threads", type=int, default=2), m.add_argument("--batch", type=int, default=32)
+    m.add_argument("--interleave", action="store_true", help="answer batch/queries commands on stdin")
     a = ap.parse_args()
     {"eval": cmd_eval, "serve": cmd_serve, "embed": cmd_embed}[a.cmd](a)
 
