@@ -7,9 +7,10 @@
  * LayerNorm, then per layer self-attention and an erf-GELU feed-forward
  * block, each followed by a residual LayerNorm; then mean (or CLS) pooling
  * and L2 normalisation. The linear layers run as one cblas_sgemm over all
- * tokens of a batch packed together (no padding); attention runs per
- * sequence. The model is read-only after loading, so embed() may run on
- * several threads at once (each call has its own buffers).
+ * tokens of a batch packed together (no padding), or, for up to 256 rows
+ * (one text), on tensor.c's packed kernel; attention runs per sequence.
+ * The model is read-only after loading, so embed() may run on several
+ * threads at once (each call has its own buffers). docs/embedders.md.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -173,9 +174,12 @@ static int map_weights(bert *m, char *err) {
         memcpy(L->qkv_b + 2 * H, L->v_b, sizeof(float) * (size_t)H);
         float *p = m->panels + per_layer * (size_t)l;
         L->qkv = tensor_weight_pack(L->qkv_w, 3 * H, H, p);
-        L->o = tensor_weight_pack(L->o_w, H, H, p += tensor_weight_floats(3 * H, H));
-        L->up = tensor_weight_pack(L->i_w, I, H, p += tensor_weight_floats(H, H));
-        L->down = tensor_weight_pack(L->out_w, H, I, p + tensor_weight_floats(I, H));
+        p += tensor_weight_floats(3 * H, H);
+        L->o = tensor_weight_pack(L->o_w, H, H, p);
+        p += tensor_weight_floats(H, H);
+        L->up = tensor_weight_pack(L->i_w, I, H, p);
+        p += tensor_weight_floats(I, H);
+        L->down = tensor_weight_pack(L->out_w, H, I, p);
     }
     return RAGD_OK;
 }
