@@ -10,13 +10,16 @@
 #include "fsio.h"
 #include "mem.h"
 
-#define CHUNK_STORE_SCHEMA_VERSION "1"
+/* 2 added the crawl state of each document (validators, last successful
+ * fetch, links) and each document's chunk list, for incremental crawls
+ * and carry-over. Version 1 stores are still served. */
+#define CHUNK_STORE_SCHEMA_VERSION "2"
 
 struct chunk_store {
     sqlite3 *db;
     int dim;
-    int writing;
-    sqlite3_stmt *put, *get, *src, *doc, *meta;
+    int writing, schema;
+    sqlite3_stmt *put, *get, *getvec, *src, *doc, *dchunk, *meta;
 };
 
 static const char *schema_sql =
@@ -29,7 +32,11 @@ static const char *schema_sql =
     "CREATE TABLE chunk_sources(chunk_id INTEGER NOT NULL, doc_url TEXT NOT NULL,"
     " title TEXT NOT NULL, headings TEXT NOT NULL, PRIMARY KEY(chunk_id, doc_url));"
     "CREATE TABLE documents(url TEXT PRIMARY KEY, doc_hash TEXT NOT NULL,"
-    " title TEXT NOT NULL, chunks INTEGER NOT NULL);"
+    " title TEXT NOT NULL, chunks INTEGER NOT NULL, etag TEXT, last_modified TEXT,"
+    " fetched_at INTEGER NOT NULL, links TEXT NOT NULL);"
+    "CREATE TABLE doc_chunks(doc_url TEXT NOT NULL, ordinal INTEGER NOT NULL,"
+    " content_hash TEXT NOT NULL, headings TEXT NOT NULL, start_byte INTEGER NOT NULL,"
+    " end_byte INTEGER NOT NULL, PRIMARY KEY(doc_url, ordinal)) WITHOUT ROWID;"
     "CREATE INDEX chunks_doc ON chunks(doc_url);"
     "CREATE INDEX chunks_hash ON chunks(content_hash);";
 
@@ -55,8 +62,10 @@ static int db_err(chunk_store *cs, char *err, const char *what) {
 static void chunk_store_free(chunk_store *cs) {
     sqlite3_finalize(cs->put);
     sqlite3_finalize(cs->get);
+    sqlite3_finalize(cs->getvec);
     sqlite3_finalize(cs->src);
     sqlite3_finalize(cs->doc);
+    sqlite3_finalize(cs->dchunk);
     sqlite3_finalize(cs->meta);
     sqlite3_close(cs->db);
     mem_free(cs);
@@ -75,6 +84,7 @@ chunk_store *chunk_store_create(const char *path, int dim, char *err) {
     chunk_store *cs = mem_calloc(1, sizeof(*cs));
     cs->dim = dim;
     cs->writing = 1;
+    cs->schema = atoi(CHUNK_STORE_SCHEMA_VERSION);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &cs->db, flags, NULL) != SQLITE_OK) goto fail;
     /* No journal: the store lives in a temporary version folder that is
@@ -85,7 +95,8 @@ chunk_store *chunk_store_create(const char *path, int dim, char *err) {
         goto fail;
     if (prepare(cs, "INSERT INTO chunks VALUES(?,?,?,?,?,?,?,?,?,?)", &cs->put, err) ||
         prepare(cs, "INSERT OR IGNORE INTO chunk_sources VALUES(?,?,?,?)", &cs->src, err) ||
-        prepare(cs, "INSERT OR REPLACE INTO documents VALUES(?,?,?,?)", &cs->doc, err) ||
+        prepare(cs, "INSERT OR REPLACE INTO documents VALUES(?,?,?,?,?,?,?,?)", &cs->doc, err) ||
+        prepare(cs, "INSERT OR REPLACE INTO doc_chunks VALUES(?,?,?,?,?,?)", &cs->dchunk, err) ||
         prepare(cs, "INSERT OR REPLACE INTO meta VALUES(?,?)", &cs->meta, err))
         goto fail_msg;
     char dimstr[16];
@@ -141,15 +152,86 @@ int chunk_store_add_source(chunk_store *cs, int64_t chunk_id, const char *doc_ur
     return RAGD_OK;
 }
 
-int chunk_store_put_document(chunk_store *cs, const char *url, const char *doc_hash, const char *title,
-                             int64_t chunks, char *err) {
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *v) {
+    if (v && *v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+int chunk_store_put_document(chunk_store *cs, const chunk_doc *d, char *err) {
     sqlite3_stmt *st = cs->doc;
     sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, d->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->doc_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->title ? d->title : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, d->chunks);
+    bind_opt_text(st, 5, d->etag);
+    bind_opt_text(st, 6, d->last_modified);
+    sqlite3_bind_int64(st, 7, d->fetched_at);
+    sqlite3_bind_text(st, 8, d->links ? d->links : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, d->url);
+    return RAGD_OK;
+}
+
+int chunk_store_put_doc_chunk(chunk_store *cs, const char *url, const doc_chunk *c, char *err) {
+    sqlite3_stmt *st = cs->dchunk;
+    sqlite3_reset(st);
     sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, doc_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, title ? title : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, chunks);
+    sqlite3_bind_int(st, 2, c->ordinal);
+    sqlite3_bind_text(st, 3, c->content_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->headings ? c->headings : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, c->start_byte);
+    sqlite3_bind_int64(st, 6, c->end_byte);
     if (sqlite3_step(st) != SQLITE_DONE) return db_err(cs, err, url);
+    return RAGD_OK;
+}
+
+int chunk_store_schema(const chunk_store *cs) {
+    return cs->schema;
+}
+
+static const char *col_str(sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+int chunk_store_each_document(chunk_store *cs, void (*fn)(void *ctx, const chunk_doc *d), void *ctx, char *err) {
+    if (cs->schema < 2) return err_set(err, "chunk store schema %d keeps no crawl state", cs->schema);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT url, doc_hash, title, chunks, etag, last_modified, fetched_at, links"
+                                   " FROM documents ORDER BY url", -1, &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "documents");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        chunk_doc d = {.url = col_str(st, 0), .doc_hash = col_str(st, 1), .title = col_str(st, 2),
+                       .chunks = sqlite3_column_int64(st, 3), .etag = col_str(st, 4),
+                       .last_modified = col_str(st, 5), .fetched_at = sqlite3_column_int64(st, 6),
+                       .links = col_str(st, 7)};
+        fn(ctx, &d);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, "documents");
+    return RAGD_OK;
+}
+
+int chunk_store_doc_chunks(chunk_store *cs, const char *url, void (*fn)(void *ctx, const doc_chunk *c), void *ctx,
+                           char *err) {
+    if (cs->schema < 2) return err_set(err, "chunk store schema %d keeps no chunk lists", cs->schema);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT ordinal, content_hash, headings, start_byte, end_byte FROM doc_chunks"
+                                   " WHERE doc_url = ? ORDER BY ordinal", -1, &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "doc_chunks");
+    sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        doc_chunk c = {.ordinal = sqlite3_column_int(st, 0), .headings = col_str(st, 2),
+                       .start_byte = sqlite3_column_int64(st, 3), .end_byte = sqlite3_column_int64(st, 4)};
+        snprintf(c.content_hash, sizeof(c.content_hash), "%s", col_str(st, 1));
+        fn(ctx, &c);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return db_err(cs, err, url);
     return RAGD_OK;
 }
 
@@ -175,16 +257,18 @@ chunk_store *chunk_store_open(const char *path, char *err) {
     mem_free(uri);
     if (rc != SQLITE_OK) goto fail;
     if (prepare(cs, "SELECT id, doc_url, title, headings, text, start_byte, end_byte,"
-                    " content_hash, doc_hash, vector FROM chunks WHERE id = ?", &cs->get, err))
+                    " content_hash, doc_hash, vector FROM chunks WHERE id = ?", &cs->get, err) ||
+        prepare(cs, "SELECT vector FROM chunks WHERE id = ?", &cs->getvec, err))
         goto fail_msg;
     char *ver = chunk_store_get_meta(cs, "schema_version");
     char *dim = chunk_store_get_meta(cs, "dim");
-    int ok = ver && strcmp(ver, CHUNK_STORE_SCHEMA_VERSION) == 0 && dim && atoi(dim) > 0;
+    cs->schema = ver ? atoi(ver) : 0;
+    int ok = (cs->schema == 1 || cs->schema == 2) && dim && atoi(dim) > 0;
     if (dim) cs->dim = atoi(dim);
     mem_free(ver);
     mem_free(dim);
     if (!ok) {
-        err_set(err, "%s: not a ragd chunk store (schema version %s)", path, CHUNK_STORE_SCHEMA_VERSION);
+        err_set(err, "%s: not a ragd chunk store (schema version 1 or %s)", path, CHUNK_STORE_SCHEMA_VERSION);
         goto fail_msg;
     }
     return cs;
@@ -242,6 +326,25 @@ int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, cha
     sqlite3_reset(st);
     sqlite3_mutex_leave(mu);
     if (out < 0) chunk_row_clear(row);
+    return out;
+}
+
+int chunk_store_get_vector(chunk_store *cs, int64_t id, float *vec, char *err) {
+    sqlite3_mutex *mu = sqlite3_db_mutex(cs->db);
+    sqlite3_mutex_enter(mu);
+    sqlite3_stmt *st = cs->getvec;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), out = 0;
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        if (n != (int)(sizeof(float) * (size_t)cs->dim)) out = err_set(err, "chunk %lld: no vector of dim %d", (long long)id, cs->dim);
+        else memcpy(vec, sqlite3_column_blob(st, 0), (size_t)n);
+    } else {
+        out = rc == SQLITE_DONE ? 1 : db_err(cs, err, "get vector");
+    }
+    sqlite3_reset(st);
+    sqlite3_mutex_leave(mu);
     return out;
 }
 

@@ -51,9 +51,41 @@ int chunk_store_put(chunk_store *cs, const chunk_row *row, const float *vec, cha
 int chunk_store_add_source(chunk_store *cs, int64_t chunk_id, const char *doc_url, const char *title,
                            const char *headings, char *err);
 
-/* Record a document of this shard with its content hash and chunk count. */
-int chunk_store_put_document(chunk_store *cs, const char *url, const char *doc_hash, const char *title,
-                             int64_t chunks, char *err);
+/* A document of this shard with what the next crawl needs: its HTTP
+ * validators, when it was last fetched successfully (Unix seconds; a page
+ * carried over after a failed fetch keeps its old time) and its links
+ * (absolute URLs, '\n'-separated). */
+typedef struct chunk_doc {
+    const char *url, *doc_hash, *title;
+    int64_t chunks;
+    const char *etag, *last_modified; /* NULL or "" when the server sent none */
+    int64_t fetched_at;
+    const char *links;
+} chunk_doc;
+
+/* One entry of a document's chunk list, in document order. The text and
+ * vector are the chunk row with this content hash (in any shard: equal
+ * contents are stored once). */
+typedef struct doc_chunk {
+    int ordinal;
+    char content_hash[SHA256_HEX_LEN + 1];
+    const char *headings;
+    int64_t start_byte, end_byte;
+} doc_chunk;
+
+int chunk_store_put_document(chunk_store *cs, const chunk_doc *d, char *err);
+int chunk_store_put_doc_chunk(chunk_store *cs, const char *url, const doc_chunk *c, char *err);
+
+/* Call fn for every document (strings valid during the call). -1 for a
+ * schema 1 store, which keeps no crawl state. */
+int chunk_store_each_document(chunk_store *cs, void (*fn)(void *ctx, const chunk_doc *d), void *ctx, char *err);
+
+/* Call fn for each chunk of document url, in order (-1 for schema 1). */
+int chunk_store_doc_chunks(chunk_store *cs, const char *url, void (*fn)(void *ctx, const doc_chunk *c), void *ctx,
+                           char *err);
+
+/* The store's schema version (1 or 2). */
+int chunk_store_schema(const chunk_store *cs);
 
 /* Commit and close a store made by chunk_store_create. The handle is freed
  * whatever the result. */
@@ -66,6 +98,9 @@ chunk_store *chunk_store_open(const char *path, char *err);
  * if vec is not NULL, its vector (dim floats). Returns 0 when found, 1 when
  * no such id, -1 on error. Safe from several threads on one handle. */
 int chunk_store_get(chunk_store *cs, int64_t id, chunk_row *row, float *vec, char *err);
+
+/* Only the vector of chunk id (dim floats): 0 found, 1 missing, -1 error. */
+int chunk_store_get_vector(chunk_store *cs, int64_t id, float *vec, char *err);
 
 /* Call fn for every chunk's content hash and id (incremental builds use
  * this to find vectors they can reuse). */

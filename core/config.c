@@ -106,3 +106,34 @@ int config_args(int argc, char **argv, config_apply_fn apply, int (*is_flag)(con
     }
     return RAGD_OK;
 }
+
+int config_duration_ms(const char *s, long long lo_ms, long long hi_ms, long long *out_ms) {
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {"", 1000}};
+    if (!s || !*s) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v >= 0) || v > 1e12) return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].unit) != 0) continue;
+        double ms = v * units[i].ms;
+        if (ms < (double)lo_ms || ms > (double)hi_ms) return -1;
+        *out_ms = (long long)(ms + 0.5);
+        return 0;
+    }
+    return -1;
+}
+
+int config_share(const char *s, double *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s) return -1;
+    if (strcmp(end, "%") == 0) v /= 100;
+    else if (*end) return -1;
+    if (!(v >= 0 && v <= 1)) return -1;
+    *out = v;
+    return 0;
+}

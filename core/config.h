@@ -43,4 +43,12 @@ int config_args(int argc, char **argv, config_apply_fn apply, int (*is_flag)(con
 /* Parse a whole decimal integer in [lo, hi]; 0 or -1. */
 int config_int(const char *s, long long lo, long long hi, long long *out);
 
+/* Parse a duration: a number with a unit, ms, s, m, h or d ("7d",
+ * "1.5h", "500ms"); a bare number is seconds. The result, in
+ * milliseconds, must lie in [lo_ms, hi_ms]; 0 or -1. */
+int config_duration_ms(const char *s, long long lo_ms, long long hi_ms, long long *out_ms);
+
+/* Parse a share: "10%" or a fraction "0.1", in [0, 1]; 0 or -1. */
+int config_share(const char *s, double *out);
+
 #endif

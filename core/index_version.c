@@ -2,6 +2,7 @@
 #include "index_version.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -109,6 +110,7 @@ index_version *index_version_open_dir(const char *version_dir, int flags, char *
         err_set(err, "%s: manifest names version %s", version_dir, v->m.version_id);
         goto fail;
     }
+    v->rerank = vindex_spec_is_lossy(v->m.index_spec);
     v->shards = mem_calloc((size_t)v->m.n_shards, sizeof(index_shard));
     for (int i = 0; i < v->m.n_shards; i++) {
         if (open_shard(v, i, flags, &v->shards[i], err) != 0) {
@@ -146,12 +148,45 @@ int index_merge_topk(int n_lists, const float *const *scores, const int64_t *con
     return n;
 }
 
-int index_version_search(const index_version *v, const float *query, int k, index_hit *hits, char *err) {
-    int ns = v->m.n_shards;
+int index_version_candidates(const index_version *v, int k) {
+    if (!v->rerank) return k;
+    int64_t c = (int64_t)k * INDEX_RERANK_FACTOR;
+    return c > INDEX_RERANK_MAX ? (k > INDEX_RERANK_MAX ? k : INDEX_RERANK_MAX) : (int)c;
+}
+
+static int by_score_desc(const void *a, const void *b) {
+    float x = ((const index_hit *)a)->score, y = ((const index_hit *)b)->score;
+    return (x < y) - (x > y);
+}
+
+int index_version_rerank(const index_version *v, const float *query, index_hit *hits, int n, char *err) {
+    if (!v->rerank || n <= 0) return RAGD_OK;
+    int dim = v->m.dim;
+    float *vec = mem_alloc(sizeof(float) * (size_t)dim);
+    int rc = RAGD_OK;
+    for (int i = 0; i < n && rc == RAGD_OK; i++) {
+        int got = chunk_store_get_vector(v->shards[hits[i].shard].store, hits[i].id, vec, err);
+        if (got == 1) rc = err_set(err, "chunk %lld is in the index but not in its store", (long long)hits[i].id);
+        if (got != 0) {
+            rc = RAGD_ERR;
+            break;
+        }
+        double dot = 0;
+        for (int d = 0; d < dim; d++) dot += (double)query[d] * vec[d];
+        hits[i].score = (float)(v->m.metric == MANIFEST_METRIC_L2 ? -dot : dot);
+    }
+    mem_free(vec);
+    if (rc == RAGD_OK) qsort(hits, (size_t)n, sizeof(index_hit), by_score_desc);
+    return rc;
+}
+
+int index_version_search(const index_version *v, const float *query, int k_out, index_hit *out, char *err) {
+    int ns = v->m.n_shards, k = index_version_candidates(v, k_out);
     float *scores = mem_alloc(sizeof(float) * (size_t)ns * (size_t)k);
     int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)ns * (size_t)k);
     const float **sp = mem_alloc(sizeof(float *) * (size_t)ns);
     const int64_t **ip = mem_alloc(sizeof(int64_t *) * (size_t)ns);
+    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)k);
     int rc = 0;
     for (int s = 0; s < ns && rc == 0; s++) {
         sp[s] = scores + (size_t)s * (size_t)k;
@@ -160,6 +195,10 @@ int index_version_search(const index_version *v, const float *query, int k, inde
                            ids + (size_t)s * (size_t)k, err);
     }
     if (rc == 0) rc = index_merge_topk(ns, sp, ip, k, v->m.metric, k, hits);
+    if (rc >= 0 && index_version_rerank(v, query, hits, rc, err) != 0) rc = -1;
+    if (rc > k_out) rc = k_out;
+    if (rc > 0) memcpy(out, hits, sizeof(index_hit) * (size_t)rc);
+    mem_free(hits);
     mem_free(scores);
     mem_free(ids);
     mem_free(sp);

@@ -34,6 +34,7 @@ typedef struct index_version {
     manifest m;
     char *dir; /* versions/<id> folder */
     index_shard *shards; /* m.n_shards entries */
+    int rerank;          /* lossy codes: re-rank candidates by the stored vectors */
 } index_version;
 
 typedef struct index_hit {
@@ -54,6 +55,18 @@ index_version *index_version_open_dir(const char *version_dir, int flags, char *
 /* Search every shard and merge into the best k hits, best first (highest
  * score for inner product, lowest distance for L2). Returns the number of
  * hits (<= k) or -1. */
+/* Candidates to ask the shards for to serve k hits: k, or for a lossy
+ * spec INDEX_RERANK_FACTOR x k (at most INDEX_RERANK_MAX), which
+ * index_version_rerank then orders by exact scores. */
+#define INDEX_RERANK_FACTOR 10
+#define INDEX_RERANK_MAX 1000
+int index_version_candidates(const index_version *v, int k);
+
+/* For a lossy spec, rescore the n hits by the inner product of query and
+ * each chunk's stored vector and sort them best first (in place); other
+ * specs are left as they are. 0 or -1 + message. */
+int index_version_rerank(const index_version *v, const float *query, index_hit *hits, int n, char *err);
+
 int index_version_search(const index_version *v, const float *query, int k, index_hit *hits, char *err);
 
 /* Merge per-shard result lists (each sorted best first, ids -1 = none)

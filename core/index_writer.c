@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,31 @@ static void make_version_id(char *out, size_t cap) {
     snprintf(out, cap, "%s.%03ldZ-%02x%02x%02x", day, ts.tv_nsec / 1000000, rnd[0], rnd[1], rnd[2]);
 }
 
+/* The pid holding an flock(2) on fd's file, from /proc/locks (which the
+ * kernel keeps exact), or -1. The pid written into the lock file is only
+ * a hint for people: it can name a build that has finished, or be read in
+ * the moment before a new holder rewrites it. */
+static long lock_holder(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f) return -1;
+    char line[512], want[96];
+    snprintf(want, sizeof(want), "%02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
+             (unsigned long long)st.st_ino);
+    long pid = -1;
+    while (pid < 0 && fgets(line, sizeof(line), f)) {
+        long p;
+        char kind[16], dev[96];
+        if (strstr(line, "->")) continue; /* a waiter, not the holder */
+        if (sscanf(line, "%*s %15s %*s %*s %ld %95s", kind, &p, dev) != 3 || strcmp(kind, "FLOCK") != 0) continue;
+        strcat(dev, " ");
+        if (strcmp(dev, want) == 0) pid = p;
+    }
+    fclose(f);
+    return pid;
+}
+
 static int take_lock(const char *index_dir, int *fd_out, char *err) {
     char *path = fsio_join(index_dir, "lock");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -64,12 +90,10 @@ static int take_lock(const char *index_dir, int *fd_out, char *err) {
         return RAGD_ERR;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "?";
-        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 1] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
+        long holder = lock_holder(fd);
         lock_busy = 1;
-        err_set(err, "%s: locked by another build (pid %s)", path, pid);
+        if (holder > 0) err_set(err, "%s: locked by another build (pid %ld)", path, holder);
+        else err_set(err, "%s: locked by another build", path);
         close(fd);
         mem_free(path);
         return RAGD_ERR;

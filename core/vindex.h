@@ -24,7 +24,8 @@ typedef struct vindex vindex;
  * rejects the spec. Free with vindex_free. */
 vindex *vindex_create(int dim, const char *spec, enum manifest_metric metric, char *err);
 
-/* Read an index file written by vindex_write. NULL + message naming path. */
+/* Read an index file written by vindex_write. NULL + message naming path.
+ * An IVF index is opened with nprobe max(16, nlist/16) (capped at nlist). */
 vindex *vindex_read(const char *path, char *err);
 
 int vindex_write(const vindex *vi, const char *path, char *err);
@@ -56,6 +57,10 @@ int vindex_set_param(vindex *vi, const char *name, double value, char *err);
 int vindex_dim(const vindex *vi);
 int64_t vindex_ntotal(const vindex *vi);
 enum manifest_metric vindex_metric(const vindex *vi);
+
+/* 1 if the spec stores compressed codes (PQ, SQ, ...), whose scores are
+ * approximate: searches then re-rank candidates by the exact vectors. */
+int vindex_spec_is_lossy(const char *spec);
 
 void vindex_free(vindex *vi);
 

@@ -85,10 +85,28 @@ int embedder_max_tokens(const embedder *e);
 
 void embedder_free(embedder *e);
 
-/* The model folder for model embedders: opts->model_dir if set, else
- * $RAGD_MODEL_DIR, else models/all-MiniLM-L6-v2 next to the binary's
- * folder (bin/../models/...). */
+/* The model folder's name, and the system folder searched last (make
+ * install puts the model there; -DRAGD_SYSTEM_MODEL_DIR=... changes it). */
+#define EMBEDDER_MODEL_NAME "all-MiniLM-L6-v2"
+#ifndef RAGD_SYSTEM_MODEL_DIR
+#define RAGD_SYSTEM_MODEL_DIR "/usr/local/share/ragd/models"
+#endif
+
+/* Find the model folder: opts->model_dir if set (final, no fallback),
+ * else $RAGD_MODEL_DIR (final), else the first of
+ * BINDIR/../models/NAME, BINDIR/../share/ragd/models/NAME and
+ * RAGD_SYSTEM_MODEL_DIR/NAME that holds model.safetensors. Returns 0 and
+ * the folder in out, or -1 (out = the first candidate); tried (may be
+ * NULL) lists every path looked at, for error messages. */
+int embedder_find_model(const embedder_opts *opts, char *out, size_t cap, char *tried, size_t tcap);
+
+/* The folder embedder_find_model chose (or would have tried first). */
 void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap);
+
+/* The embedder a build uses when none is named: "minilm" when its model
+ * is found, else NULL + a message saying where it looked and how to get
+ * it (make model) or how to choose hash explicitly. */
+const char *embedder_default_name(const embedder_opts *opts, char *err);
 
 /* Apply a command-line or config option meant for embedders ("model",
  * "openai-url", ...). Returns 1 if key was one (applied), 0 if not, -1

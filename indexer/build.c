@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline.h"
 #include "check.h"
 #include "chunk_store.h"
 #include "embed_cache.h"
@@ -26,6 +27,8 @@
 typedef struct bdoc {
     char *url, *title;
     char hash[SHA256_HEX_LEN + 1];
+    char *etag, *last_modified, *links; /* crawl state kept for the next run */
+    int64_t fetched_at;
     int shard, n_chunks;
 } bdoc;
 
@@ -37,12 +40,6 @@ typedef struct bchunk {
     int slot; /* vector slot, shared by identical contents */
     int owner; /* index of the chunk that stores this content */
 } bchunk;
-
-typedef struct old_ref {
-    int shard;
-    int64_t id;
-    int used;
-} old_ref;
 
 typedef struct builder {
     const build_opts *o;
@@ -58,9 +55,10 @@ typedef struct builder {
     strmap *slot_of;  /* content hash -> slot + 1 */
     strmap *doc_seen; /* url -> 1 */
     embed_job *job;
-    index_version *old;
-    strmap *old_hash; /* content hash -> old_ref */
-    ecache *ecache;   /* chunk-embedding cache, NULL if off */
+    baseline *bl;   /* the live version, NULL if none */
+    int reusing;    /* adding a live page's chunks: take its vectors */
+    int64_t now;    /* run start, Unix seconds: the fetch time of fresh pages */
+    ecache *ecache; /* chunk-embedding cache, NULL if off */
     char fatal[RAGD_ERR_LEN];
     volatile int stop;
     double t0, last_progress;
@@ -76,13 +74,15 @@ build_opts build_opts_default(void) {
     build_opts o = {0};
     o.shards = 2;
     o.index_spec = "HNSW32";
-    o.embedder = "hash";
+    o.embedder = NULL; /* minilm when its model is installed */
     o.emb = embedder_opts_default();
     o.chunk = (chunker_opts){.max_tokens = 200, .overlap = 30};
     o.crawl = crawl_opts_default();
     o.local = (local_opts){.max_file_bytes = 5u << 20, .max_files = 10000, .max_depth = 20};
     o.keep_versions = 3;
     o.max_failed_share = 0.2;
+    o.max_shrink = 0.1;
+    o.max_carry_age_s = 7 * 86400;
     o.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (o.threads < 1) o.threads = 1;
     o.batch = 64;
@@ -131,21 +131,15 @@ static void submit_job(builder *b) {
     b->job = NULL;
 }
 
-/* Reuse the live version's vector for this content, if it has one. */
+/* Reuse the live version's vector for this content: in incremental runs,
+ * and always for the chunks of a page carried over or not modified. */
 static int reuse_vector(builder *b, const char *hash, int slot) {
-    old_ref *ref = b->old_hash ? strmap_get(b->old_hash, hash) : NULL;
-    if (!ref) return 0;
-    chunk_row row;
-    char err[RAGD_ERR_LEN];
-    float *v = b->vecs + (size_t)slot * embedder_dim(b->e);
-    int rc = chunk_store_get(b->old->shards[ref->shard].store, ref->id, &row, v, err);
-    chunk_row_clear(&row);
-    if (rc != 0) return 0;
-    ref->used = 1;
-    return 1;
+    if (!b->o->incremental && !b->reusing) return 0;
+    return baseline_vector(b->bl, hash, b->vecs + (size_t)slot * embedder_dim(b->e));
 }
 
-/* Vector slot for a chunk's content: shared, reused or queued to embed. */
+/* Vector slot for a chunk's content: shared, reused or queued to embed.
+ * tokens < 0: not counted yet. */
 static int slot_for(builder *b, const char *text, const char *hash, int tokens) {
     intptr_t have = (intptr_t)strmap_get(b->slot_of, hash);
     if (have) return (int)have - 1;
@@ -163,13 +157,16 @@ static int slot_for(builder *b, const char *text, const char *hash, int tokens) 
     }
     if (!b->job) b->job = embed_job_new(b->o->batch);
     embed_job_add(b->job, text, slot, hash);
+    if (tokens < 0) tokens = embedder_count_tokens(b->e, text, strlen(text));
     b->r->chunks_embedded++;
     b->r->embed_tokens += tokens;
     if (b->job->n == b->job->cap) submit_job(b);
     return slot;
 }
 
-static void add_chunk(builder *b, int doc, int ordinal, const document *d, const chunk_span *s) {
+/* Append a chunk of document doc; text is taken (freed by the builder). */
+static void add_chunk(builder *b, int doc, int ordinal, char *text, const char *headings, int64_t start,
+                      int64_t end, int tokens) {
     if (b->n_chunks == b->chunks_cap) {
         b->chunks_cap = b->chunks_cap ? b->chunks_cap * 2 : 4096;
         b->chunks = mem_realloc(b->chunks, sizeof(bchunk) * (size_t)b->chunks_cap);
@@ -178,12 +175,48 @@ static void add_chunk(builder *b, int doc, int ordinal, const document *d, const
     memset(c, 0, sizeof(*c));
     c->doc = doc;
     c->ordinal = ordinal;
-    c->start = (int64_t)s->start;
-    c->end = (int64_t)s->end;
-    c->text = mem_strndup(d->text + s->start, s->end - s->start);
-    c->headings = mem_strdup(s->headings);
+    c->start = start;
+    c->end = end;
+    c->text = text;
+    c->headings = mem_strdup(headings);
     sha256_hex(c->text, strlen(c->text), c->hash);
-    c->slot = slot_for(b, c->text, c->hash, s->tokens);
+    c->slot = slot_for(b, c->text, c->hash, tokens);
+}
+
+static char *join_links(char *const *links, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(links[i]) + 1;
+    char *out = mem_alloc(len), *o = out;
+    for (int i = 0; i < n; i++) o += sprintf(o, "%s%s", i ? "\n" : "", links[i]);
+    *o = '\0';
+    return out;
+}
+
+static char *dup_or_null(const char *s) {
+    return s && *s ? mem_strdup(s) : NULL;
+}
+
+/* A new document; links is taken. */
+static int add_doc(builder *b, const char *url, const char *title, const char *hash, const char *etag,
+                   const char *last_modified, char *links, int64_t fetched_at, int n_chunks) {
+    if (b->n_docs == b->docs_cap) {
+        b->docs_cap = b->docs_cap ? b->docs_cap * 2 : 256;
+        b->docs = mem_realloc(b->docs, sizeof(bdoc) * (size_t)b->docs_cap);
+    }
+    bdoc *bd = &b->docs[b->n_docs];
+    memset(bd, 0, sizeof(*bd));
+    bd->url = mem_strdup(url);
+    bd->title = mem_strdup(title ? title : url);
+    snprintf(bd->hash, sizeof(bd->hash), "%s", hash);
+    bd->etag = dup_or_null(etag);
+    bd->last_modified = dup_or_null(last_modified);
+    bd->links = links;
+    bd->fetched_at = fetched_at;
+    bd->shard = shard_of(url, b->o->shards);
+    bd->n_chunks = n_chunks;
+    b->r->documents++;
+    b->r->chunks_total += n_chunks;
+    return b->n_docs++;
 }
 
 static void on_document(void *ctx, document *d) {
@@ -193,31 +226,77 @@ static void on_document(void *ctx, document *d) {
     int n;
     char err[RAGD_ERR_LEN];
     if (chunker_split(d, b->e, &b->o->chunk, &spans, &n, err) != 0 || n == 0) {
-        if (n == 0) report_event(b->r, d->url, LOAD_SKIPPED, "no_text", "no text to index");
+        if (n == 0) {
+            report_event(b->r, d->url, LOAD_SKIPPED, "no_text", "no text to index");
+            baseline_outcome(b->bl, d->url, LOAD_SKIPPED, "no_text");
+        }
         chunker_free(spans, n);
         return;
     }
-    if (b->n_docs == b->docs_cap) {
-        b->docs_cap = b->docs_cap ? b->docs_cap * 2 : 256;
-        b->docs = mem_realloc(b->docs, sizeof(bdoc) * (size_t)b->docs_cap);
+    baseline_fresh(b->bl, d->url);
+    int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, join_links(d->links, d->n_links),
+                     b->now, n);
+    for (int i = 0; i < n; i++) {
+        const chunk_span *sp = &spans[i];
+        add_chunk(b, di, i, mem_strndup(d->text + sp->start, sp->end - sp->start), sp->headings,
+                  (int64_t)sp->start, (int64_t)sp->end, sp->tokens);
     }
-    int di = b->n_docs++;
-    bdoc *bd = &b->docs[di];
-    bd->url = mem_strdup(d->url);
-    bd->title = mem_strdup(d->title ? d->title : d->url);
-    memcpy(bd->hash, d->hash, sizeof(bd->hash));
-    bd->shard = shard_of(d->url, b->o->shards);
-    bd->n_chunks = n;
-    for (int i = 0; i < n; i++) add_chunk(b, di, i, d, &spans[i]);
-    b->r->documents++;
-    b->r->chunks_total += n;
     chunker_free(spans, n);
+}
+
+/* Put a live page into this build as it is (304, or carried over after
+ * a failed fetch), with its chunks and their vectors. Returns the chunk
+ * count, or -1 (logged) when the live copy cannot be read. */
+static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at) {
+    if (!strmap_put(b->doc_seen, d->url, NULL)) return 0;
+    doc_chunk *ch;
+    char **heads, **texts, err[RAGD_ERR_LEN];
+    int n = baseline_doc_chunks(b->bl, d, &ch, &heads, &texts, err);
+    if (n < 0) {
+        log_warn("cannot reuse the live copy of %s: %s", d->url, err);
+        return -1;
+    }
+    int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, mem_strdup(d->links), fetched_at, n);
+    b->reusing = 1;
+    for (int i = 0; i < n; i++) {
+        add_chunk(b, di, ch[i].ordinal, texts[i], ch[i].headings, ch[i].start_byte, ch[i].end_byte, -1);
+        texts[i] = NULL; /* taken by the chunk */
+    }
+    b->reusing = 0;
+    baseline_chunks_free(ch, heads, texts, n);
+    return n;
 }
 
 static void on_event(void *ctx, const char *url, enum load_outcome o, const char *reason, const char *detail) {
     builder *b = ctx;
     report_event(b->r, url, o, reason, detail);
+    baseline_outcome(b->bl, url, o, reason);
     if (o == LOAD_FAILED) log_debug("%s: %s (%s)", url, reason, detail);
+}
+
+/* Conditional GET only in incremental runs. */
+static const loader_prior *on_prior(void *ctx, const char *url) {
+    builder *b = ctx;
+    const baseline_doc *d = b->o->incremental ? baseline_doc_get(b->bl, url) : NULL;
+    return d ? &d->prior : NULL;
+}
+
+static void on_not_modified(void *ctx, const char *url) {
+    builder *b = ctx;
+    const baseline_doc *d = baseline_doc_get(b->bl, url);
+    if (b->stop || !d) return;
+    b->r->not_modified++;
+    if (reuse_doc(b, d, b->now) < 0) {
+        report_event(b->r, url, LOAD_FAILED, "reuse_failed", "304, but the live copy could not be read");
+        baseline_outcome(b->bl, url, LOAD_FAILED, "reuse_failed");
+        return;
+    }
+    baseline_fresh(b->bl, url);
+}
+
+static void on_known(void *ctx, void (*visit)(void *arg, const char *url), void *arg) {
+    builder *b = ctx;
+    if (b->bl) baseline_each_url(b->bl, visit, arg);
 }
 
 static void progress(builder *b, int final) {
@@ -249,15 +328,59 @@ static int is_url(const char *s) {
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
+/* Decide the fate of every live page this run did not fetch: carried
+ * over (transient failure, not older than max-carry-age) or removed. */
+static void settle_one(void *ctx, baseline_doc *d) {
+    builder *b = ctx;
+    char detail[160];
+    int64_t age = b->now - d->fetched_at;
+    switch (d->state) {
+    case BASELINE_FRESH:
+        return;
+    case BASELINE_TRANSIENT:
+        if (age > b->o->max_carry_age_s) {
+            snprintf(detail, sizeof(detail), "%s now; last fetched %lld s ago (limit %lld s)", d->reason,
+                     (long long)age, (long long)b->o->max_carry_age_s);
+            report_removed(b->r, d->url, "carry_expired", detail);
+            return;
+        }
+        int n = reuse_doc(b, d, d->fetched_at);
+        if (n < 0) {
+            report_removed(b->r, d->url, "reuse_failed", "the live copy could not be read");
+            return;
+        }
+        snprintf(detail, sizeof(detail), "last fetched %lld s ago", (long long)age);
+        report_carried(b->r, d->url, d->reason, detail);
+        b->r->chunks_carried += n;
+        return;
+    case BASELINE_GONE:
+        report_removed(b->r, d->url, d->reason, "");
+        return;
+    case BASELINE_UNSEEN:
+        report_removed(b->r, d->url, "not_reached", "no source reached it");
+        return;
+    }
+}
+
+static void settle_baseline(builder *b) {
+    if (baseline_reusable(b->bl)) baseline_each_doc(b->bl, settle_one, b);
+}
+
 /* Load every source through the pipeline; drains the embedding pool. */
 static int load_all(builder *b, char *err) {
     loader_sink sink = {.document = on_document, .event = on_event, .tick = on_tick, .ctx = b, .stop = &b->stop};
+    if (baseline_reusable(b->bl)) {
+        sink.prior = on_prior;
+        sink.not_modified = on_not_modified;
+        sink.known = on_known;
+    }
     double t = now_ms();
     for (int i = 0; i < b->o->n_sources && !b->stop; i++) {
         const char *src = b->o->sources[i];
         int rc = is_url(src) ? crawl_run(src, &b->o->crawl, &sink, err) : local_walk(src, &b->o->local, &sink, err);
         if (rc != 0) return err_prefix(err, "source %s", src);
     }
+    if (!b->stop) settle_baseline(b);
     submit_job(b);
     b->r->load_ms = now_ms() - t;
     t = now_ms();
@@ -270,52 +393,48 @@ static int load_all(builder *b, char *err) {
     return RAGD_OK;
 }
 
-static void count_old_hash(void *ctx, const char *hash, int64_t id) {
-    void **a = ctx;
-    strmap *m = a[0];
-    int shard = *(int *)a[1];
-    if (strmap_has(m, hash)) return;
-    old_ref *r = mem_calloc(1, sizeof(*r));
-    r->shard = shard;
-    r->id = id;
-    strmap_put(m, hash, r);
+/* The shrink guard: 1 (and r->shrink_reason) if this build would drop
+ * more than max_shrink of the live documents or chunks. Chunk counts are
+ * compared only under the same chunking. */
+static int shrinks_too_much(builder *b) {
+    report *r = b->r;
+    if (!b->bl) return 0;
+    snprintf(r->live_version, sizeof(r->live_version), "%s", baseline_version_id(b->bl));
+    r->live_documents = baseline_documents(b->bl);
+    r->live_chunks = baseline_chunks(b->bl);
+    r->max_shrink = b->o->max_shrink;
+    r->chunks_unique = b->n_slots;
+    double docs = r->live_documents > 0 ? 1.0 - (double)b->n_docs / (double)r->live_documents : 0;
+    double chunks = r->live_chunks > 0 ? 1.0 - (double)b->n_slots / (double)r->live_chunks : 0;
+    if (!baseline_reusable(b->bl) && strstr(r->incremental_note, "chunking changed")) chunks = 0;
+    if (docs <= b->o->max_shrink && chunks <= b->o->max_shrink) return 0;
+    if (b->o->allow_shrink) {
+        log_warn("publishing although documents drop %.1f%% and chunks %.1f%% (--allow-shrink)", docs * 100,
+                 chunks * 100);
+        return 0;
+    }
+    snprintf(r->shrink_reason, sizeof(r->shrink_reason),
+             "documents %lld -> %d (-%.1f%%), chunks %lld -> %d (-%.1f%%); limit %.1f%% (--max-shrink)",
+             (long long)r->live_documents, b->n_docs, docs * 100, (long long)r->live_chunks, b->n_slots,
+             chunks * 100, b->o->max_shrink * 100);
+    r->shrink_refused = 1;
+    return 1;
 }
 
-/* Open the live version for reuse when it was built the same way. */
-static void open_old(builder *b) {
-    char err[RAGD_ERR_LEN];
-    b->r->incremental = 1;
-    b->old = index_version_open(b->o->out_dir, 0, err);
-    if (!b->old) {
-        snprintf(b->r->incremental_note, sizeof(b->r->incremental_note), "full build: %.200s", err);
-        return;
-    }
-    const manifest *m = &b->old->m;
-    const char *why = NULL;
-    if (strcmp(m->model_id, embedder_model_id(b->e)) != 0) why = "embedder changed";
-    else if (m->chunk_tokens != b->o->chunk.max_tokens || m->chunk_overlap != b->o->chunk.overlap)
-        why = "chunking changed";
-    if (why) {
-        snprintf(b->r->incremental_note, sizeof(b->r->incremental_note), "full build: %s since %s", why,
-                 m->version_id);
-        index_version_free(b->old);
-        b->old = NULL;
-        return;
-    }
-    b->old_hash = strmap_new();
-    for (int s = 0; s < m->n_shards; s++) {
-        void *ctx[2] = {b->old_hash, &s};
-        if (chunk_store_each_hash(b->old->shards[s].store, count_old_hash, ctx, err) != 0) log_warn("%s", err);
-    }
-    snprintf(b->r->incremental_note, sizeof(b->r->incremental_note), "reusing vectors of %s (%zu contents)",
-             m->version_id, strmap_len(b->old_hash));
+/* Open the live version as the baseline (carry-over, reuse, guard). */
+static void open_baseline(builder *b) {
+    b->r->incremental = b->o->incremental;
+    b->bl = baseline_open(b->o->out_dir, embedder_model_id(b->e), &b->o->chunk, b->r->incremental_note,
+                          sizeof(b->r->incremental_note));
 }
-
 
 static void builder_free(builder *b) {
     for (int i = 0; i < b->n_docs; i++) {
         mem_free(b->docs[i].url);
         mem_free(b->docs[i].title);
+        mem_free(b->docs[i].etag);
+        mem_free(b->docs[i].last_modified);
+        mem_free(b->docs[i].links);
     }
     for (int i = 0; i < b->n_chunks; i++) {
         mem_free(b->chunks[i].text);
@@ -326,9 +445,8 @@ static void builder_free(builder *b) {
     mem_free(b->vecs);
     strmap_free(b->slot_of, NULL);
     strmap_free(b->doc_seen, NULL);
-    strmap_free(b->old_hash, mem_free);
     ecache_close(b->ecache);
-    index_version_free(b->old);
+    baseline_close(b->bl);
     embed_job_free(b->job);
     embed_pool_free(b->pool);
     embedder_free(b->e);
@@ -374,7 +492,18 @@ static void make_plans(builder *b, shard_plan *plans) {
     }
     for (int i = 0; i < b->n_docs; i++) {
         const bdoc *d = &b->docs[i];
-        shard_plan_add_doc(&plans[d->shard], (shard_doc){d->url, d->hash, d->title, d->n_chunks});
+        shard_plan_add_doc(&plans[d->shard], (shard_doc){.url = d->url, .doc_hash = d->hash, .title = d->title,
+                                                         .chunks = d->n_chunks, .etag = d->etag,
+                                                         .last_modified = d->last_modified,
+                                                         .fetched_at = d->fetched_at, .links = d->links});
+    }
+    for (int i = 0; i < b->n_chunks; i++) {
+        const bchunk *c = &b->chunks[i];
+        shard_doc_chunk dc = {.url = b->docs[c->doc].url,
+                              .c = {.ordinal = c->ordinal, .headings = c->headings, .start_byte = c->start,
+                                    .end_byte = c->end}};
+        memcpy(dc.c.content_hash, c->hash, sizeof(dc.c.content_hash));
+        shard_plan_add_doc_chunk(&plans[b->docs[c->doc].shard], dc);
     }
     mem_free(order);
 }
@@ -441,11 +570,7 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     }
     mem_free(plans);
     vindex_free(proto);
-    if (b->old_hash) {
-        size_t it = 0;
-        void *v;
-        while (strmap_next(b->old_hash, &it, NULL, &v)) b->r->chunks_deleted += !((old_ref *)v)->used;
-    }
+    b->r->chunks_deleted = baseline_unused(b->bl);
     b->r->build_ms = now_ms() - t;
     t = now_ms();
     if (rc == RAGD_OK) {
@@ -465,22 +590,80 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
 static int finish(builder *b, int code, const char *err) {
     report *r = b->r;
     r->exit_code = code;
-    if (code == BUILD_EXIT_FAILED && err && *err) snprintf(r->error, sizeof(r->error), "%s", err);
+    if (code != BUILD_EXIT_PUBLISHED && err && *err) snprintf(r->error, sizeof(r->error), "%s", err);
     log_timestamp(r->finished_at, 0);
     r->total_ms = now_ms() - b->t0;
     char werr[RAGD_ERR_LEN];
     if (b->o->report_path && report_write(r, b->o->report_path, werr) != 0) log_error("report: %s", werr);
+    if (b->o->metrics_file && report_write_prometheus(r, b->o->metrics_file, b->o->out_dir, werr) != 0)
+        log_error("metrics file: %s", werr);
     return code;
 }
 
+/* The embedder named, or the default; then the chunking and index spec
+ * checked before anything is fetched. BUILD_EXIT_USAGE on error. */
+static int prepare(builder *b, char *err) {
+    const build_opts *o = b->o;
+    const char *name = o->embedder ? o->embedder : embedder_default_name(&o->emb, err);
+    if (!name || !(b->e = embedder_create(name, &o->emb, err)) || chunker_check_opts(&o->chunk, b->e, err) != 0)
+        return RAGD_ERR;
+    vindex *vi = vindex_create(embedder_dim(b->e), o->index_spec, MANIFEST_METRIC_IP, err);
+    if (!vi) return err_prefix(err, "--index-spec");
+    int ip = vindex_metric(vi) == MANIFEST_METRIC_IP;
+    vindex_free(vi);
+    if (!ip) return err_set(err, "--index-spec %s: FAISS builds it for L2 distance only; ragd needs inner product",
+                            o->index_spec);
+    return RAGD_OK;
+}
+
+static void open_embed_cache(builder *b) {
+    const build_opts *o = b->o;
+    char cerr[RAGD_ERR_LEN];
+    if (o->embed_cache && o->redis_url) {
+        if (!(b->ecache = ecache_open_redis(o->redis_url, cerr))) log_warn("embedding cache off: %s", cerr);
+    } else if (o->embed_cache) {
+        char *path = mem_printf("%s/embed-cache.db", o->out_dir);
+        if (!(b->ecache = ecache_open(path, cerr))) log_warn("embedding cache off: %s", cerr);
+        mem_free(path);
+    }
+}
+
+/* After a successful publish: 0, or 3 when too many pages failed. */
+static int published_code(builder *b, char *err) {
+    const report *r = b->r;
+    int64_t tried = r->fetched + r->not_modified + r->failed;
+    double share = (double)r->failed / (double)(tried > 0 ? tried : 1);
+    if (share <= b->o->max_failed_share) return BUILD_EXIT_PUBLISHED;
+    err_set(err, "published %s, but %.0f%% of pages failed (limit %.0f%%); %lld live pages carried over", r->version_id,
+            share * 100, b->o->max_failed_share * 100, (long long)r->carried_over);
+    return BUILD_EXIT_PARTIAL;
+}
+
+/* Load, settle, guard, build and publish; a BUILD_EXIT_* code. */
+static int run_locked(builder *b, index_writer *w, char *err) {
+    if (load_all(b, err) != 0) return BUILD_EXIT_FAILED;
+    if (b->n_chunks == 0) {
+        err_set(err, "no chunks: %lld pages fetched, %lld failed; nothing published", (long long)b->r->fetched,
+                (long long)b->r->failed);
+        return BUILD_EXIT_FAILED;
+    }
+    /* Vectors stay cached even when the guard refuses: the next run is cheap. */
+    if (b->ecache && ecache_commit(b->ecache, err) != 0) return BUILD_EXIT_FAILED;
+    if (shrinks_too_much(b)) {
+        err_set(err, "not published, %s stays live: %s", b->r->live_version, b->r->shrink_reason);
+        return BUILD_EXIT_SHRINK;
+    }
+    if (build_and_publish(b, w, err) != 0) return BUILD_EXIT_FAILED;
+    return published_code(b, err);
+}
+
 int build_run(const build_opts *o, char *err) {
-    builder b = {.o = o, .t0 = now_ms()};
+    builder b = {.o = o, .t0 = now_ms(), .now = (int64_t)time(NULL)};
     b.r = report_new();
     log_timestamp(b.r->started_at, 0);
     for (int i = 0; i < o->n_sources; i++) report_add_source(b.r, o->sources[i]);
-    int code = BUILD_EXIT_FAILED;
-    b.e = embedder_create(o->embedder, &o->emb, err);
-    if (!b.e || chunker_check_opts(&o->chunk, b.e, err) != 0) {
+    int code;
+    if (prepare(&b, err) != 0) {
         code = finish(&b, BUILD_EXIT_USAGE, err);
         goto out;
     }
@@ -496,33 +679,10 @@ int build_run(const build_opts *o, char *err) {
      * embed call runs on one thread so workers x BLAS threads = cores. */
     if (o->threads > 1) embedder_set_blas_threads(1);
     b.pool = embed_pool_new(b.e, o->threads, o->threads * 4);
-    if (o->incremental) open_old(&b);
-    if (o->embed_cache && o->redis_url) {
-        char cerr[RAGD_ERR_LEN];
-        if (!(b.ecache = ecache_open_redis(o->redis_url, cerr))) log_warn("embedding cache off: %s", cerr);
-    } else if (o->embed_cache) {
-        char *path = mem_printf("%s/embed-cache.db", o->out_dir), cerr[RAGD_ERR_LEN];
-        if (!(b.ecache = ecache_open(path, cerr))) log_warn("embedding cache off: %s", cerr);
-        mem_free(path);
-    }
-    if (b.r->incremental_note[0]) log_info("incremental: %s", b.r->incremental_note);
-    if (load_all(&b, err) != 0) {
-        code = finish(&b, BUILD_EXIT_FAILED, err);
-    } else if (b.n_chunks == 0) {
-        err_set(err, "no chunks: %lld pages fetched, %lld failed; nothing published", (long long)b.r->fetched,
-                (long long)b.r->failed);
-        code = finish(&b, BUILD_EXIT_FAILED, err);
-    } else if (b.ecache && ecache_commit(b.ecache, err) != 0) {
-        code = finish(&b, BUILD_EXIT_FAILED, err);
-    } else if (build_and_publish(&b, w, err) != 0) {
-        code = finish(&b, BUILD_EXIT_FAILED, err);
-    } else {
-        double share = (double)b.r->failed / (double)(b.r->fetched + b.r->failed > 0 ? b.r->fetched + b.r->failed : 1);
-        code = finish(&b, share > o->max_failed_share ? BUILD_EXIT_PARTIAL : BUILD_EXIT_PUBLISHED, err);
-        if (code == BUILD_EXIT_PARTIAL)
-            err_set(err, "published %s, but %.0f%% of pages failed (limit %.0f%%)", b.r->version_id, share * 100,
-                    o->max_failed_share * 100);
-    }
+    open_baseline(&b);
+    open_embed_cache(&b);
+    if (b.r->incremental_note[0]) log_info("baseline: %s", b.r->incremental_note);
+    code = finish(&b, run_locked(&b, w, err), err);
     index_writer_free(w);
 out:
     builder_free(&b);

@@ -27,7 +27,8 @@ enum {
     BUILD_EXIT_PUBLISHED = 0, /* a new version is live */
     BUILD_EXIT_FAILED = 1,    /* nothing published */
     BUILD_EXIT_USAGE = 2,     /* bad command line or config */
-    BUILD_EXIT_PARTIAL = 3    /* published, but too many pages failed */
+    BUILD_EXIT_PARTIAL = 3,   /* published, but too many pages failed (carried over) */
+    BUILD_EXIT_SHRINK = 4     /* not published: the shrink guard kept the live version */
 };
 
 typedef struct build_opts {
@@ -36,7 +37,7 @@ typedef struct build_opts {
     int n_sources;
     int shards;
     const char *index_spec;
-    const char *embedder;
+    const char *embedder; /* NULL: minilm if its model is installed, else a usage error */
     embedder_opts emb;
     chunker_opts chunk;
     crawl_opts crawl;
@@ -47,6 +48,10 @@ typedef struct build_opts {
     int keep_versions;
     const char *report_path;
     double max_failed_share; /* exit 3 above this share of failed pages */
+    double max_shrink;       /* refuse to publish a version this much smaller (0.1) */
+    int allow_shrink;        /* publish anyway */
+    int64_t max_carry_age_s; /* carry a failing page this long after its last fetch (7 days) */
+    const char *metrics_file; /* Prometheus textfile written at the end, or NULL */
     int threads;             /* embedding workers and shard builders */
     int batch;               /* texts per embedding call */
     int progress;            /* 1: a progress line on a TTY; 0: periodic log lines */

@@ -16,6 +16,7 @@
 
 #define RAGD_VERSION "0.1.0"
 #define MAX_SOURCES 64
+#define MAX_PATTERNS 64
 
 static volatile int stop_flag;
 
@@ -42,9 +43,12 @@ static void usage(FILE *f) {
         "  --shards N             shards, documents go to hash(url) %% N (default 2)\n"
         "  --index-spec S         FAISS index_factory string (default HNSW32); IVF/PQ\n"
         "                         specs are trained on a sample of the vectors\n"
-        "  --embedder NAME        %s (default hash)\n"
+        "  --embedder NAME        %s (default minilm; without its model installed\n"
+        "                         the build stops and says how to get it: make model)\n"
         "  --dim N                hash embedder dimension (default 384)\n"
-        "  --model DIR            minilm model folder (models/all-MiniLM-L6-v2 beside bin/)\n"
+        "  --model DIR            minilm model folder; else $RAGD_MODEL_DIR, else\n"
+        "                         BINDIR/../models/, BINDIR/../share/ragd/models/,\n"
+        "                         " RAGD_SYSTEM_MODEL_DIR "/ (each + all-MiniLM-L6-v2)\n"
         "%s"
         "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"
         "  --chunk-overlap N      tokens shared by consecutive chunks (15%% of chunk-tokens)\n"
@@ -57,7 +61,13 @@ static void usage(FILE *f) {
         "  --max-page-bytes N     response and file size cap (5242880)\n"
         "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
         "                         (ragd/0.1)\n"
-        "  --incremental          reuse vectors of the live version for unchanged chunks\n"
+        "  --max-crawl-delay D    honour robots.txt Crawl-delay up to D (10s)\n"
+        "  --include GLOB         crawl only URL paths matching GLOB (repeatable;\n"
+        "                         fnmatch, '*' crosses '/'; the seed is always read)\n"
+        "  --exclude GLOB         never crawl URL paths matching GLOB (repeatable)\n"
+        "  --incremental          ask the site only for changed pages (If-None-Match /\n"
+        "                         If-Modified-Since; a 304 reuses the live copy) and\n"
+        "                         reuse the live version's vectors for unchanged chunks\n"
         "  --no-embed-cache       do not use INDEX_DIR/embed-cache.db, the cache of chunk\n"
         "                         vectors by (model, content hash) that makes full\n"
         "                         rebuilds re-embed only new chunks\n"
@@ -67,6 +77,13 @@ static void usage(FILE *f) {
         "  --report FILE          write the run report there too (it is always kept\n"
         "                         as report.json inside the published version)\n"
         "  --max-failed-share F   exit 3 when more than this share of pages failed (0.2)\n"
+        "  --max-carry-age D      a page whose fetch fails for a transient reason (timeout,\n"
+        "                         5xx, 429, network, robots.txt unreachable) keeps its live\n"
+        "                         copy until D after its last good fetch (7d; 0 = never)\n"
+        "  --max-shrink S         publish nothing (exit 4) if documents or chunks would drop\n"
+        "                         by more than S against the live version (10%%)\n"
+        "  --allow-shrink         publish even so\n"
+        "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"
         "  --threads N            embedding workers and shard builders (cores)\n"
         "  --batch N              texts per embedding call (64)\n"
         "  --log-level L          debug, info, warn, error (info)\n"
@@ -78,11 +95,15 @@ static void usage(FILE *f) {
         "embed: one text per input line (at most 1 MiB) -> one JSON array of floats per\n"
         "       output line, same order and count (default embedder: minilm).\n"
         "\n"
-        "exit codes:\n"
-        "  0  published (build) / success\n"
-        "  1  failed, nothing published (also: another build holds the lock)\n"
-        "  2  usage or configuration error\n"
-        "  3  published, but more than --max-failed-share of the pages failed\n",
+        "durations (D): a number with ms, s, m, h or d (\"7d\"); a bare number is seconds.\n"
+        "\n"
+        "exit codes (build):\n"
+        "  0  published\n"
+        "  1  failed, nothing published (also: another build holds the lock, interrupted)\n"
+        "  2  usage or configuration error, nothing fetched\n"
+        "  3  published, but more than --max-failed-share of the pages failed this run\n"
+        "     (their live copies were carried over; look at the report)\n"
+        "  4  not published: the shrink guard kept the live version (--max-shrink)\n",
         embedder_names(), embedder_cli_help());
 }
 
@@ -90,8 +111,19 @@ typedef struct cli {
     build_opts o;
     const char *sources[MAX_SOURCES];
     int n_sources;
+    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+    int n_include, n_exclude;
     int overlap_set, flag_sources;
 } cli;
+
+static int add_pattern(cli *c, const char *key, const char *v, char *err) {
+    int inc = key[0] == 'i';
+    int *n = inc ? &c->n_include : &c->n_exclude;
+    if (*n == MAX_PATTERNS) return err_set(err, "--%s: at most %d patterns", key, MAX_PATTERNS);
+    if (!*v || strlen(v) > 1024) return err_set(err, "--%s: a pattern of 1 to 1024 bytes", key);
+    (inc ? c->include : c->exclude)[(*n)++] = v;
+    return RAGD_OK;
+}
 
 static int want_int(const char *key, const char *v, long long lo, long long hi, long long *out, char *err) {
     if (config_int(v, lo, hi, out) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", key, v ? v : "", lo, hi);
@@ -111,6 +143,10 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
         o->embed_cache = v && (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"));
         return RAGD_OK;
     }
+    if (!strcmp(key, "allow-shrink")) {
+        o->allow_shrink = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
+        return RAGD_OK;
+    }
     int r = embedder_cli_option(&o->emb, key, v, err);
     if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
     if (!v) return err_set(err, "--%s needs a value", key);
@@ -123,6 +159,20 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     else if (!strcmp(key, "user-agent")) o->crawl.user_agent = v;
     else if (!strcmp(key, "report")) o->report_path = v;
     else if (!strcmp(key, "redis")) o->redis_url = v;
+    else if (!strcmp(key, "metrics-file")) o->metrics_file = v;
+    else if (!strcmp(key, "include") || !strcmp(key, "exclude")) return add_pattern(c, key, v, err);
+    else if (!strcmp(key, "max-shrink")) {
+        if (config_share(v, &o->max_shrink) != 0)
+            return err_set(err, "--max-shrink: \"%s\" is not a share (\"10%%\" or 0.1, at most 100%%)", v);
+    } else if (!strcmp(key, "max-carry-age")) {
+        if (config_duration_ms(v, 0, 3650LL * 86400000, &n) != 0)
+            return err_set(err, "--max-carry-age: \"%s\" is not a duration up to 3650d (e.g. 7d, 36h)", v);
+        o->max_carry_age_s = n / 1000;
+    } else if (!strcmp(key, "max-crawl-delay")) {
+        if (config_duration_ms(v, 0, 3600000, &n) != 0)
+            return err_set(err, "--max-crawl-delay: \"%s\" is not a duration up to 1h (e.g. 10s)", v);
+        o->crawl.max_crawl_delay_ms = (int)n;
+    }
     else if (!strcmp(key, "log-level")) {
         int l = log_parse_level(v);
         if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
@@ -182,7 +232,7 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
 }
 
 static int build_is_flag(const char *key) {
-    return !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache");
+    return !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache") || !strcmp(key, "allow-shrink");
 }
 
 /* Sources given as flags replace the config file's. */
@@ -212,6 +262,10 @@ static int cmd_build(int argc, char **argv) {
     }
     c.o.sources = c.sources;
     c.o.n_sources = c.n_sources;
+    c.o.crawl.include = c.include;
+    c.o.crawl.n_include = c.n_include;
+    c.o.crawl.exclude = c.exclude;
+    c.o.crawl.n_exclude = c.n_exclude;
     c.o.progress = isatty(STDERR_FILENO);
     c.o.stop = &stop_flag;
     struct sigaction sa = {.sa_handler = on_signal};

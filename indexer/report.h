@@ -28,11 +28,21 @@ typedef struct report {
     int n_sources;
     int64_t fetched, skipped, failed;
     strmap *skipped_by, *failed_by; /* reason -> counts and example URLs */
+    int64_t not_modified;            /* 304: the live copy reused unread */
+    int64_t carried_over, removed;   /* live pages kept after a failed fetch / removed */
+    strmap *carried_by, *removed_by; /* the failure or removal reason -> counts, examples */
     int64_t documents;
     int64_t chunks_total;      /* chunks of all documents, duplicates included */
     int64_t chunks_unique;     /* distinct contents stored */
     int64_t chunks_embedded, chunks_reused, chunks_deleted;
     int64_t chunks_cached; /* vectors from the embedding cache */
+    int64_t chunks_carried; /* chunks of carried-over pages */
+    /* The shrink guard: the live version against this build. */
+    char live_version[128];
+    int64_t live_documents, live_chunks;
+    double max_shrink;
+    int shrink_refused;
+    char shrink_reason[256];
     int64_t embed_calls, embed_texts, embed_tokens;
     double load_ms, embed_wait_ms, build_ms, publish_ms, total_ms;
     double embed_ms; /* summed over embedding workers (they overlap loading) */
@@ -50,6 +60,11 @@ void report_add_source(report *r, const char *src);
 /* Count one page outcome ("ok" fetches are counted, not listed). */
 void report_event(report *r, const char *url, enum load_outcome outcome, const char *reason, const char *detail);
 
+/* A live page kept although its fetch failed (reason: the failure), or
+ * removed from the index (reason: why it is gone). */
+void report_carried(report *r, const char *url, const char *reason, const char *detail);
+void report_removed(report *r, const char *url, const char *reason, const char *detail);
+
 /* Count for one reason (0 if never seen). */
 int64_t report_reason_count(const report *r, enum load_outcome outcome, const char *reason);
 
@@ -58,6 +73,13 @@ char *report_to_json(const report *r);
 
 /* Write durably to path. */
 int report_write(const report *r, const char *path, char *err);
+
+/* The run's figures in Prometheus' text format (for node_exporter's
+ * textfile collector), written to path through a temporary file and
+ * rename(2). index names the index in a label. last_success is the time
+ * of the last run that published (this one, or the one before, read
+ * back from the file this replaces). */
+int report_write_prometheus(const report *r, const char *path, const char *index, char *err);
 
 void report_free(report *r);
 

@@ -36,7 +36,16 @@ void shard_plan_add_doc(shard_plan *p, shard_doc d) {
     p->docs[p->n_docs++] = d;
 }
 
+void shard_plan_add_doc_chunk(shard_plan *p, shard_doc_chunk c) {
+    if (p->n_doc_chunks == p->doc_chunks_cap) {
+        p->doc_chunks_cap = p->doc_chunks_cap ? p->doc_chunks_cap * 2 : 256;
+        p->doc_chunks = mem_realloc(p->doc_chunks, sizeof(shard_doc_chunk) * (size_t)p->doc_chunks_cap);
+    }
+    p->doc_chunks[p->n_doc_chunks++] = c;
+}
+
 void shard_plan_clear(shard_plan *p) {
+    mem_free(p->doc_chunks);
     mem_free(p->rows);
     mem_free(p->vecs);
     mem_free(p->sources);
@@ -77,9 +86,10 @@ static int write_store(const shard_build_ctx *ctx, const shard_plan *p, int shar
         rc = chunk_store_add_source(cs, s->chunk_id, s->url, s->title, s->headings, err);
     }
     for (int i = 0; rc == 0 && i < p->n_docs; i++) {
-        const shard_doc *d = &p->docs[i];
-        rc = chunk_store_put_document(cs, d->url, d->hash, d->title, d->chunks, err);
+        rc = chunk_store_put_document(cs, &p->docs[i], err);
     }
+    for (int i = 0; rc == 0 && i < p->n_doc_chunks; i++)
+        rc = chunk_store_put_doc_chunk(cs, p->doc_chunks[i].url, &p->doc_chunks[i].c, err);
     if (rc != 0) {
         chunk_store_close(cs);
         return RAGD_ERR;

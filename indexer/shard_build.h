@@ -25,10 +25,14 @@ typedef struct shard_source {
     const char *url, *title, *headings;
 } shard_source;
 
-typedef struct shard_doc {
-    const char *url, *hash, *title;
-    int64_t chunks;
-} shard_doc;
+/* A document and its crawl state (strings borrowed from the caller). */
+typedef chunk_doc shard_doc;
+
+/* One entry of a document's chunk list. */
+typedef struct shard_doc_chunk {
+    const char *url;
+    doc_chunk c;
+} shard_doc_chunk;
 
 typedef struct shard_plan {
     int n_rows, rows_cap;
@@ -38,6 +42,8 @@ typedef struct shard_plan {
     shard_source *sources;
     int n_docs, docs_cap;
     shard_doc *docs;
+    int n_doc_chunks, doc_chunks_cap;
+    shard_doc_chunk *doc_chunks;
 } shard_plan;
 
 typedef struct shard_build_ctx {
@@ -57,6 +63,7 @@ int shard_build_all(const shard_build_ctx *ctx, shard_plan *plans, int n, manife
 void shard_plan_add_row(shard_plan *p, const chunk_row *row, const float *vec, int dim);
 void shard_plan_add_source(shard_plan *p, shard_source s);
 void shard_plan_add_doc(shard_plan *p, shard_doc d);
+void shard_plan_add_doc_chunk(shard_plan *p, shard_doc_chunk c);
 void shard_plan_clear(shard_plan *p);
 
 #endif

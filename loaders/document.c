@@ -71,5 +71,7 @@ void doc_clear(document *d) {
     for (int i = 0; i < d->n_links; i++) mem_free(d->links[i]);
     mem_free(d->links);
     mem_free(d->base_href);
+    mem_free(d->etag);
+    mem_free(d->last_modified);
     memset(d, 0, sizeof(*d));
 }

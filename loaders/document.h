@@ -38,6 +38,7 @@ typedef struct document {
     char **links; /* hrefs as found in the page (unresolved) */
     int n_links, links_cap;
     char *base_href; /* <base href>, if any */
+    char *etag, *last_modified; /* HTTP validators of a crawled page, or NULL */
     char hash[SHA256_HEX_LEN + 1];
 } document;
 

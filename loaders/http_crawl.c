@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <fnmatch.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 
 #include "err.h"
 #include "html_extract.h"
+#include "log.h"
 #include "mem.h"
 #include "robots.h"
 #include "strmap.h"
@@ -24,6 +26,7 @@
 typedef struct item {
     char *url;
     int depth, redirects, attempt;
+    int fetch_only; /* the seed outside --include/--exclude: read for links only */
     int64_t not_before_ms;
     char *chain; /* previous URLs of a redirect chain, '\n'-separated */
     struct item *next;
@@ -36,6 +39,8 @@ typedef struct transfer {
     size_t len, cap, max;
     int too_large;
     char retry_after[64];
+    char etag[256], last_modified[128];
+    struct curl_slist *headers; /* conditional GET */
     struct transfer *prev, *next; /* in crawler.active */
 } transfer;
 
@@ -44,6 +49,8 @@ typedef struct crawler {
     const loader_sink *sink;
     url_scope scope;
     robots *robots;
+    int robots_unreachable; /* robots.txt 5xx or unreachable: every page waits for the next run */
+    int delay_ms;           /* max(--delay-ms, robots Crawl-delay capped by --max-crawl-delay) */
     strmap *seen;
     item *head, *tail;
     CURLM *multi;
@@ -57,7 +64,8 @@ typedef struct crawler {
 crawl_opts crawl_opts_default(void) {
     crawl_opts o = {.max_pages = 10000, .max_depth = 20, .concurrency = 4, .delay_ms = 0,
                     .timeout_ms = 10000, .max_page_bytes = 5u << 20, .user_agent = "ragd/0.1",
-                    .max_retries = 3, .max_retry_wait_ms = 30000, .backoff_ms = 250};
+                    .max_retries = 3, .max_retry_wait_ms = 30000, .backoff_ms = 250,
+                    .max_crawl_delay_ms = 10000};
     return o;
 }
 
@@ -99,11 +107,36 @@ static item *pop_ready(crawler *c, int64_t now, int64_t *next_ready) {
     return NULL;
 }
 
-/* Queue a URL found at depth (already normalised), once. */
+/* --include / --exclude: globs on the URL path (fnmatch without
+ * FNM_PATHNAME, so "*" also matches "/"). Returns the first exclude
+ * pattern that matches, "" if no include pattern matches, or NULL. */
+static const char *filtered_by(const crawl_opts *o, const char *url) {
+    char *pq = url_path_query(url);
+    size_t plen = strcspn(pq, "?");
+    pq[plen] = '\0';
+    const char *why = NULL;
+    for (int i = 0; i < o->n_exclude && !why; i++)
+        if (fnmatch(o->exclude[i], pq, 0) == 0) why = o->exclude[i];
+    int inc = o->n_include == 0;
+    for (int i = 0; i < o->n_include && !inc; i++) inc = fnmatch(o->include[i], pq, 0) == 0;
+    if (!why && !inc) why = "";
+    mem_free(pq);
+    return why;
+}
+
+/* Queue a URL found at depth (already normalised), once. The seed
+ * (depth 0, no redirect) is read for links even where the filters
+ * exclude it, so "--include '*.html'" works on a folder URL. */
 static void enqueue(crawler *c, const char *url, int depth, int redirects, const char *chain) {
     if (!strmap_put(c->seen, url, NULL)) return;
     if (!url_in_scope(&c->scope, url)) {
         loader_emit_event(c->sink, url, LOAD_SKIPPED, "out_of_scope", c->scope.prefix);
+        return;
+    }
+    const char *why = filtered_by(c->o, url);
+    int seed = depth == 0 && redirects == 0;
+    if (why && !seed) {
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, "excluded", *why ? why : "matches no --include");
         return;
     }
     if (depth > c->o->max_depth) {
@@ -114,11 +147,15 @@ static void enqueue(crawler *c, const char *url, int depth, int redirects, const
     int allowed = robots_allowed(c->robots, pq);
     mem_free(pq);
     if (!allowed) {
-        loader_emit_event(c->sink, url, LOAD_SKIPPED, "robots_disallowed", "");
+        /* Unreachable robots.txt disallows all for now (RFC 9309 2.3.1.4),
+         * which says nothing about the page: its reason tells carry-over. */
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, c->robots_unreachable ? "robots_unavailable" : "robots_disallowed",
+                          "");
         return;
     }
     item *it = mem_calloc(1, sizeof(*it));
     it->url = mem_strdup(url);
+    it->fetch_only = why != NULL;
     it->depth = depth;
     it->redirects = redirects;
     it->chain = chain ? mem_strdup(chain) : NULL;
@@ -143,19 +180,50 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     return bytes;
 }
 
+/* If the header line is "name value", copy the trimmed value to out. A
+ * value longer than out is dropped, not cut: a cut validator would never
+ * match again. */
+static void header_value(const char *data, size_t bytes, const char *name, char *out, size_t cap) {
+    size_t nl = strlen(name);
+    if (bytes <= nl || strncasecmp(data, name, nl) != 0) return;
+    size_t v = nl;
+    while (v < bytes && isspace((unsigned char)data[v])) v++;
+    size_t e = bytes;
+    while (e > v && isspace((unsigned char)data[e - 1])) e--;
+    if (e - v >= cap) return;
+    memcpy(out, data + v, e - v);
+    out[e - v] = '\0';
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     transfer *t = ud;
     size_t bytes = size * n;
-    if (bytes > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        size_t v = 12;
-        while (v < bytes && isspace((unsigned char)data[v])) v++;
-        size_t e = bytes;
-        while (e > v && isspace((unsigned char)data[e - 1])) e--;
-        size_t len = e - v < sizeof(t->retry_after) - 1 ? e - v : sizeof(t->retry_after) - 1;
-        memcpy(t->retry_after, data + v, len);
-        t->retry_after[len] = '\0';
-    }
+    header_value(data, bytes, "Retry-After:", t->retry_after, sizeof(t->retry_after));
+    header_value(data, bytes, "ETag:", t->etag, sizeof(t->etag));
+    header_value(data, bytes, "Last-Modified:", t->last_modified, sizeof(t->last_modified));
     return bytes;
+}
+
+/* Validators a header may carry: printable ASCII, no CR/LF. */
+static int header_safe(const char *v) {
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e) return 0;
+    return 1;
+}
+
+/* Ask only for a changed page when the live index has this one. */
+static void add_conditional(transfer *t, const loader_prior *p) {
+    if (!p) return;
+    char line[512];
+    if (p->etag && *p->etag && strlen(p->etag) < 400 && header_safe(p->etag)) {
+        snprintf(line, sizeof(line), "If-None-Match: %s", p->etag);
+        t->headers = curl_slist_append(t->headers, line);
+    }
+    if (p->last_modified && *p->last_modified && strlen(p->last_modified) < 400 && header_safe(p->last_modified)) {
+        snprintf(line, sizeof(line), "If-Modified-Since: %s", p->last_modified);
+        t->headers = curl_slist_append(t->headers, line);
+    }
+    if (t->headers) curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
 }
 
 static CURL *make_easy(const crawler *c, const char *url, transfer *t) {
@@ -240,14 +308,27 @@ static int retry(crawler *c, item *it, const char *retry_after, const char *reas
     return 1;
 }
 
-static void follow_links(crawler *c, const item *it, const document *d) {
+#define CRAWL_MAX_LINKS 10000
+
+/* Replace the page's hrefs by absolute, normalised http(s) URLs (once
+ * each, at most CRAWL_MAX_LINKS): what the index keeps for the next run. */
+static void resolve_links(const item *it, document *d) {
     char *base = d->base_href ? url_resolve(it->url, d->base_href) : NULL;
+    strmap *once = strmap_new();
+    int n = 0;
     for (int i = 0; i < d->n_links; i++) {
         char *u = url_resolve(base ? base : it->url, d->links[i]);
-        if (u) enqueue(c, u, it->depth + 1, 0, NULL);
-        mem_free(u);
+        mem_free(d->links[i]);
+        if (u && n < CRAWL_MAX_LINKS && strmap_put(once, u, NULL)) d->links[n++] = u;
+        else mem_free(u);
     }
+    d->n_links = n;
+    strmap_free(once, NULL);
     mem_free(base);
+}
+
+static void follow(crawler *c, const item *it, char *const *links, int n) {
+    for (int i = 0; i < n; i++) enqueue(c, links[i], it->depth + 1, 0, NULL);
 }
 
 static void handle_page(crawler *c, transfer *t, item *it) {
@@ -263,10 +344,29 @@ static void handle_page(crawler *c, transfer *t, item *it) {
         loader_emit_event(c->sink, it->url, LOAD_FAILED, "parse_error", err);
         return;
     }
-    loader_emit_event(c->sink, it->url, LOAD_FETCHED, "ok", "");
-    follow_links(c, it, &d);
-    loader_emit_document(c->sink, &d);
+    resolve_links(it, &d);
+    follow(c, it, d.links, d.n_links);
+    if (it->fetch_only) {
+        loader_emit_event(c->sink, it->url, LOAD_SKIPPED, "excluded", "seed read for links only");
+    } else {
+        loader_emit_event(c->sink, it->url, LOAD_FETCHED, "ok", "");
+        if (t->etag[0]) d.etag = mem_strdup(t->etag);
+        if (t->last_modified[0]) d.last_modified = mem_strdup(t->last_modified);
+        loader_emit_document(c->sink, &d);
+    }
     doc_clear(&d);
+}
+
+/* 304: the live copy stands; its links lead on. A 304 we did not ask for
+ * (no prior copy) is a server fault. */
+static void handle_not_modified(crawler *c, item *it) {
+    const loader_prior *p = loader_prior_of(c->sink, it->url);
+    if (!p || !c->sink->not_modified) {
+        loader_emit_event(c->sink, it->url, LOAD_FAILED, "http_304", "304 Not Modified without a conditional request");
+        return;
+    }
+    c->sink->not_modified(c->sink->ctx, it->url);
+    follow(c, it, p->links, p->n_links);
 }
 
 static void handle_redirect(crawler *c, transfer *t, item *it) {
@@ -308,6 +408,8 @@ static void finish(crawler *c, transfer *t, CURLcode rc) {
         else loader_emit_event(c->sink, it->url, LOAD_FAILED, "network_error", curl_easy_strerror(rc));
     } else if (status >= 200 && status < 300) {
         handle_page(c, t, it);
+    } else if (status == 304) {
+        handle_not_modified(c, it);
     } else if (status >= 300 && status < 400) {
         handle_redirect(c, t, it);
     } else if (status == 429 || status >= 500) {
@@ -329,6 +431,7 @@ static void start(crawler *c, item *it) {
     transfer *t = mem_calloc(1, sizeof(*t));
     t->it = it;
     make_easy(c, it->url, t);
+    if (!it->fetch_only) add_conditional(t, loader_prior_of(c->sink, it->url));
     curl_multi_add_handle(c->multi, t->easy);
     t->next = c->active;
     if (c->active) c->active->prev = t;
@@ -353,6 +456,7 @@ static void reap(crawler *c) {
         if (t->next) t->next->prev = t->prev;
         finish(c, t, rc);
         curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
         mem_free(t->buf);
         mem_free(t);
     }
@@ -372,22 +476,51 @@ static long fetch_blocking(const crawler *c, const char *url, char **body, size_
     return status;
 }
 
+/* robots.txt per RFC 9309 2.3.1: redirects are followed (five hops, across
+ * hosts too); more than five, or a 4xx, is "unavailable" and allows all;
+ * a 5xx or no answer is "unreachable" and disallows all for this run. */
 static void load_robots(crawler *c) {
-    char *url = mem_printf("%s/robots.txt", c->scope.origin), *body = NULL, detail[64];
+    char *url = mem_printf("%s/robots.txt", c->scope.origin), *body = NULL, detail[96];
     size_t len = 0;
-    long status = fetch_blocking(c, url, &body, &len);
-    if (status >= 200 && status < 300) {
+    transfer t = {0};
+    CURL *e = make_easy(c, url, &t);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)CRAWL_MAX_REDIRECTS);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    CURLcode rc = curl_easy_perform(e);
+    long status = -1;
+    if (rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    body = t.buf;
+    len = t.len;
+    if (rc == CURLE_TOO_MANY_REDIRECTS) {
+        loader_emit_event(c->sink, url, LOAD_SKIPPED, "robots_redirects", "more than 5 redirects: allowing all");
+        c->robots = robots_allow_all();
+    } else if (status >= 200 && status < 300) {
         c->robots = robots_parse(body ? body : "", len, c->token);
-    } else if (status >= 400 && status < 500) {
+    } else if ((status >= 400 && status < 500) || (status >= 300 && status < 400)) {
         c->robots = robots_allow_all();
     } else {
-        /* RFC 9309 2.3.1.4: unreachable means assume complete disallow. */
-        snprintf(detail, sizeof(detail), status < 0 ? "unreachable" : "HTTP %ld: disallowing all", status);
+        snprintf(detail, sizeof(detail), status < 0 ? "unreachable: disallowing all" : "HTTP %ld: disallowing all",
+                 status);
         loader_emit_event(c->sink, url, LOAD_FAILED, "robots_unavailable", detail);
         c->robots = robots_disallow_all();
+        c->robots_unreachable = 1;
     }
     mem_free(body);
     mem_free(url);
+    long cd = robots_crawl_delay_ms(c->robots);
+    c->delay_ms = c->o->delay_ms;
+    if (cd > c->o->max_crawl_delay_ms) {
+        log_warn("%s/robots.txt asks for Crawl-delay %.1f s; using --max-crawl-delay %.1f s", c->scope.origin,
+                 (double)cd / 1000, (double)c->o->max_crawl_delay_ms / 1000);
+        cd = c->o->max_crawl_delay_ms;
+    }
+    if (cd > c->delay_ms) c->delay_ms = (int)cd;
 }
 
 static void sitemap_locs(crawler *c, const xmlNode *n, int nested, int *budget) {
@@ -453,13 +586,14 @@ static int check_opts(const crawl_opts *o, char *err) {
     if (o->delay_ms < 0 || o->timeout_ms < 1) return err_set(err, "delay-ms must be >= 0, timeout-ms >= 1");
     if (o->max_page_bytes < 1024) return err_set(err, "max-page-bytes must be at least 1024");
     if (o->max_retries < 0 || o->max_retries > 10) return err_set(err, "retries must be 0..10");
+    if (o->max_crawl_delay_ms < 0) return err_set(err, "max-crawl-delay must be 0 or more");
     return RAGD_OK;
 }
 
 static void crawl_loop(crawler *c) {
     while ((c->head || c->running > 0) && !loader_stopped(c->sink)) {
         int64_t now = now_ms(), next_ready = 0;
-        while (c->running < c->o->concurrency && now - c->last_start_ms >= c->o->delay_ms) {
+        while (c->running < c->o->concurrency && now - c->last_start_ms >= c->delay_ms) {
             item *it = pop_ready(c, now, &next_ready);
             if (!it) break;
             start(c, it);
@@ -476,9 +610,19 @@ static void crawl_loop(crawler *c) {
         loader_tick(c->sink);
         int wait = 50;
         if (next_ready > 0 && next_ready - now < wait) wait = (int)(next_ready - now);
+        if (c->head && c->delay_ms > 0 && c->last_start_ms + c->delay_ms - now < wait)
+            wait = (int)(c->last_start_ms + c->delay_ms - now);
         if (wait < 1) wait = 1;
         curl_multi_poll(c->multi, NULL, 0, wait, NULL);
     }
+}
+
+/* A page the live index holds that links no longer reached: fetch it
+ * (conditionally) so it is kept, updated or removed for a reason. URLs of
+ * other sources are not ours to judge and are passed over silently. */
+static void revisit(void *arg, const char *url) {
+    crawler *c = arg;
+    if (url_in_scope(&c->scope, url) && !strmap_has(c->seen, url)) enqueue(c, url, 1, 0, NULL);
 }
 
 int crawl_run(const char *seed, const crawl_opts *o, const loader_sink *sink, char *err) {
@@ -497,6 +641,10 @@ int crawl_run(const char *seed, const crawl_opts *o, const loader_sink *sink, ch
     mem_free(start_url);
     load_sitemaps(&c);
     crawl_loop(&c);
+    if (sink->known && !loader_stopped(sink)) {
+        sink->known(sink->ctx, revisit, &c);
+        crawl_loop(&c);
+    }
     for (item *it = c.head, *next; it; it = next) {
         next = it->next;
         if (!loader_stopped(sink)) loader_emit_event(sink, it->url, LOAD_SKIPPED, "page_limit", "");
@@ -508,6 +656,7 @@ int crawl_run(const char *seed, const crawl_opts *o, const loader_sink *sink, ch
         c.active = t->next;
         curl_multi_remove_handle(c.multi, t->easy);
         curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
         item_free(t->it);
         mem_free(t->buf);
         mem_free(t);

@@ -13,6 +13,14 @@
  * non-HTML content types are skipped and reported. Each outcome goes to
  * the sink with a reason.
  *
+ * Incremental crawls (a sink with prior/not_modified/known): a page the
+ * live index holds is fetched with If-None-Match / If-Modified-Since; a
+ * 304 reuses it and follows its stored links; after the link crawl, every
+ * page the index holds within scope that was not reached is fetched too.
+ * robots.txt redirects are followed (5 hops, RFC 9309); its Crawl-delay
+ * raises delay_ms up to max_crawl_delay_ms. --include / --exclude globs
+ * (fnmatch on the URL path) narrow the scope; sitemap entries obey it.
+ *
  *     crawl_opts o = crawl_opts_default();
  *     o.max_pages = 500;
  *     if (crawl_run("http://127.0.0.1:8000/docs/", &o, &sink, err) != 0) ...;
@@ -35,6 +43,9 @@ typedef struct crawl_opts {
     int max_retries;        /* retries after the first try (default 3) */
     int max_retry_wait_ms;  /* longest Retry-After honoured (default 30000) */
     int backoff_ms;         /* first backoff step (default 250) */
+    int max_crawl_delay_ms; /* robots.txt Crawl-delay honoured up to this (default 10000) */
+    const char *const *include, *const *exclude; /* globs on the URL path */
+    int n_include, n_exclude;
 } crawl_opts;
 
 crawl_opts crawl_opts_default(void);

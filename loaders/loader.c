@@ -17,3 +17,7 @@ void loader_tick(const loader_sink *s) {
 int loader_stopped(const loader_sink *s) {
     return s->stop && *s->stop;
 }
+
+const loader_prior *loader_prior_of(const loader_sink *s, const char *url) {
+    return s->prior ? s->prior(s->ctx, url) : NULL;
+}

@@ -2,6 +2,7 @@
 #include "robots.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,14 +21,17 @@ struct robots {
     int n_rules;
     char **sitemaps;
     int n_sitemaps;
+    long crawl_delay_ms; /* -1: none given */
 };
 
 robots *robots_allow_all(void) {
-    return mem_calloc(1, sizeof(robots));
+    robots *r = mem_calloc(1, sizeof(robots));
+    r->crawl_delay_ms = -1;
+    return r;
 }
 
 robots *robots_disallow_all(void) {
-    robots *r = mem_calloc(1, sizeof(robots));
+    robots *r = robots_allow_all();
     r->disallow_all = 1;
     return r;
 }
@@ -49,6 +53,16 @@ static char *trim(char *s) {
 static int agent_matches(const char *value, const char *token) {
     size_t n = strcspn(value, " \t/");
     return n == strlen(token) && strncasecmp(value, token, n) == 0;
+}
+
+/* Crawl-delay: seconds, possibly fractional ("0.5"); nonsense is ignored,
+ * the largest of several values in the groups that apply wins. */
+static void set_crawl_delay(robots *r, const char *value) {
+    char *end;
+    double secs = strtod(value, &end);
+    if (end == value || *trim(end) || !(secs >= 0) || secs > 86400) return;
+    long ms = (long)(secs * 1000.0 + 0.5);
+    if (ms > r->crawl_delay_ms) r->crawl_delay_ms = ms;
 }
 
 typedef struct parse_state {
@@ -84,6 +98,10 @@ static void parse_pass(robots *r, const char *txt, size_t len, const char *token
             st->in_agents = 0;
             int applies = st->have_ours ? st->group_ours : st->group_star;
             if (pass == 1 && applies && *value) add_rule(r, value, tolower((unsigned char)key[0]) == 'a');
+        } else if (strcasecmp(key, "crawl-delay") == 0) {
+            st->in_agents = 0;
+            int applies = st->have_ours ? st->group_ours : st->group_star;
+            if (pass == 1 && applies) set_crawl_delay(r, value);
         } else if (strcasecmp(key, "sitemap") == 0) {
             if (pass == 1 && *value && r->n_sitemaps < 100) {
                 r->sitemaps = mem_realloc(r->sitemaps, sizeof(char *) * (size_t)(r->n_sitemaps + 1));
@@ -139,6 +157,10 @@ int robots_allowed(const robots *r, const char *path_query) {
         }
     }
     return best < 0 ? 1 : allow;
+}
+
+long robots_crawl_delay_ms(const robots *r) {
+    return r->crawl_delay_ms;
 }
 
 int robots_sitemap_count(const robots *r) {

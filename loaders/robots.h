@@ -3,6 +3,7 @@
  * The group whose user-agent matches our product token (case-insensitive)
  * wins over "*"; several matching groups are merged. The longest matching
  * rule decides, and Allow wins a tie; "*" and a final "$" are honoured;
+ * Crawl-delay (not in the RFC, but widely served) is read from that group;
  * /robots.txt itself is always allowed. Only the first ROBOTS_MAX_BYTES
  * are parsed, as the RFC allows. A robots.txt that could not be fetched
  * (5xx, network error) means disallow all; a 4xx means allow all: the
@@ -29,6 +30,10 @@ robots *robots_disallow_all(void);
 
 /* path_query starts with "/" and may carry "?query". 1 allowed, 0 not. */
 int robots_allowed(const robots *r, const char *path_query);
+
+/* The Crawl-delay of the group that applies to us, in milliseconds, or
+ * -1 if it gives none. The caller caps it (--max-crawl-delay). */
+long robots_crawl_delay_ms(const robots *r);
 
 int robots_sitemap_count(const robots *r);
 const char *robots_sitemap(const robots *r, int i);

@@ -100,7 +100,8 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     omp_set_num_threads(1); /* this request thread searches a shard itself */
     int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, n = 0, cst = QC_BYPASS;
     float *qv = mem_alloc(sizeof(float) * (size_t)dim);
-    int depth = q->url_prefix ? SEARCH_FILTER_DEPTH : q->k;
+    int depth = index_version_candidates(v, q->k);
+    if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
     index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)(depth > q->k ? depth : q->k));
     qkey key;
     if (s->cache) {
@@ -131,6 +132,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         goto done;
     }
     n = run_search(s, v, qv, depth, hits, r, err);
+    if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
     if (n >= 0 && fetch_timed(v, hits, n, q, r, err) == RAGD_OK) {
         status = SEARCH_OK;
         if (cst != QC_BYPASS) {

@@ -23,7 +23,7 @@ REPORT1 = None
 def build(index, report, *extra, site=None):
     s = site or SITE
     return harness.ragd_index(
-        "build", "--out", index, "--source", s.url(), "--report", report,
+        "build", "--out", index, "--source", s.url(), "--report", report, "--embedder", "hash",
         "--timeout-ms", "1000", "--max-page-bytes", "100000", "--retries", "2",
         "--shards", "2", "--index-spec", "Flat", "--chunk-tokens", "64", "--chunk-overlap", "8",
         "--max-failed-share", "0.5", "--log-level", "warn", *extra)
@@ -140,7 +140,7 @@ def test_incremental_unchanged_then_one_page_changed():
 def test_zero_chunks_publishes_nothing_and_exits_1():
     empty = harness.tmpdir()
     index = os.path.join(WORK, "empty-index")
-    r = harness.ragd_index("build", "--out", index, "--source", empty, "--report", os.path.join(WORK, "e.json"))
+    r = harness.ragd_index("build", "--out", index, "--source", empty, "--embedder", "hash", "--report", os.path.join(WORK, "e.json"))
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert "no chunks" in r.stderr
     assert not os.path.exists(os.path.join(index, "current"))
@@ -174,7 +174,7 @@ def test_robots_404_allows_everything():
 
 def test_too_many_failures_exits_3_but_publishes():
     index = os.path.join(WORK, "partial")
-    r = harness.ragd_index("build", "--out", index, "--source", SITE.url(), "--timeout-ms", "1000",
+    r = harness.ragd_index("build", "--out", index, "--source", SITE.url(), "--embedder", "hash", "--timeout-ms", "1000",
                            "--max-page-bytes", "100000", "--retries", "0", "--index-spec", "Flat",
                            "--max-failed-share", "0.05", "--log-level", "error")
     assert r.returncode == 3, (r.returncode, r.stderr)
@@ -184,12 +184,13 @@ def test_too_many_failures_exits_3_but_publishes():
 def test_second_build_is_locked_out():
     index = os.path.join(WORK, "locked")
     slow = subprocess.Popen([harness.binary("ragd-index"), "build", "--out", index, "--source", SITE.url(),
-                             "--timeout-ms", "3000", "--index-spec", "Flat", "--log-level", "error"],
+                             "--embedder", "hash", "--timeout-ms", "3000", "--index-spec", "Flat", "--log-level", "error"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert harness.wait_until(lambda: os.path.exists(os.path.join(index, "lock")), 10)
         time.sleep(0.2)
-        r = harness.ragd_index("build", "--out", index, "--source", SITE.url(), "--index-spec", "Flat")
+        r = harness.ragd_index("build", "--out", index, "--source", SITE.url(), "--embedder", "hash",
+                               "--index-spec", "Flat")
         assert r.returncode == 1, (r.returncode, r.stderr)
         assert "locked by another build" in r.stderr, r.stderr
     finally:
@@ -199,7 +200,7 @@ def test_second_build_is_locked_out():
 def test_killed_build_leaves_live_version():
     before = os.readlink(os.path.join(INDEX, "current"))
     p = subprocess.Popen([harness.binary("ragd-index"), "build", "--out", INDEX, "--source", SITE.url(),
-                          "--timeout-ms", "3000", "--index-spec", "Flat", "--log-level", "error"],
+                          "--embedder", "hash", "--timeout-ms", "3000", "--index-spec", "Flat", "--log-level", "error"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)
     p.kill()
@@ -225,7 +226,7 @@ def test_usage_errors_exit_2():
 def test_config_file_and_flags_win():
     conf = os.path.join(WORK, "ragd.conf")
     with open(conf, "w") as f:
-        f.write("# test config\nshards = 3\nindex-spec = Flat\nchunk-tokens = 64\nsource = %s\n" % SITE.url())
+        f.write("# test config\nshards = 3\nindex-spec = Flat\nchunk-tokens = 64\nembedder = hash\nsource = %s\n" % SITE.url())
     index = os.path.join(WORK, "conf-index")
     r = harness.ragd_index("build", "--config", conf, "--out", index, "--shards", "1", "--timeout-ms", "1000",
                            "--max-failed-share", "0.9", "--log-level", "error")

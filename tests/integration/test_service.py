@@ -24,7 +24,7 @@ SRV = None
 
 
 def build(index, *extra):
-    r = harness.ragd_index("build", "--out", index, "--source", CORPUS, "--index-spec", "Flat",
+    r = harness.ragd_index("build", "--out", index, "--source", CORPUS, "--embedder", "hash", "--index-spec", "Flat",
                            "--shards", "3", "--chunk-tokens", "48", "--log-level", "warn", *extra)
     assert r.returncode == 0, r.stderr
     return os.readlink(os.path.join(index, "current")).split("/")[-1]

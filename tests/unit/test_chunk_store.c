@@ -33,6 +33,20 @@ TEST(test_chunk_id_stable_and_positive) {
     for (int i = 0; i < 1000; i++) CHECK(chunk_id_make("u", i, "t", 1) >= 0);
 }
 
+static void doc_line(void *ctx, const chunk_doc *d) {
+    char *out = ctx;
+    size_t l = strlen(out);
+    snprintf(out + l, 512 - l, "%s|%s|%s|%lld|%s;", d->url, d->etag, d->last_modified, (long long)d->fetched_at,
+             d->links);
+}
+
+static void chunk_line(void *ctx, const doc_chunk *c) {
+    char *out = ctx;
+    size_t l = strlen(out);
+    snprintf(out + l, 512 - l, "%d:%s:%lld-%lld:%s;", c->ordinal, c->headings, (long long)c->start_byte,
+             (long long)c->end_byte, c->content_hash);
+}
+
 TEST(test_write_then_read) {
     char err[RAGD_ERR_LEN];
     char *p = tmp_path("s.db");
@@ -46,7 +60,13 @@ TEST(test_write_then_read) {
     CHECK(chunk_store_put(cs, &r, v, err) == 0);
     CHECK(chunk_store_put(cs, &r, v, err) == -1); /* same id twice */
     CHECK(chunk_store_add_source(cs, 42, "http://h/copy", "Copy", "[]", err) == 0);
-    CHECK(chunk_store_put_document(cs, "http://h/doc", r.doc_hash, "Title", 1, err) == 0);
+    chunk_doc doc = {.url = "http://h/doc", .doc_hash = r.doc_hash, .title = "Title", .chunks = 1,
+                     .etag = "\"v1\"", .last_modified = NULL, .fetched_at = 1700000000,
+                     .links = "http://h/a\nhttp://h/b"};
+    CHECK(chunk_store_put_document(cs, &doc, err) == 0);
+    doc_chunk dc = {.ordinal = 0, .headings = "[\"A\"]", .start_byte = 10, .end_byte = 19};
+    memcpy(dc.content_hash, r.content_hash, sizeof(dc.content_hash));
+    CHECK(chunk_store_put_doc_chunk(cs, "http://h/doc", &dc, err) == 0);
     CHECK(chunk_store_put_meta(cs, "embedder", "hash", err) == 0);
     CHECK(chunk_store_finish(cs, err) == 0);
 
@@ -63,6 +83,15 @@ TEST(test_write_then_read) {
     CHECK(same);
     CHECK(memcmp(back, v, sizeof(v)) == 0);
     CHECK(chunk_store_get(cs, 43, &got, NULL, err) == 1);
+    CHECK_EQ_INT(chunk_store_schema(cs), 2);
+    char seen[512] = "";
+    CHECK(chunk_store_each_document(cs, doc_line, seen, err) == 0);
+    CHECK(strcmp(seen, "http://h/doc|\"v1\"||1700000000|http://h/a\nhttp://h/b;") == 0);
+    seen[0] = '\0';
+    CHECK(chunk_store_doc_chunks(cs, "http://h/doc", chunk_line, seen, err) == 0);
+    CHECK(strncmp(seen, "0:[\"A\"]:10-19:", 17) == 0 && strstr(seen, r.content_hash));
+    seen[0] = '\0';
+    CHECK(chunk_store_doc_chunks(cs, "http://h/none", chunk_line, seen, err) == 0 && !seen[0]);
     char *meta = chunk_store_get_meta(cs, "embedder");
     CHECK(meta && strcmp(meta, "hash") == 0);
     mem_free(meta);

@@ -75,10 +75,29 @@ TEST(test_sitemaps_and_degenerate_input) {
     robots_free(r);
 }
 
+TEST(test_crawl_delay_of_our_group) {
+    const char *t = "User-agent: *\nCrawl-delay: 30\n\nUser-agent: ragd\nCrawl-delay: 1.5\nDisallow: /x/\n";
+    robots *r = robots_parse(t, strlen(t), "ragd");
+    CHECK(robots_crawl_delay_ms(r) == 1500);
+    CHECK(!robots_allowed(r, "/x/y")); /* the delay line does not end the group */
+    robots_free(r);
+    r = robots_parse(t, strlen(t), "other");
+    CHECK(robots_crawl_delay_ms(r) == 30000);
+    robots_free(r);
+    const char *bad = "User-agent: *\nCrawl-delay: soon\nCrawl-delay: -4\nCrawl-delay: 1e9\n";
+    r = robots_parse(bad, strlen(bad), "ragd");
+    CHECK(robots_crawl_delay_ms(r) == -1);
+    robots_free(r);
+    r = robots_allow_all();
+    CHECK(robots_crawl_delay_ms(r) == -1);
+    robots_free(r);
+}
+
 int main(void) {
     RUN(test_our_group_wins_over_star);
     RUN(test_wildcards_and_anchor);
     RUN(test_tie_goes_to_allow);
     RUN(test_sitemaps_and_degenerate_input);
+    RUN(test_crawl_delay_of_our_group);
     return test_summary("robots");
 }
