@@ -270,6 +270,7 @@ static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at) {
 static void on_event(void *ctx, const char *url, enum load_outcome o, const char *reason, const char *detail) {
     builder *b = ctx;
     report_event(b->r, url, o, reason, detail);
+    if (o == LOAD_FAILED && baseline_is_transient(o, reason)) b->r->failed_transient++;
     baseline_outcome(b->bl, url, o, reason);
     if (o == LOAD_FAILED) log_debug("%s: %s (%s)", url, reason, detail);
 }
@@ -628,14 +629,15 @@ static void open_embed_cache(builder *b) {
     }
 }
 
-/* After a successful publish: 0, or 3 when too many pages failed. */
+/* After a successful publish: 0, or 3 when too many pages could not be
+ * fetched this run (transient failures; a 404 is the site's answer). */
 static int published_code(builder *b, char *err) {
     const report *r = b->r;
     int64_t tried = r->fetched + r->not_modified + r->failed;
-    double share = (double)r->failed / (double)(tried > 0 ? tried : 1);
+    double share = (double)r->failed_transient / (double)(tried > 0 ? tried : 1);
     if (share <= b->o->max_failed_share) return BUILD_EXIT_PUBLISHED;
-    err_set(err, "published %s, but %.0f%% of pages failed (limit %.0f%%); %lld live pages carried over", r->version_id,
-            share * 100, b->o->max_failed_share * 100, (long long)r->carried_over);
+    err_set(err, "published %s, but %.0f%% of pages could not be fetched (limit %.0f%%); %lld live pages carried over",
+            r->version_id, share * 100, b->o->max_failed_share * 100, (long long)r->carried_over);
     return BUILD_EXIT_PARTIAL;
 }
 

@@ -102,9 +102,10 @@ static json_t *reasons_json(const strmap *m) {
 }
 
 static json_t *pages_json(const report *r) {
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:o}, s:{s:I, s:o}}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:o}, s:{s:I, s:o}}",
                      "fetched", (json_int_t)r->fetched, "not_modified", (json_int_t)r->not_modified,
                      "skipped", (json_int_t)r->skipped, "failed", (json_int_t)r->failed,
+                     "failed_transient", (json_int_t)r->failed_transient,
                      "skipped_by_reason", reasons_json(r->skipped_by), "failed_by_reason", reasons_json(r->failed_by),
                      "carried_over", "count", (json_int_t)r->carried_over, "by_reason", reasons_json(r->carried_by),
                      "removed", "count", (json_int_t)r->removed, "by_reason", reasons_json(r->removed_by));

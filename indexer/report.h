@@ -29,6 +29,7 @@ typedef struct report {
     int64_t fetched, skipped, failed;
     strmap *skipped_by, *failed_by; /* reason -> counts and example URLs */
     int64_t not_modified;            /* 304: the live copy reused unread */
+    int64_t failed_transient;        /* failed for a reason that is not a verdict (not 404/410) */
     int64_t carried_over, removed;   /* live pages kept after a failed fetch / removed */
     strmap *carried_by, *removed_by; /* the failure or removal reason -> counts, examples */
     int64_t documents;
