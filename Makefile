@@ -6,6 +6,7 @@
 #   make deps     Debian packages + FAISS C API built from Debian's source
 #   make model    the all-MiniLM-L6-v2 model files under models/
 #   make demo     the quick-start job
+#   make install  binaries and model under PREFIX (/usr/local), DESTDIR honoured
 #   make clean    remove build outputs (keeps build/faiss, the slow part)
 
 CC      ?= cc
@@ -41,7 +42,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit asan deps model demo bench eval clean distclean
+.PHONY: all test unit asan deps model demo bench eval clean distclean install
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
@@ -120,6 +121,16 @@ eval: deps model all
 
 demo: deps model all
 	@bash deploy/demo.sh
+
+# Binaries to $(DESTDIR)$(PREFIX)/bin, the model to
+# $(DESTDIR)$(PREFIX)/share/ragd/models/all-MiniLM-L6-v2: the binaries find it
+# there (BINDIR/../share/ragd/models), wherever PREFIX is.
+PREFIX ?= /usr/local
+install: all model
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ragd/models/all-MiniLM-L6-v2/1_Pooling
+	install -m 755 $(B)/ragd-index $(B)/ragd-serve $(DESTDIR)$(PREFIX)/bin/
+	cd models/all-MiniLM-L6-v2 && for f in $$(find . -type f); do \
+	  install -m 644 "$$f" "$(DESTDIR)$(PREFIX)/share/ragd/models/all-MiniLM-L6-v2/$$f" || exit 1; done
 
 clean:
 	rm -rf build/obj build/asan bin

@@ -15,7 +15,7 @@
 
 #define RAGD_OK 0
 #define RAGD_ERR -1
-#define RAGD_ERR_LEN 256
+#define RAGD_ERR_LEN 1024
 
 /* Format a message into err (which holds RAGD_ERR_LEN bytes; NULL is
  * allowed and ignored). Always returns RAGD_ERR so callers can write

@@ -351,8 +351,8 @@ static int weights_digest(const char *path, char out[SHA256_HEX_LEN + 1], char *
 embedder *emb_bert_create(const embedder_opts *opts, char *err) {
     char dir[PATH_MAX], tried[4 * PATH_MAX];
     if (embedder_find_model(opts, dir, sizeof(dir), tried, sizeof(tried)) != 0) {
-        err_set(err, "minilm: no model found (looked in %.900s); install it with `make model` or "
-                "`make install`, or give --model DIR or RAGD_MODEL_DIR", tried);
+        err_set(err, "minilm: no model found; install it with `make model` or `make install`, or give "
+                "--model DIR or RAGD_MODEL_DIR. Looked in %s", tried);
         return NULL;
     }
     bert *m = mem_calloc(1, sizeof(*m));

@@ -80,9 +80,9 @@ void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap
 const char *embedder_default_name(const embedder_opts *opts, char *err) {
     char dir[4200], tried[4 * 4200];
     if (embedder_find_model(opts, dir, sizeof(dir), tried, sizeof(tried)) == 0) return "minilm";
-    err_set(err, "no --embedder given and the " EMBEDDER_MODEL_NAME " model is not installed (looked in %s). "
-            "Install it with `make model` (or `make install`), point --model or RAGD_MODEL_DIR at it, "
-            "or choose a test-quality index explicitly with --embedder hash", tried);
+    err_set(err, "no --embedder given and the " EMBEDDER_MODEL_NAME " model is not installed: run `make model` "
+            "(or `make install`), point --model or RAGD_MODEL_DIR at it, or choose --embedder hash "
+            "(test quality). Looked in %s", tried);
     return NULL;
 }
 

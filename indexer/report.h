@@ -52,7 +52,7 @@ typedef struct report {
     char version_id[128];
     int published;
     int exit_code;
-    char error[256];
+    char error[RAGD_ERR_LEN];
 } report;
 
 report *report_new(void);
