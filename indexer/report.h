@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "err.h"
 #include "loader.h"
 #include "strmap.h"
 
