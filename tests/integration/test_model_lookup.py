@@ -100,13 +100,15 @@ def test_install_layout_serves_a_minilm_index():
     harness.BIN = bindir
     try:
         srv = harness.Server(index, env=env())
+    finally:
+        harness.BIN = old
+    try:
         st, _, body = srv.get("/ready")
         assert st == 200, body
         st, _, body = srv.get("/v1/search?q=read+a+file&k=2")
         assert st == 200 and len(json.loads(body)["results"]) == 2, body
-        srv.close()
     finally:
-        harness.BIN = old
+        srv.close()
 
 
 def test_service_without_model_names_what_it_tried():
@@ -117,12 +119,14 @@ def test_service_without_model_names_what_it_tried():
     harness.BIN = os.path.join(WORK, "bare", "bin")
     try:
         srv = harness.Server(index, "--watch-ms", "0", env=env())
+    finally:
+        harness.BIN = old
+    try:
         st, _, body = srv.get("/ready")
         reason = json.loads(body)["reason"]
         assert st == 503 and "looked in" in reason.lower() and "make model" in reason, (st, reason)
-        srv.close()
     finally:
-        harness.BIN = old
+        srv.close()
 
 
 def test_explicit_model_choice_never_falls_back():
