@@ -127,7 +127,12 @@ def section_indexing(out):
         "embed_share_of_wall": round(full["durations_ms"]["embed"] / full["durations_ms"]["total"], 4),
         "embed_note": "embedding runs on worker threads while crawling; share = summed embed-call time / wall time",
         "incremental_nochange_s": round(same_s, 2), "incremental_nochange_embedded": same["chunks"]["embedded"],
+        "incremental_nochange_not_modified": same["pages"]["not_modified"],
+        "incremental_nochange_downloaded": same["pages"]["fetched"],
+        "incremental_nochange_share_of_full": round(same_s / full_s, 3),
         "incremental_1pct_s": round(one_s, 2), "incremental_1pct_pages_changed": len(changed),
+        "incremental_1pct_downloaded": one["pages"]["fetched"],
+        "incremental_1pct_share_of_full": round(one_s / full_s, 3),
         "incremental_1pct_embedded": one["chunks"]["embedded"]}
     return index
 

@@ -187,6 +187,30 @@ int chunk_store_put_doc_chunk(chunk_store *cs, const char *url, const doc_chunk 
     return RAGD_OK;
 }
 
+int chunk_store_ids(chunk_store *cs, int64_t **ids, int64_t *n, char *err) {
+    sqlite3_stmt *st = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(cs->db, "SELECT id FROM chunks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return db_err(cs, err, "ids");
+    int64_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            *ids = mem_realloc(*ids, sizeof(int64_t) * (size_t)cap);
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        mem_free(*ids);
+        *ids = NULL;
+        return db_err(cs, err, "ids");
+    }
+    return RAGD_OK;
+}
+
 int chunk_store_schema(const chunk_store *cs) {
     return cs->schema;
 }

@@ -84,6 +84,9 @@ int chunk_store_each_document(chunk_store *cs, void (*fn)(void *ctx, const chunk
 int chunk_store_doc_chunks(chunk_store *cs, const char *url, void (*fn)(void *ctx, const doc_chunk *c), void *ctx,
                            char *err);
 
+/* Every chunk id, ascending (caller frees *ids). 0 or -1. */
+int chunk_store_ids(chunk_store *cs, int64_t **ids, int64_t *n, char *err);
+
 /* The store's schema version (1 or 2). */
 int chunk_store_schema(const chunk_store *cs);
 

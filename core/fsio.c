@@ -157,3 +157,14 @@ int fsio_is_plain_name(const char *name) {
         if (*p == '/' || *p < 0x20 || *p == 0x7f) return 0;
     return 1;
 }
+
+int fsio_link_or_copy(const char *from, const char *to, char *err) {
+    if (link(from, to) == 0) return RAGD_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    int64_t size = fsio_file_size(from, err);
+    if (size < 0 || fsio_read_file(from, (size_t)size + 1, &buf, &len, err) != 0) return RAGD_ERR;
+    int rc = fsio_write_file_durable(to, buf, len, err);
+    mem_free(buf);
+    return rc;
+}

@@ -41,6 +41,10 @@ int64_t fsio_file_size(const char *path, char *err);
 /* 1 if path exists (lstat), else 0. */
 int fsio_exists(const char *path);
 
+/* Make to a hard link of from (immutable files only: both names share the
+ * bytes), or a durable copy where links are not possible. */
+int fsio_link_or_copy(const char *from, const char *to, char *err);
+
 /* Join a folder and a name into a new string (caller frees). */
 char *fsio_join(const char *dir, const char *name);
 

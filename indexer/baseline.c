@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "fsio.h"
 #include "index_version.h"
 #include "log.h"
 #include "mem.h"
@@ -265,6 +266,17 @@ int baseline_vector(baseline *bl, const char *content_hash, float *out) {
     if (rc != 0) return 0;
     r->used = 1;
     return 1;
+}
+
+char *baseline_same_shard(baseline *bl, int s, int shards, const char *spec, const int64_t *ids, int64_t n) {
+    const manifest *m = &bl->v->m;
+    if (!bl->reusable || m->n_shards != shards || s >= shards || strcmp(m->index_spec, spec) != 0) return NULL;
+    int64_t *old, nold;
+    char err[RAGD_ERR_LEN];
+    if (chunk_store_ids(bl->v->shards[s].store, &old, &nold, err) != 0) return NULL;
+    int same = nold == n && (n == 0 || memcmp(old, ids, sizeof(int64_t) * (size_t)n) == 0);
+    mem_free(old);
+    return same ? fsio_join(bl->v->dir, m->shards[s].index_file) : NULL;
 }
 
 int64_t baseline_unused(const baseline *bl) {

@@ -93,6 +93,12 @@ void baseline_chunks_free(doc_chunk *chunks, char **headings, char **texts, int 
  * it used. 1 found, 0 not. */
 int baseline_vector(baseline *bl, const char *content_hash, float *out);
 
+/* The live shard s's FAISS file (caller frees) if the live version has
+ * shards shards built with spec and shard s holds exactly the sorted
+ * chunk ids ids[0..n): a build can then link that file instead of
+ * building the same index again. NULL otherwise. */
+char *baseline_same_shard(baseline *bl, int s, int shards, const char *spec, const int64_t *ids, int64_t n);
+
 /* Contents of the live version no chunk of this build used. */
 int64_t baseline_unused(const baseline *bl);
 

@@ -548,6 +548,45 @@ static void fill_manifest(builder *b, manifest *m) {
     for (int i = 0; i < b->o->n_sources; i++) manifest_add_source(m, b->o->sources[i]);
 }
 
+static int spec_needs_training(builder *b) {
+    char err[RAGD_ERR_LEN];
+    vindex *vi = vindex_create(embedder_dim(b->e), b->o->index_spec, MANIFEST_METRIC_IP, err);
+    int trained = vi && !vindex_is_trained(vi);
+    vindex_free(vi);
+    return trained;
+}
+
+static int cmp_id(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Per shard, the live FAISS file holding exactly the rows of this
+ * shard's plan (an unchanged shard is linked, not built again), or NULL.
+ * Specs that train share one quantizer across shards: for them all
+ * shards are reused or none. Returns NULL when no shard is reused. */
+static char **same_shards(builder *b, const shard_plan *plans, int ns, int trained) {
+    if (!baseline_reusable(b->bl)) return NULL;
+    char **same = mem_calloc((size_t)ns, sizeof(char *));
+    int n_same = 0;
+    for (int s = 0; s < ns; s++) {
+        int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)(plans[s].n_rows + 1));
+        for (int i = 0; i < plans[s].n_rows; i++) ids[i] = plans[s].rows[i].id;
+        qsort(ids, (size_t)plans[s].n_rows, sizeof(int64_t), cmp_id);
+        same[s] = baseline_same_shard(b->bl, s, ns, b->o->index_spec, ids, plans[s].n_rows);
+        n_same += same[s] != NULL;
+        mem_free(ids);
+    }
+    if (n_same > 0 && (n_same == ns || !trained)) {
+        log_info("%d of %d shard indexes unchanged: linked from %s", n_same, ns, baseline_version_id(b->bl));
+        b->r->shards_unchanged = n_same;
+        return same;
+    }
+    for (int s = 0; s < ns; s++) mem_free(same[s]);
+    mem_free(same);
+    return NULL;
+}
+
 /* Build the shards into a new version and publish it. */
 static int build_and_publish(builder *b, index_writer *w, char *err) {
     double t = now_ms();
@@ -559,11 +598,15 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     fill_manifest(b, &m);
     for (int i = 0; i < ns; i++) manifest_add_shard(&m);
     err[0] = '\0';
-    vindex *proto = train_proto(b, err);
+    int trained = spec_needs_training(b);
+    char **same = same_shards(b, plans, ns, trained);
+    vindex *proto = same ? NULL : train_proto(b, err);
     int rc = err[0] ? RAGD_ERR : RAGD_OK;
     shard_build_ctx ctx = {.writer = w, .dim = m.dim, .spec = b->o->index_spec, .proto = proto,
-                           .embedder = m.embedder, .model_id = m.model_id};
+                           .same_index = same, .embedder = m.embedder, .model_id = m.model_id};
     if (rc == RAGD_OK) rc = shard_build_all(&ctx, plans, ns, m.shards, b->o->threads, err);
+    for (int i = 0; same && i < ns; i++) mem_free(same[i]);
+    mem_free(same);
     for (int i = 0; i < ns; i++) {
         m.total_chunks += m.shards[i].chunks;
         m.total_documents += m.shards[i].documents;

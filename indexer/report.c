@@ -127,7 +127,7 @@ char *report_to_json(const report *r) {
         "{s:s, s:s, s:o, s:b, s:s, s:s?, s:b, s:i, s:s?,"
         " s:o, s:I,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o,"
+        " s:i, s:o,"
         " s:{s:I, s:I, s:I},"
         " s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
         "started_at", r->started_at, "finished_at", r->finished_at, "sources", src,
@@ -139,6 +139,7 @@ char *report_to_json(const report *r) {
         "embedded", (json_int_t)r->chunks_embedded, "reused", (json_int_t)r->chunks_reused,
         "cached", (json_int_t)r->chunks_cached, "carried", (json_int_t)r->chunks_carried,
         "deleted", (json_int_t)r->chunks_deleted,
+        "shards_unchanged", r->shards_unchanged,
         "shrink_guard", shrink_json(r),
         "embed", "calls", (json_int_t)r->embed_calls, "texts", (json_int_t)r->embed_texts,
         "tokens", (json_int_t)r->embed_tokens,

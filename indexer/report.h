@@ -39,6 +39,7 @@ typedef struct report {
     int64_t chunks_embedded, chunks_reused, chunks_deleted;
     int64_t chunks_cached; /* vectors from the embedding cache */
     int64_t chunks_carried; /* chunks of carried-over pages */
+    int shards_unchanged;   /* shard FAISS files linked from the live version */
     /* The shrink guard: the live version against this build. */
     char live_version[128];
     int64_t live_documents, live_chunks;

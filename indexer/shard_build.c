@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "fsio.h"
 #include "mem.h"
 
 void shard_plan_add_row(shard_plan *p, const chunk_row *row, const float *vec, int dim) {
@@ -53,7 +54,9 @@ void shard_plan_clear(shard_plan *p) {
     memset(p, 0, sizeof(*p));
 }
 
-static int write_index(const shard_build_ctx *ctx, const shard_plan *p, const char *path, char *err) {
+static int write_index(const shard_build_ctx *ctx, const shard_plan *p, int shard, const char *path, char *err) {
+    /* Versions are immutable: the same rows make the same index, so link it. */
+    if (ctx->same_index && ctx->same_index[shard]) return fsio_link_or_copy(ctx->same_index[shard], path, err);
     vindex *vi = ctx->proto ? vindex_clone(ctx->proto, err)
                             : vindex_create(ctx->dim, ctx->spec, MANIFEST_METRIC_IP, err);
     if (!vi) return RAGD_ERR;
@@ -116,7 +119,7 @@ static void *build_one(void *arg) {
     ms->documents = j->plan->n_docs;
     char *ip = index_writer_path(j->ctx->writer, ms->index_file);
     char *sp = index_writer_path(j->ctx->writer, ms->store_file);
-    j->rc = write_index(j->ctx, j->plan, ip, j->err);
+    j->rc = write_index(j->ctx, j->plan, j->shard, ip, j->err);
     if (j->rc == 0) j->rc = write_store(j->ctx, j->plan, j->shard, sp, j->err);
     if (j->rc != 0) err_prefix(j->err, "shard %d", j->shard);
     mem_free(ip);

@@ -51,6 +51,7 @@ typedef struct shard_build_ctx {
     int dim;
     const char *spec;
     const vindex *proto; /* trained empty index to copy, or NULL */
+    char **same_index;   /* per shard: a live FAISS file with exactly this shard's rows, or NULL */
     const char *embedder, *model_id;
 } shard_build_ctx;
 

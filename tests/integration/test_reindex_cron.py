@@ -101,6 +101,11 @@ def test_no_change_run_downloads_no_page_body():
     c = rep["chunks"]
     assert c["embedded"] == 0 and c["deleted"] == 0 and c["reused"] == c["unique"] > 0, c
     assert live() != before and len(doc_urls()) == N + 1
+    # Same rows in both shards: the live FAISS files are linked, not rebuilt.
+    assert rep["shards_unchanged"] == 2, rep["shards_unchanged"]
+    for s in ("shard-000.faiss", "shard-001.faiss"):
+        assert os.stat(os.path.join(INDEX, before, s)).st_ino == os.stat(os.path.join(INDEX, live(), s)).st_ino
+    assert harness.ragd_index("info", INDEX, "--verify").returncode == 0
 
 
 def test_one_changed_page_is_the_only_download():
