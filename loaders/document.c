@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "text_extract.h"
 
 #define DOC_MAX_LINKS 10000
 
@@ -14,8 +15,16 @@ void doc_init(document *d, const char *url) {
     d->text[0] = '\0';
 }
 
-void doc_add_block(document *d, enum doc_block_kind kind, int level, const char *text, size_t len) {
-    if (len == 0) return;
+/* Text reaches the index, JSON answers and the embedders: whatever a page
+ * declared, only valid UTF-8 goes in (invalid bytes become U+FFFD). */
+void doc_add_block(document *d, enum doc_block_kind kind, int level, const char *raw, size_t raw_len) {
+    if (raw_len == 0) return;
+    size_t len;
+    char *text = utf8_sanitize(raw, raw_len, &len);
+    if (len == 0) {
+        mem_free(text);
+        return;
+    }
     size_t need = d->text_len + len + 3;
     if (need > d->text_cap) {
         d->text_cap = need * 2;
@@ -37,6 +46,7 @@ void doc_add_block(document *d, enum doc_block_kind kind, int level, const char 
     memcpy(d->text + d->text_len, text, len);
     d->text_len += len;
     d->text[d->text_len] = '\0';
+    mem_free(text);
 }
 
 void doc_add_link(document *d, const char *href) {
@@ -50,7 +60,7 @@ void doc_add_link(document *d, const char *href) {
 
 void doc_set_title(document *d, const char *title) {
     mem_free(d->title);
-    d->title = mem_strdup(title);
+    d->title = utf8_sanitize(title, strlen(title), NULL);
 }
 
 void doc_finish(document *d) {

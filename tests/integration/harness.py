@@ -51,7 +51,9 @@ def load_json(path):
 def dump_chunks(index_dir):
     r = ragd_index("dump", index_dir)
     assert r.returncode == 0, r.stderr
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    # "\n" only: str.splitlines also breaks at U+0085 and U+2028, which JSON
+    # strings may hold unescaped.
+    return [json.loads(line) for line in r.stdout.split("\n") if line.strip()]
 
 
 def http(method, url, body=None, headers=None, timeout=30):

@@ -203,6 +203,21 @@ def test_site_that_vanishes_keeps_the_live_index():
     assert rep["pages"]["carried_over"]["count"] == 7
 
 
+def test_garbage_page_is_indexed_as_served_and_the_run_finishes():
+    site = FaultSite(3)
+    index = os.path.join(WORK, "garbage")
+    try:
+        site.set_modes({1: "garbage"})
+        r, rep = build(site=site, index=index, report="g.json")
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        assert rep["documents"] == 4 and rep["pages"]["failed"] == 0, rep["pages"]
+        assert harness.ragd_index("info", index, "--verify").returncode == 0
+        chunks = [c for c in harness.dump_chunks(index) if c["url"].endswith("/p01.html")]
+        assert chunks and all(isinstance(c["text"], str) for c in chunks)  # valid UTF-8 JSON
+    finally:
+        site.close()
+
+
 def test_robots_redirect_loop_counts_as_unavailable():
     site = FaultSite(2, robots="loop")
     try:
