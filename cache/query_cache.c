@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <utf8proc.h>
@@ -23,6 +24,9 @@
 #endif
 
 #define QC_FEED "ragd:v1:semfeed"
+/* Set once per Redis dataset (SET NX); a FLUSHDB or a restart without
+ * persistence removes it, and a replica that sees it change drops its mirror. */
+#define QC_EPOCH "ragd:v1:epoch"
 #define QC_HIT_BYTES 14 /* u16 shard, i64 id, f32 score */
 #define QC_MAX_DIM 16384
 #define QC_MAX_HITS 10000
@@ -31,6 +35,8 @@ typedef struct wjob {
     qkey key;
     float *vec;
     int dim, store_vector;
+    int exact_only; /* tiers 1 and 2 only (write-back after a semantic hit) */
+    char epoch[40]; /* exact_only: the dataset epoch the hit was served from */
     char *results;
     size_t results_len;
     struct wjob *next;
@@ -47,6 +53,8 @@ struct qcache {
     wjob *head, *tail;
     int pending, busy;
     atomic_int stopping;
+    char epoch[40];      /* the dataset epoch the mirror was fed from (written under mu) */
+    char epoch_new[40];  /* the value this replica offers when the key is missing (feeder thread) */
 };
 
 static double mono_ms(void) {
@@ -262,10 +270,16 @@ int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index
 
 /* ---- writes (background thread) ---- */
 
-void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
-                  int n) {
+static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, int exact_only,
+                        const index_hit *hits, int n) {
     if (!rpool_up(c->pool)) return;
     wjob *j = mem_calloc(1, sizeof(*j));
+    j->exact_only = exact_only;
+    if (exact_only) {
+        pthread_mutex_lock(&c->mu);
+        snprintf(j->epoch, sizeof(j->epoch), "%s", c->epoch);
+        pthread_mutex_unlock(&c->mu);
+    }
     j->key = *key;
     j->dim = dim;
     j->store_vector = store_vector;
@@ -287,6 +301,36 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
     pthread_mutex_unlock(&c->mu);
 }
 
+void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
+                  int n) {
+    queue_store(c, key, vec, dim, store_vector, 0, hits, n);
+}
+
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, int store_vector,
+                        const index_hit *hits, int n) {
+    queue_store(c, key, vec, dim, store_vector, 1, hits, n);
+}
+
+/* Write a semantic hit's results (and vector) under the query's own keys,
+ * but only if the dataset is still the one the hit came from: a hit served
+ * in the moment before a FLUSHDB reached the mirror must not bring purged
+ * results back as exact keys. One script, so the check and writes are atomic. */
+static int write_back(redisContext *ctx, const wjob *j, const char *vval, size_t vlen, const char *rttl,
+                      const char *vttl) {
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+        "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) "
+        "if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5]) end return 1";
+    const char *a[] = {"EVAL", script, "3", QC_EPOCH, j->key.res_key, j->key.vec_key,
+                       j->epoch, j->results, rttl, vval ? vval : "", vttl};
+    size_t l[] = {4, sizeof(script) - 1, 1, strlen(QC_EPOCH), strlen(j->key.res_key), strlen(j->key.vec_key),
+                  strlen(j->epoch), j->results_len, strlen(rttl), vval ? vlen : 0, strlen(vttl)};
+    redisReply *r = redisCommandArgv(ctx, 11, a, l);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (r) freeReplyObject(r);
+    return ok;
+}
+
 static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
     char rttl[32], vttl[32], maxlen[32];
     snprintf(rttl, sizeof(rttl), "%lld", (long long)c->o.results_ttl_ms);
@@ -301,6 +345,12 @@ static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
     size_t l2[] = {3, strlen(j->key.sem_key), elen, 2, strlen(rttl)};
     const char *a3[] = {"XADD", QC_FEED, "MAXLEN", "~", maxlen, "*", "k", j->key.sem_key};
     size_t l3[] = {4, strlen(QC_FEED), 6, 1, strlen(maxlen), 1, 1, strlen(j->key.sem_key)};
+    if (j->exact_only) {
+        int ok = write_back(ctx, j, vval, vlen, rttl, vttl);
+        mem_free(entry);
+        mem_free(vval);
+        return ok;
+    }
     int cmds = 3;
     redisAppendCommandArgv(ctx, 5, a1, l1);
     redisAppendCommandArgv(ctx, 5, a2, l2);
@@ -385,6 +435,44 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
     if (r) freeReplyObject(r);
 }
 
+/* Has the dataset changed under us (FLUSHDB, FLUSHALL, a restart without
+ * persistence)? Then drop the mirror and read the feed from its start.
+ * Called before every feed read, so a purge reaches every replica within
+ * one read period (500 ms) plus a round trip. -1 on a connection error. */
+static void fresh_epoch(char out[40]) {
+    unsigned char rnd[8] = {0};
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        uint64_t x = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)mono_ms();
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+}
+
+static int check_epoch(qcache *c, redisContext *ctx, char *last, size_t last_cap) {
+    fresh_epoch(c->epoch_new); /* a re-created key must never repeat an old value */
+    redisReply *r = redisCommand(ctx, "SET %s %s NX", QC_EPOCH, c->epoch_new);
+    if (r) freeReplyObject(r);
+    r = redisCommand(ctx, "GET %s", QC_EPOCH);
+    if (!r || ctx->err) {
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof(c->epoch) && strcmp(c->epoch, r->str) != 0) {
+        if (c->epoch[0] || mirror_size(c->mirror) > 0) {
+            mirror_clear(c->mirror);
+            event(c, "mirror_purges");
+            log_info("redis dataset changed (epoch %s -> %s): semantic mirror cleared", c->epoch[0] ? c->epoch : "-",
+                     r->str);
+        }
+        pthread_mutex_lock(&c->mu);
+        snprintf(c->epoch, sizeof(c->epoch), "%s", r->str);
+        pthread_mutex_unlock(&c->mu);
+        snprintf(last, last_cap, "0");
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static void *feeder_loop(void *arg) {
     qcache *c = arg;
     char last[64] = "0";
@@ -392,6 +480,11 @@ static void *feeder_loop(void *arg) {
     while (!atomic_load(&c->stopping)) {
         if (!ctx && !(ctx = rpool_connect(c->pool, 1500))) {
             for (int i = 0; i < 10 && !atomic_load(&c->stopping); i++) usleep(100 * 1000);
+            continue;
+        }
+        if (check_epoch(c, ctx, last, sizeof(last)) != 0) {
+            redisFree(ctx);
+            ctx = NULL;
             continue;
         }
         redisReply *r = redisCommand(ctx, "XREAD COUNT 256 BLOCK 500 STREAMS %s %s", QC_FEED, last);

@@ -7,6 +7,9 @@
  *      a Redis stream; every replica mirrors the vectors in memory and
  *      serves the results of the nearest earlier query of the same group
  *      (ns, version, embedder, k, filter) when cosine >= threshold.
+ * A semantic hit writes tiers 1 and 2 back under its own keys. Every
+ * replica drops its mirror when Redis's dataset changes (an epoch key that
+ * FLUSHDB or a restart removes), so purged entries stop being served.
  * A new index version changes tier-2 and tier-3 keys, so a reindex never
  * serves stale results. TTLs are set at write and never extended by reads.
  * Values are compact binary and validated on read (a corrupt or foreign
@@ -84,6 +87,12 @@ int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index
  * entry (tier 3) and, if store_vector, the vector (tier 1). Never blocks. */
 void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
                   int n);
+
+/* After a semantic hit: write the results (tier 2) and, if store_vector,
+ * the vector (tier 1) under this query's own keys, so an identical repeat
+ * is an exact hit. No semantic entry is added. Never blocks. */
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, int store_vector,
+                        const index_hit *hits, int n);
 
 /* 1 while Redis answers. */
 int qcache_up(qcache *c);

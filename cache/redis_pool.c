@@ -13,6 +13,7 @@
 #include "mem.h"
 
 #define RPOOL_MAX_IDLE 64
+#define RPOOL_PROBE_MS 250
 
 struct rpool {
     rpool_opts o;
@@ -21,6 +22,9 @@ struct rpool {
     int n_idle, max_idle;
     int failures, backoff_ms, up;
     double open_until;
+    pthread_t prober;
+    pthread_cond_t stop_cv;
+    int stopping;
 };
 
 static double now_ms(void) {
@@ -68,6 +72,39 @@ int rpool_parse_url(const char *url, rpool_opts *o, char *err) {
     return RAGD_OK;
 }
 
+static void record(rpool *p, int ok);
+static int ok_reply(redisContext *c, const char *fmt, const char *arg);
+
+/* While the breaker is open, ping Redis every RPOOL_PROBE_MS off the
+ * request path, and close the breaker as soon as it answers: hits resume
+ * within a probe period of Redis coming back, however long the outage
+ * (the request path's doubling back-off only spares requests the wait). */
+static void *probe_loop(void *arg) {
+    rpool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += RPOOL_PROBE_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&p->stop_cv, &p->mu, &until);
+        if (p->stopping || p->up) continue;
+        pthread_mutex_unlock(&p->mu);
+        redisContext *c = rpool_connect(p, p->o.command_timeout_ms);
+        int ok = c && ok_reply(c, "PING", NULL);
+        pthread_mutex_lock(&p->mu);
+        if (ok) {
+            record(p, 1);
+            p->open_until = 0;
+            if (p->n_idle < p->max_idle) p->idle[p->n_idle++] = c, c = NULL;
+        }
+        if (c) redisFree(c);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
 rpool *rpool_new(const rpool_opts *o, int max_idle) {
     rpool *p = mem_calloc(1, sizeof(*p));
     p->o = *o;
@@ -75,6 +112,8 @@ rpool *rpool_new(const rpool_opts *o, int max_idle) {
     p->backoff_ms = o->backoff_ms;
     p->up = 1; /* until proven otherwise */
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->stop_cv, NULL);
+    pthread_create(&p->prober, NULL, probe_loop, p);
     return p;
 }
 
@@ -167,6 +206,12 @@ int rpool_up(rpool *p) {
 
 void rpool_free(rpool *p) {
     if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_signal(&p->stop_cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->prober, NULL);
+    pthread_cond_destroy(&p->stop_cv);
     for (int i = 0; i < p->n_idle; i++) redisFree(p->idle[i]);
     pthread_mutex_destroy(&p->mu);
     mem_free(p);

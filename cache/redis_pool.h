@@ -5,7 +5,9 @@
  * consecutive failures the pool stops trying for a back-off period
  * (doubling up to max_backoff_ms), and every caller is told at once that
  * Redis is unavailable, so requests bypass the cache instead of waiting.
- * After the back-off one caller probes; success closes the breaker.
+ * A background thread pings Redis every 250 ms while the breaker is
+ * open and closes it as soon as Redis answers, so recovery never waits
+ * out the back-off; after the back-off a caller may also probe.
  *
  *     rpool_opts o = rpool_opts_default();
  *     if (rpool_parse_url("redis://:secret@127.0.0.1:6379/0", &o, err)) ...;

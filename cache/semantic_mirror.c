@@ -166,6 +166,16 @@ size_t mirror_size(mirror *m) {
     return n;
 }
 
+void mirror_clear(mirror *m) {
+    pthread_rwlock_wrlock(&m->lock);
+    strmap_free(m->groups, group_free);
+    strmap_free(m->keys, NULL);
+    m->groups = strmap_new();
+    m->keys = strmap_new();
+    m->total = 0;
+    pthread_rwlock_unlock(&m->lock);
+}
+
 void mirror_free(mirror *m) {
     if (!m) return;
     strmap_free(m->groups, group_free);

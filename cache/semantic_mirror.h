@@ -35,6 +35,10 @@ int mirror_lookup(mirror *m, const char *group, const float *vec, int dim, float
 
 size_t mirror_size(mirror *m);
 
+/* Drop every entry (Redis was flushed or restarted: what it no longer
+ * holds must not be served). */
+void mirror_clear(mirror *m);
+
 void mirror_free(mirror *m);
 
 #endif

@@ -129,6 +129,8 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         serve_cached(v, hits, n, q, r) == RAGD_OK) {
         r->cache = CACHE_SEMANTIC;
         status = SEARCH_OK;
+        /* An identical repeat of this query is then an exact hit. */
+        qcache_store_exact(s->cache, &key, qv, dim, !have_vec, hits, n);
         goto done;
     }
     n = run_search(s, v, qv, depth, hits, r, err);

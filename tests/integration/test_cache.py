@@ -101,6 +101,45 @@ def test_two_replicas_share_semantic_hits():
     assert harness.wait_until(lambda: search(B, "Where can I change the password of my account?")["cache"] == "semantic", 5)
 
 
+def counter(srv, name, label):
+    for line in srv.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + "{") and label in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
+def mirror_size(srv):
+    return metric(srv, "ragd_cache_mirror_entries")
+
+
+def test_semantic_hit_writes_exact_tiers_back():
+    q, para = "How do I delete my account?", "How can I delete my account?"
+    before = mirror_size(A)
+    assert search(A, q)["cache"] == "miss"
+    assert harness.wait_until(lambda: mirror_size(A) > before, 5)
+    assert search(A, para)["cache"] == "semantic"
+    # The hit wrote the results under the paraphrase's own key (asynchronously):
+    # an identical repeat is now an exact hit, not another semantic one.
+    assert harness.wait_until(lambda: search(A, para)["cache"] == "exact", 5)
+    assert harness.wait_until(lambda: len(REDIS.keys("ragd:v1:*:res:*")) >= 2, 5)
+
+
+def test_flushdb_purges_every_replica():
+    q, para = "How do I change my email address?", "How can I change my email address?"
+    assert search(A, q)["cache"] == "miss"
+    assert harness.wait_until(lambda: search(B, para)["cache"] in ("semantic", "exact"), 5)
+    purges = [counter(s, "ragd_cache_events_total", 'event="mirror_purges"') for s in (A, B)]
+    time.sleep(0.5)  # let the replicas' asynchronous writes land before the purge
+    assert REDIS.cli("FLUSHDB").strip() == "OK"
+    # Within a feed period (500 ms) every replica drops its mirror, before any
+    # new query; a hit served in between cannot write the purged results back
+    # (the write-back is checked against the dataset's epoch in one script).
+    assert harness.wait_until(lambda: mirror_size(A) == 0 and mirror_size(B) == 0, 3), (mirror_size(A), mirror_size(B))
+    for i, srv in enumerate((A, B)):
+        assert counter(srv, "ragd_cache_events_total", 'event="mirror_purges"') == purges[i] + 1
+    assert search(A, para)["cache"] == "miss"
+
+
 def test_results_keyed_by_index_version():
     q = "zircon quokka manual"
     corpus2 = os.path.join(WORK, "corpus2")
@@ -211,6 +250,24 @@ def test_redis_outage_bypasses_and_recovers():
     assert statuses and all(s == 200 for s in statuses), set(statuses)
     assert "bypass" in caches
     assert json.loads(A.get("/ready")[2])["cache"] == "ok"
+
+
+def test_hits_resume_within_2s_after_a_long_outage():
+    q = "long outage recovery question about passwords"
+    search(A, q)
+    REDIS.stop()
+    # 12 s of requests while Redis is down: the request path's back-off grows
+    # to 8-16 s; recovery must not wait for it.
+    end = time.time() + 12
+    while time.time() < end:
+        assert search(A, q)["cache"] == "bypass"
+        time.sleep(0.2)
+    REDIS.start()
+    t0 = time.time()
+    assert harness.wait_until(lambda: search(A, q)["cache"] != "bypass", 2.0)
+    assert time.time() - t0 <= 2.0
+    # and the cache works again: the next repeat is an exact hit
+    assert harness.wait_until(lambda: search(A, q)["cache"] == "exact", 5)
 
 
 def test_indexer_embedding_cache_in_redis():
