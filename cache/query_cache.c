@@ -16,6 +16,7 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "local_cache.h"
 #include "semantic_mirror.h"
 #include "sha256.h"
 
@@ -47,6 +48,7 @@ struct qcache {
     qcache_hooks hooks;
     rpool *pool;
     mirror *mirror;
+    lcache *l1; /* NULL when off */
     pthread_t writer, feeder;
     pthread_mutex_t mu;
     pthread_cond_t cv, idle_cv;
@@ -76,7 +78,7 @@ static void event(qcache *c, const char *name) {
 qcache_opts qcache_opts_default(void) {
     qcache_opts o = {.redis = rpool_opts_default(), .vector_ttl_ms = 7LL * 24 * 3600 * 1000,
                      .results_ttl_ms = 3600LL * 1000, .threshold = 0.95f, .mirror_max = 10000,
-                     .feed_maxlen = 10000, .max_pending_writes = 1000};
+                     .feed_maxlen = 10000, .max_pending_writes = 1000, .l1_max = 10000};
     return o;
 }
 
@@ -227,15 +229,42 @@ static char *encode_entry(const qkey *k, const float *v, int dim, int64_t expire
 
 /* ---- lookups ---- */
 
+/* The L1: 1 and the hits if this replica holds the result list. */
+static int l1_lookup(qcache *c, const qkey *key, index_hit *hits, int *n) {
+    void *blob;
+    size_t len;
+    if (!c->l1 || !lcache_get(c->l1, key->res_key, wall_ms(), &blob, &len)) return 0;
+    int ok = decode_results(blob, len, key->k, hits, n) == 0;
+    mem_free(blob);
+    if (ok) event(c, "l1_hits");
+    return ok;
+}
+
+/* MGET results + vector and PTTL of the results, in one round trip. */
+static redisReply *lookup_round_trip(qcache *c, redisContext *ctx, const qkey *key, long long *pttl) {
+    const char *mget[] = {"MGET", key->res_key, key->vec_key};
+    const char *ttl[] = {"PTTL", key->res_key};
+    double t = mono_ms();
+    redisAppendCommandArgv(ctx, 3, mget, NULL);
+    redisAppendCommandArgv(ctx, 2, ttl, NULL);
+    redisReply *r = NULL, *tr = NULL;
+    if (redisGetReply(ctx, (void **)&r) != REDIS_OK) r = NULL;
+    if (r && redisGetReply(ctx, (void **)&tr) != REDIS_OK) tr = NULL;
+    if (c->hooks.latency) c->hooks.latency((mono_ms() - t) / 1000.0);
+    *pttl = tr && tr->type == REDIS_REPLY_INTEGER ? tr->integer : -1;
+    if (tr) freeReplyObject(tr);
+    else if (r) freeReplyObject(r), r = NULL; /* half a pipeline: the connection is unusable */
+    return r;
+}
+
 int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec) {
     *have_vec = 0;
     *n = 0;
+    if (l1_lookup(c, key, hits, n)) return QC_HIT;
     redisContext *ctx = rpool_get(c->pool);
     if (!ctx) return QC_BYPASS;
-    const char *argv[] = {"MGET", key->res_key, key->vec_key};
-    double t = mono_ms();
-    redisReply *r = redisCommandArgv(ctx, 3, argv, NULL);
-    if (c->hooks.latency) c->hooks.latency((mono_ms() - t) / 1000.0);
+    long long pttl;
+    redisReply *r = lookup_round_trip(c, ctx, key, &pttl);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
     rpool_put(c->pool, ctx, ok);
     if (!ok) {
@@ -248,6 +277,7 @@ int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, 
     if (res->type == REDIS_REPLY_STRING) {
         if (decode_results(res->str, res->len, key->k, hits, n) == 0) status = QC_HIT;
         else event(c, "corrupt_entries");
+        if (status == QC_HIT && c->l1 && pttl > 0) lcache_put(c->l1, key->res_key, res->str, res->len, wall_ms() + pttl);
     }
     if (status == QC_MISS && v->type == REDIS_REPLY_STRING) {
         if (decode_vector(v->str, v->len, dim, vec) == 0) *have_vec = 1;
@@ -304,6 +334,14 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
 void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
                   int n) {
     queue_store(c, key, vec, dim, store_vector, 0, hits, n);
+    /* Fresh results: the L1 may hold them as long as Redis will. (Not for
+     * semantic write-backs: Redis may refuse those after a purge.) */
+    if (c->l1 && rpool_up(c->pool)) {
+        size_t len;
+        char *blob = encode_results(hits, n, &len);
+        lcache_put(c->l1, key->res_key, blob, len, wall_ms() + c->o.results_ttl_ms);
+        mem_free(blob);
+    }
 }
 
 void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, int store_vector,
@@ -460,6 +498,7 @@ static int check_epoch(qcache *c, redisContext *ctx, char *last, size_t last_cap
     if (r->type == REDIS_REPLY_STRING && r->len < sizeof(c->epoch) && strcmp(c->epoch, r->str) != 0) {
         if (c->epoch[0] || mirror_size(c->mirror) > 0) {
             mirror_clear(c->mirror);
+            if (c->l1) lcache_clear(c->l1);
             event(c, "mirror_purges");
             log_info("redis dataset changed (epoch %s -> %s): semantic mirror cleared", c->epoch[0] ? c->epoch : "-",
                      r->str);
@@ -479,10 +518,12 @@ static void *feeder_loop(void *arg) {
     redisContext *ctx = NULL;
     while (!atomic_load(&c->stopping)) {
         if (!ctx && !(ctx = rpool_connect(c->pool, 1500))) {
-            for (int i = 0; i < 10 && !atomic_load(&c->stopping); i++) usleep(100 * 1000);
+            rpool_note(c->pool, 0);
+            for (int i = 0; i < 5 && !atomic_load(&c->stopping); i++) usleep(100 * 1000);
             continue;
         }
         if (check_epoch(c, ctx, last, sizeof(last)) != 0) {
+            rpool_note(c->pool, 0);
             redisFree(ctx);
             ctx = NULL;
             continue;
@@ -490,6 +531,7 @@ static void *feeder_loop(void *arg) {
         redisReply *r = redisCommand(ctx, "XREAD COUNT 256 BLOCK 500 STREAMS %s %s", QC_FEED, last);
         if (!r || ctx->err) {
             if (r) freeReplyObject(r);
+            rpool_note(c->pool, 0);
             redisFree(ctx);
             ctx = NULL;
             continue;
@@ -527,6 +569,7 @@ qcache *qcache_new(const qcache_opts *o, const qcache_hooks *hooks, char *err) {
     if (hooks) c->hooks = *hooks;
     c->pool = rpool_new(&o->redis, 16);
     c->mirror = mirror_new(o->mirror_max);
+    if (o->l1_max > 0) c->l1 = lcache_new(o->l1_max);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->idle_cv, NULL);
@@ -570,6 +613,7 @@ void qcache_free(qcache *c) {
         mem_free(j->vec), mem_free(j->results), mem_free(j);
     }
     mirror_free(c->mirror);
+    lcache_free(c->l1);
     rpool_free(c->pool);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

@@ -7,7 +7,9 @@
  *      a Redis stream; every replica mirrors the vectors in memory and
  *      serves the results of the nearest earlier query of the same group
  *      (ns, version, embedder, k, filter) when cosine >= threshold.
- * A semantic hit writes tiers 1 and 2 back under its own keys. Every
+ * Tier 2 has an in-process L1 (local_cache) filled from Redis reads (with
+ * Redis's remaining TTL) and from this replica's writes, so an exact repeat
+ * needs no Redis round trip. A semantic hit writes tiers 1 and 2 back under its own keys. Every
  * replica drops its mirror when Redis's dataset changes (an epoch key that
  * FLUSHDB or a restart removes), so purged entries stop being served.
  * A new index version changes tier-2 and tier-3 keys, so a reindex never
@@ -45,6 +47,7 @@ typedef struct qcache_opts {
     int mirror_max;         /* entries mirrored in memory, default 10000 */
     int feed_maxlen;        /* semantic feed stream length, default 10000 */
     int max_pending_writes; /* queued writes before new ones are dropped, default 1000 */
+    int l1_max;             /* exact result lists kept in process (local_cache), default 10000; 0 = off */
 } qcache_opts;
 
 /* Callbacks into the service's metrics (may be NULL). */

@@ -197,6 +197,12 @@ void rpool_put(rpool *p, redisContext *c, int ok) {
     if (c) redisFree(c);
 }
 
+void rpool_note(rpool *p, int ok) {
+    pthread_mutex_lock(&p->mu);
+    if (ok ? !p->up || p->failures : now_ms() >= p->open_until) record(p, ok);
+    pthread_mutex_unlock(&p->mu);
+}
+
 int rpool_up(rpool *p) {
     pthread_mutex_lock(&p->mu);
     int up = p->up && now_ms() >= p->open_until;

@@ -54,6 +54,11 @@ void rpool_put(rpool *p, redisContext *c, int ok);
  * pool and with its own command timeout; NULL on failure. */
 redisContext *rpool_connect(const rpool *p, int command_timeout_ms);
 
+/* Count the outcome of an operation on a connection outside the pool
+ * (the semantic feed's), so an outage is seen even when every request is
+ * served from memory. */
+void rpool_note(rpool *p, int ok);
+
 /* 1 while the breaker is closed and the last operation succeeded. */
 int rpool_up(rpool *p);
 

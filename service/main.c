@@ -52,6 +52,8 @@ static void usage(FILE *f) {
         "  --cache-vector-ttl-s N lifetime of cached query vectors (604800 = 7 days)\n"
         "  --cache-results-ttl-s N lifetime of cached results (3600)\n"
         "  --cache-mirror-max N   semantic entries mirrored in memory (10000)\n"
+        "  --cache-l1-max N       exact result lists kept in process, no Redis round trip\n"
+        "                         for a repeat (10000; 0 = off)\n"
         "  --redis-timeout-ms N   Redis command timeout (100); connect: --redis-connect-timeout-ms (200)\n"
         "  --redis-backoff-ms N   first pause after Redis fails 3 times (1000, doubling to 30 s)\n"
         "  --ef-search N          HNSW efSearch (index default)\n"
@@ -119,6 +121,8 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         else c->co.results_ttl_ms = n;
     } else if (!strcmp(key, "cache-mirror-max")) {
         if (set_int(key, v, 16, 10000000, &c->co.mirror_max, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "cache-l1-max")) {
+        if (set_int(key, v, 0, 10000000, &c->co.l1_max, err)) return RAGD_ERR;
     } else if (!strcmp(key, "redis-connect-timeout-ms")) {
         if (set_int(key, v, 1, 60000, &c->co.redis.connect_timeout_ms, err)) return RAGD_ERR;
     } else if (!strcmp(key, "redis-timeout-ms")) {

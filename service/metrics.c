@@ -24,9 +24,9 @@ typedef struct histogram {
 } histogram;
 
 /* The events cache/query_cache.c reports; anything else counts as "other". */
-#define N_EVENTS 6
+#define N_EVENTS 7
 static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "writes", "write_errors",
-                                             "mirror_purges", "other"};
+                                             "mirror_purges", "l1_hits", "other"};
 
 static struct {
     atomic_uint_fast64_t requests[ROUTE_COUNT][N_STATUS];
