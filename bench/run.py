@@ -259,13 +259,20 @@ def section_service(out, queries_file):
             for c in (1, 16):
                 res["runs"]["cache_exact_c%d" % c] = wrk(url, one, "/v1/search", "q", "&k=10", c)
             # Same words in other cases and punctuation: the hash embedder maps
-            # them to the same vector, so these are semantic (not exact) hits.
+            # them to the same vector, so each variant is a semantic hit the
+            # first time and, written back, an exact hit after that.
             variants = os.path.join(common.WORK, "variants.txt")
             with open(variants, "w") as f:
                 for i in range(500):
                     f.write("How do I read a file line by line%s\n" % ("?" * (i % 5 + 1) + " " * (i // 5)))
             for c in (1, 16):
                 res["runs"]["cache_semantic_c%d" % c] = wrk(url, variants, "/v1/search", "q", "&k=10", c)
+        # The same exact hits without the in-process L1: every repeat asks Redis.
+        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port, "--cache-l1-max", "0") as url:
+            common.post_json(url + "/v1/search", {"query": "how do I read a file line by line", "k": 10})
+            time.sleep(0.5)
+            for c in (1, 16):
+                res["runs"]["cache_exact_redis_only_c%d" % c] = wrk(url, one, "/v1/search", "q", "&k=10", c)
     finally:
         redis.terminate()
         redis.wait()
