@@ -272,7 +272,7 @@ def test_redis_outage_bypasses_and_recovers():
         t.join()
     assert statuses and all(s == 200 for s in statuses), set(statuses)
     assert "bypass" in caches
-    assert json.loads(A.get("/ready")[2])["cache"] == "ok"
+    assert harness.wait_until(lambda: json.loads(A.get("/ready")[2])["cache"] == "ok", 5)
 
 
 def test_hits_resume_within_2s_after_a_long_outage():
