@@ -6,6 +6,7 @@ scores them (0.99 for a rewording, 0.93 for a negation, ~0.06 unrelated).
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 import urllib.parse
@@ -272,6 +273,22 @@ def test_redis_outage_bypasses_and_recovers():
         t.join()
     assert statuses and all(s == 200 for s in statuses), set(statuses)
     assert "bypass" in caches
+    assert harness.wait_until(lambda: json.loads(A.get("/ready")[2])["cache"] == "ok", 5)
+
+
+def test_slow_redis_never_holds_a_request():
+    # A paused redis-server (SIGSTOP) accepts connections and answers nothing:
+    # the command timeout (100 ms) turns the lookup into a bypass and the
+    # request is answered by a search.
+    os.kill(REDIS.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        r = search(A, "a question while redis is paused about prairie quarry")
+        took = time.time() - t0
+        assert r["cache"] == "bypass" and r["results"], r["cache"]
+        assert took < 1.0, took  # bounded by the timeouts, not by Redis
+    finally:
+        os.kill(REDIS.proc.pid, signal.SIGCONT)
     assert harness.wait_until(lambda: json.loads(A.get("/ready")[2])["cache"] == "ok", 5)
 
 
