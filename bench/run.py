@@ -13,6 +13,8 @@ Sections (each records its command lines, versions and inputs):
             embedder calls avoided, wrong-hit rate, latency per outcome
   indexing  crawl of the local Python docs: full, incremental with no change,
             incremental with 1% of pages changed (hash embedder)
+  guard     the semantic cache's cosine threshold alone on STS-benchmark dev
+            pairs: wrong-hit rate against hit rate (bench/sts_curve.py)
   indexing-minilm  the same with the minilm encoder (about 6 minutes; only
             when named: python3 bench/run.py indexing-minilm)
 Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
@@ -34,6 +36,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import smart_collection  # noqa: E402
+import sts_curve  # noqa: E402
 
 IDX = os.path.join(common.BIN, "ragd-index")
 VENV = os.environ.get("SEED_VENV", os.path.join(common.ROOT, "build", "bench-venv"))
@@ -41,6 +44,7 @@ PY = os.path.join(VENV, "bin", "python")
 MODEL = os.path.join(common.ROOT, "models", "all-MiniLM-L6-v2")
 DOCS = "/usr/share/doc/python3.11/html"
 CISI = os.path.join(common.ROOT, "..", "shared", "datasets", "cisi")
+STSB = os.path.join(common.ROOT, "..", "shared", "datasets", "stsb")
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
 
 
@@ -552,6 +556,8 @@ def markdown(out, pngs):
                i["incremental_nochange_embedded"], i["incremental_1pct_pages_changed"], i["incremental_1pct_s"],
                i["incremental_1pct_share_of_full"] * 100, i["incremental_1pct_downloaded"],
                i["incremental_1pct_embedded"]), ""]
+    if out.get("guard"):
+        L += [sts_curve.markdown(out["guard"])]
     a = out.get("ann")
     if a:
         L += ["## ANN (%d real all-MiniLM-L6-v2 chunk vectors of the Python docs, %d queries, exact top 10 as truth)" %
@@ -568,7 +574,7 @@ def markdown(out, pngs):
 def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
-    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "seed", "cache", "ann"}
+    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "seed", "cache", "ann", "guard"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -594,13 +600,14 @@ def main():
             f.write("\n".join(heads[:1000]) + "\n")
     for name, fn in [("embedder", lambda: section_embedder(out, texts_file, queries_file)),
                      ("service", lambda: section_service(out, queries_file)), ("seed", lambda: section_seed(out)),
-                     ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file))]:
+                     ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
+                     ("guard", lambda: out.update(guard=sts_curve.measure(STSB)))]:
         if name in only:
             t = time.time()
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
-    everything = {"indexing", "embedder", "service", "seed", "cache", "ann"}
+    everything = {"indexing", "embedder", "service", "seed", "cache", "ann", "guard"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:
