@@ -37,6 +37,7 @@ static struct {
     atomic_uint_fast64_t cache[CACHE_OUTCOME_COUNT];
     atomic_uint_fast64_t cache_events[N_EVENTS];
     atomic_uint_fast64_t embed_calls, embed_errors, embed_avoided;
+    atomic_uint_fast64_t avoided_by[CACHE_OUTCOME_COUNT];
     atomic_uint_fast64_t reloads_ok, reloads_failed;
 } M;
 
@@ -91,6 +92,11 @@ void metrics_embed(int calls, int errors, int avoided) {
     atomic_fetch_add(&M.embed_calls, (uint_fast64_t)calls);
     atomic_fetch_add(&M.embed_errors, (uint_fast64_t)errors);
     atomic_fetch_add(&M.embed_avoided, (uint_fast64_t)avoided);
+}
+
+void metrics_calls_avoided(enum cache_outcome tier) {
+    atomic_fetch_add(&M.avoided_by[tier < CACHE_OUTCOME_COUNT ? tier : CACHE_MISS], 1);
+    atomic_fetch_add(&M.embed_avoided, 1);
 }
 
 void metrics_reload(int ok) {
@@ -193,6 +199,15 @@ char *metrics_render(const metrics_gauges *g) {
             "# TYPE ragd_embedder_calls_avoided_total counter\nragd_embedder_calls_avoided_total %llu\n",
         (unsigned long long)atomic_load(&M.embed_calls), (unsigned long long)atomic_load(&M.embed_errors),
         (unsigned long long)atomic_load(&M.embed_avoided));
+    /* Semantic hits are listed though they avoid no model call today: the
+     * query is embedded before the semantic lookup (it saves the search). */
+    put(&b, "# HELP ragd_model_calls_avoided_total Model (embedder) calls the cache made unnecessary, by tier.\n"
+            "# TYPE ragd_model_calls_avoided_total counter\n");
+    static const char *const tiers[] = {"vector", "results", "semantic"};
+    static const enum cache_outcome tier_of[] = {CACHE_EXACT, CACHE_RESULTS, CACHE_SEMANTIC};
+    for (int i = 0; i < 3; i++)
+        put(&b, "ragd_model_calls_avoided_total{tier=\"%s\"} %llu\n", tiers[i],
+            (unsigned long long)atomic_load(&M.avoided_by[tier_of[i]]));
     put(&b, "# HELP ragd_index_reloads_total Index reloads by result.\n"
             "# TYPE ragd_index_reloads_total counter\n"
             "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",

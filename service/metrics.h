@@ -56,6 +56,11 @@ int64_t metrics_inflight_now(void);
 void metrics_cache(enum cache_outcome c);
 void metrics_cache_event(const char *name); /* redis_errors, corrupt_entries, ... */
 void metrics_embed(int calls, int errors, int avoided);
+
+/* One model call the cache made unnecessary, by the tier that answered
+ * (CACHE_EXACT: the query vector; CACHE_RESULTS: the whole result list).
+ * Also counts in metrics_embed's avoided total. */
+void metrics_calls_avoided(enum cache_outcome tier);
 void metrics_reload(int ok);
 void metrics_redis_latency(double seconds);
 

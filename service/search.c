@@ -112,7 +112,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
         if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_RESULTS;
-            metrics_embed(0, 0, 1);
+            metrics_calls_avoided(CACHE_RESULTS);
             status = SEARCH_OK;
             goto done;
         }
@@ -120,7 +120,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     if (have_vec) {
         r->cache = CACHE_EXACT;
-        metrics_embed(0, 0, 1);
+        metrics_calls_avoided(CACHE_EXACT);
     } else if (embed_query(lv, q, qv, r, err) != 0) {
         goto done;
     }

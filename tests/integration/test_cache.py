@@ -66,6 +66,13 @@ def metric(srv, name):
     raise AssertionError(name)
 
 
+def counter(srv, name, label):
+    for line in srv.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + "{") and label in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
 def wait_written(n_keys_pattern="ragd:v1:*:res:*", at_least=1):
     assert harness.wait_until(lambda: len(REDIS.keys(n_keys_pattern)) >= at_least, 5)
 
@@ -81,6 +88,9 @@ def test_exact_hit_skips_embedder():
     assert again["cache"] == "exact" and again["results"] == first["results"]
     assert metric(A, "ragd_embedder_calls_total") == calls + 1  # no embedding for the repeats
     assert metric(A, "ragd_embedder_calls_avoided_total") >= 2
+    by_tier = {t: counter(A, "ragd_model_calls_avoided_total", 'tier="%s"' % t) for t in ("vector", "results", "semantic")}
+    assert by_tier["vector"] + by_tier["results"] == metric(A, "ragd_embedder_calls_avoided_total"), by_tier
+    assert by_tier["semantic"] == 0  # the query is embedded before a semantic lookup
 
 
 def test_paraphrase_hits_negation_and_unrelated_do_not():
@@ -100,13 +110,6 @@ def test_two_replicas_share_semantic_hits():
     q = "Where do I change the password of my account?"
     assert search(A, q)["cache"] == "miss"
     assert harness.wait_until(lambda: search(B, "Where can I change the password of my account?")["cache"] == "semantic", 5)
-
-
-def counter(srv, name, label):
-    for line in srv.get("/metrics")[2].decode().splitlines():
-        if line.startswith(name + "{") and label in line:
-            return float(line.split()[-1])
-    return 0.0
 
 
 def mirror_size(srv):
