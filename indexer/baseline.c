@@ -82,10 +82,14 @@ static void add_content(void *ctx, const char *hash, int64_t id) {
     strmap_put(lc->bl->contents, hash, r);
 }
 
+static int same_chunking(const manifest *m, const chunker_opts *chunk) {
+    return m->chunk_tokens == chunk->max_tokens && m->chunk_overlap == chunk->overlap;
+}
+
 static const char *why_not_reusable(const index_version *v, const char *model_id, const chunker_opts *chunk) {
     const manifest *m = &v->m;
     if (strcmp(m->model_id, model_id) != 0) return "embedder changed";
-    if (m->chunk_tokens != chunk->max_tokens || m->chunk_overlap != chunk->overlap) return "chunking changed";
+    if (!same_chunking(m, chunk)) return "chunking changed";
     for (int s = 0; s < m->n_shards; s++)
         if (chunk_store_schema(v->shards[s].store) < 2) return "it was written by an older ragd";
     return NULL;
@@ -130,6 +134,10 @@ baseline *baseline_open(const char *index_dir, const char *model_id, const chunk
     snprintf(note, cap, "building on %s (%zu documents, %zu contents)", v->m.version_id, strmap_len(bl->docs),
              strmap_len(bl->contents));
     return bl;
+}
+
+int baseline_same_chunking(const baseline *bl, const chunker_opts *chunk) {
+    return bl && same_chunking(&bl->v->m, chunk);
 }
 
 int baseline_reusable(const baseline *bl) {

@@ -55,6 +55,10 @@ typedef struct baseline baseline;
 baseline *baseline_open(const char *index_dir, const char *model_id, const chunker_opts *chunk, char *note,
                         size_t cap);
 
+/* 1 if the live version was chunked with these options (chunk counts
+ * are then comparable); 0 also when there is no baseline. */
+int baseline_same_chunking(const baseline *bl, const chunker_opts *chunk);
+
 /* 1 if pages and vectors of the live version can be reused. */
 int baseline_reusable(const baseline *bl);
 

@@ -56,7 +56,7 @@ typedef struct builder {
     strmap *doc_seen; /* url -> 1 */
     embed_job *job;
     baseline *bl;   /* the live version, NULL if none */
-    int reusing;    /* adding a live page's chunks: take its vectors */
+    int spec_trains; /* the index spec learns from the data (IVF, PQ) */
     int64_t now;    /* run start, Unix seconds: the fetch time of fresh pages */
     ecache *ecache; /* chunk-embedding cache, NULL if off */
     char fatal[RAGD_ERR_LEN];
@@ -133,20 +133,21 @@ static void submit_job(builder *b) {
 
 /* Reuse the live version's vector for this content: in incremental runs,
  * and always for the chunks of a page carried over or not modified. */
-static int reuse_vector(builder *b, const char *hash, int slot) {
-    if (!b->o->incremental && !b->reusing) return 0;
+static int reuse_vector(builder *b, const char *hash, int slot, int live_page) {
+    if (!b->o->incremental && !live_page) return 0;
     return baseline_vector(b->bl, hash, b->vecs + (size_t)slot * embedder_dim(b->e));
 }
 
 /* Vector slot for a chunk's content: shared, reused or queued to embed.
- * tokens < 0: not counted yet. */
-static int slot_for(builder *b, const char *text, const char *hash, int tokens) {
+ * tokens < 0: not counted yet; live_page: the chunk comes from the live
+ * version (304 or carried over), so its vector is there. */
+static int slot_for(builder *b, const char *text, const char *hash, int tokens, int live_page) {
     intptr_t have = (intptr_t)strmap_get(b->slot_of, hash);
     if (have) return (int)have - 1;
     int slot = new_slot(b);
     strmap_put(b->slot_of, hash, (void *)(intptr_t)(slot + 1));
     b->r->chunks_unique++;
-    if (reuse_vector(b, hash, slot)) {
+    if (reuse_vector(b, hash, slot, live_page)) {
         b->r->chunks_reused++;
         return slot;
     }
@@ -166,7 +167,7 @@ static int slot_for(builder *b, const char *text, const char *hash, int tokens) 
 
 /* Append a chunk of document doc; text is taken (freed by the builder). */
 static void add_chunk(builder *b, int doc, int ordinal, char *text, const char *headings, int64_t start,
-                      int64_t end, int tokens) {
+                      int64_t end, int tokens, int live_page) {
     if (b->n_chunks == b->chunks_cap) {
         b->chunks_cap = b->chunks_cap ? b->chunks_cap * 2 : 4096;
         b->chunks = mem_realloc(b->chunks, sizeof(bchunk) * (size_t)b->chunks_cap);
@@ -180,7 +181,7 @@ static void add_chunk(builder *b, int doc, int ordinal, char *text, const char *
     c->text = text;
     c->headings = mem_strdup(headings);
     sha256_hex(c->text, strlen(c->text), c->hash);
-    c->slot = slot_for(b, c->text, c->hash, tokens);
+    c->slot = slot_for(b, c->text, c->hash, tokens, live_page);
 }
 
 static char *join_links(char *const *links, int n) {
@@ -239,7 +240,7 @@ static void on_document(void *ctx, document *d) {
     for (int i = 0; i < n; i++) {
         const chunk_span *sp = &spans[i];
         add_chunk(b, di, i, mem_strndup(d->text + sp->start, sp->end - sp->start), sp->headings,
-                  (int64_t)sp->start, (int64_t)sp->end, sp->tokens);
+                  (int64_t)sp->start, (int64_t)sp->end, sp->tokens, 0);
     }
     chunker_free(spans, n);
 }
@@ -257,12 +258,10 @@ static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at) {
         return -1;
     }
     int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, mem_strdup(d->links), fetched_at, n);
-    b->reusing = 1;
     for (int i = 0; i < n; i++) {
-        add_chunk(b, di, ch[i].ordinal, texts[i], ch[i].headings, ch[i].start_byte, ch[i].end_byte, -1);
+        add_chunk(b, di, ch[i].ordinal, texts[i], ch[i].headings, ch[i].start_byte, ch[i].end_byte, -1, 1);
         texts[i] = NULL; /* taken by the chunk */
     }
-    b->reusing = 0;
     baseline_chunks_free(ch, heads, texts, n);
     return n;
 }
@@ -404,10 +403,9 @@ static int shrinks_too_much(builder *b) {
     r->live_documents = baseline_documents(b->bl);
     r->live_chunks = baseline_chunks(b->bl);
     r->max_shrink = b->o->max_shrink;
-    r->chunks_unique = b->n_slots;
     double docs = r->live_documents > 0 ? 1.0 - (double)b->n_docs / (double)r->live_documents : 0;
     double chunks = r->live_chunks > 0 ? 1.0 - (double)b->n_slots / (double)r->live_chunks : 0;
-    if (!baseline_reusable(b->bl) && strstr(r->incremental_note, "chunking changed")) chunks = 0;
+    if (!baseline_same_chunking(b->bl, &b->o->chunk)) chunks = 0;
     if (docs <= b->o->max_shrink && chunks <= b->o->max_shrink) return 0;
     if (b->o->allow_shrink) {
         log_warn("publishing although documents drop %.1f%% and chunks %.1f%% (--allow-shrink)", docs * 100,
@@ -548,14 +546,6 @@ static void fill_manifest(builder *b, manifest *m) {
     for (int i = 0; i < b->o->n_sources; i++) manifest_add_source(m, b->o->sources[i]);
 }
 
-static int spec_needs_training(builder *b) {
-    char err[RAGD_ERR_LEN];
-    vindex *vi = vindex_create(embedder_dim(b->e), b->o->index_spec, MANIFEST_METRIC_IP, err);
-    int trained = vi && !vindex_is_trained(vi);
-    vindex_free(vi);
-    return trained;
-}
-
 static int cmp_id(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
@@ -598,8 +588,7 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     fill_manifest(b, &m);
     for (int i = 0; i < ns; i++) manifest_add_shard(&m);
     err[0] = '\0';
-    int trained = spec_needs_training(b);
-    char **same = same_shards(b, plans, ns, trained);
+    char **same = same_shards(b, plans, ns, b->spec_trains);
     vindex *proto = same ? NULL : train_proto(b, err);
     int rc = err[0] ? RAGD_ERR : RAGD_OK;
     shard_build_ctx ctx = {.writer = w, .dim = m.dim, .spec = b->o->index_spec, .proto = proto,
@@ -654,6 +643,7 @@ static int prepare(builder *b, char *err) {
     vindex *vi = vindex_create(embedder_dim(b->e), o->index_spec, MANIFEST_METRIC_IP, err);
     if (!vi) return err_prefix(err, "--index-spec");
     int ip = vindex_metric(vi) == MANIFEST_METRIC_IP;
+    b->spec_trains = !vindex_is_trained(vi);
     vindex_free(vi);
     if (!ip) return err_set(err, "--index-spec %s: FAISS builds it for L2 distance only; ragd needs inner product",
                             o->index_spec);

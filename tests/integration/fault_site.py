@@ -13,10 +13,11 @@ which may set a Crawl-delay; /docs/secret.html is disallowed there.
 """
 import email.utils
 import hashlib
-import http.server
 import socket
 import threading
 import time
+
+from trap_site import QuietServer, TrapHandler
 
 def page_html(i, version):
     words = ["aardvark", "bison", "caribou", "dingo", "emu", "ferret", "gazelle", "heron", "ibex", "jackal",
@@ -28,11 +29,8 @@ def page_html(i, version):
             "<p><a href=\"/docs/\">home</a></p></main></body></html>" % (i, w, i, w, version, w, i))
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
+class Handler(TrapHandler):
+    """The trap site's response writer, with every answer logged."""
 
     def record(self, status, nbytes):
         srv = self.server
@@ -40,16 +38,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             srv.log.append((self.path, status, nbytes, time.monotonic()))
 
     def send(self, status, body=b"", ctype="text/html; charset=utf-8", headers=None):
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-        self.record(status, len(body))
+        super().send(status, body, ctype, headers)
+        self.record(status, len(body.encode("utf-8") if isinstance(body, str) else body))
 
     def robots(self):
         srv = self.server
@@ -126,13 +116,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/docs/secret.html":
             return self.send(200, "<html><body><p>robots forbids this okapi</p></body></html>")
         return self.send(404, "not found")
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
 
 
 class FaultSite:
