@@ -633,6 +633,17 @@ static int finish(builder *b, int code, const char *err) {
     return code;
 }
 
+/* A cron run whose metrics cannot be written must say so before it
+ * crawls, not publish and leave the alerting blind. */
+static int check_metrics_dir(const char *path, char *err) {
+    if (!path) return RAGD_OK;
+    char *dir = mem_strdup(path), *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int ok = access(slash ? (*dir ? dir : "/") : ".", W_OK) == 0;
+    mem_free(dir);
+    return ok ? RAGD_OK : err_set(err, "--metrics-file %s: its folder does not exist or is not writable", path);
+}
+
 /* The embedder named, or the default; then the chunking and index spec
  * checked before anything is fetched. BUILD_EXIT_USAGE on error. */
 static int prepare(builder *b, char *err) {
@@ -647,7 +658,7 @@ static int prepare(builder *b, char *err) {
     vindex_free(vi);
     if (!ip) return err_set(err, "--index-spec %s: FAISS builds it for L2 distance only; ragd needs inner product",
                             o->index_spec);
-    return RAGD_OK;
+    return check_metrics_dir(o->metrics_file, err);
 }
 
 static void open_embed_cache(builder *b) {

@@ -182,6 +182,9 @@ def test_nonsense_guard_values_are_usage_errors():
         r = harness.ragd_index("build", "--out", os.path.join(WORK, "never"), "--source", SITE.url(),
                                "--embedder", "hash", flag, value)
         assert r.returncode == 2 and flag in r.stderr, (flag, value, r.returncode, r.stderr)
+    r = harness.ragd_index("build", "--out", os.path.join(WORK, "never"), "--source", SITE.url(),
+                           "--embedder", "hash", "--metrics-file", "/nonexistent/folder/ragd.prom")
+    assert r.returncode == 2 and "--metrics-file" in r.stderr, (r.returncode, r.stderr)
     assert not os.path.exists(os.path.join(WORK, "never"))
 
 
