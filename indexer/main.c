@@ -84,7 +84,7 @@ static void usage(FILE *f) {
         "  --max-shrink S         publish nothing (exit 4) if documents or chunks would drop\n"
         "                         by more than S against the live version (10%%)\n"
         "  --allow-shrink         publish even so\n"
-        "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"
+        "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"        "                         (its folder must exist and be writable)\n"
         "  --threads N            embedding workers and shard builders (cores)\n"
         "  --batch N              texts per embedding call (64)\n"
         "  --log-level L          debug, info, warn, error (info)\n"
