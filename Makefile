@@ -30,7 +30,7 @@ EMBED_SRC = embedders/embedder.c embedders/hash.c embedders/safetensors.c embedd
             embedders/tensor.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
-CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_cache.c cache/embed_cache.c
+CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c \
@@ -107,11 +107,15 @@ build/bench/faiss_direct: bench/faiss_direct.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
+build/bench/guard_eval: bench/guard_eval.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
 build/bench/ann_bench: bench/ann_bench.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
-bench: deps model all build/bench/embed_bench build/bench/faiss_direct build/bench/ann_bench
+bench: deps model all build/bench/embed_bench build/bench/faiss_direct build/bench/ann_bench build/bench/guard_eval
 	@bash bench/setup_venv.sh
 	@python3 bench/run.py
 

@@ -9,12 +9,15 @@ Sections (each records its command lines, versions and inputs):
             index and queries
   seed      the seed's LangChain + FastAPI stack vs ragd (minilm, exact) over
             the same CISI chunks: wrk on /?query=, alternating A/B
-  cache     a CISI query log (each query, an exact repeat, two rewordings):
-            embedder calls avoided, wrong-hit rate, latency per outcome
+  cache     a CISI query log (each query, an exact repeat, two rewordings)
+            with a remote index embedder (a counting model server on
+            127.0.0.1) and with the local minilm: model calls made and
+            avoided per tier, wrong-hit rate, latency per outcome
   indexing  crawl of the local Python docs: full, incremental with no change,
             incremental with 1% of pages changed (hash embedder)
-  guard     the semantic cache's cosine threshold alone on STS-benchmark dev
-            pairs: wrong-hit rate against hit rate (bench/sts_curve.py)
+  guard     the semantic cache's guard on STS-benchmark dev pairs (tuned on
+            one half, reported on the other): wrong-hit rate against hit
+            rate, threshold alone vs threshold + guard (bench/sts_curve.py)
   indexing-minilm  the same with the minilm encoder (about 6 minutes; only
             when named: python3 bench/run.py indexing-minilm)
 Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
@@ -36,6 +39,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import smart_collection  # noqa: E402
+import remote_model  # noqa: E402
 import sts_curve  # noqa: E402
 
 IDX = os.path.join(common.BIN, "ragd-index")
@@ -254,7 +258,10 @@ def section_service(out, queries_file):
     time.sleep(0.5)
     port = [a for a in redis.args if a.isdigit()][0]
     try:
-        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port) as url:
+        # The semantic tier keyed by the index's own (hash) embedder: this run
+        # measures the service path, the cache section measures the key embedder.
+        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port, "--cache-semantic", "on",
+                               "--cache-key-embedder", "index") as url:
             one = os.path.join(common.WORK, "one-query.txt")
             with open(one, "w") as f:
                 f.write("how do I read a file line by line\n")
@@ -381,61 +388,97 @@ def rewordings(q):
     return [a if a != q else q + " please", b]
 
 
+def metric_values(text, name):
+    """{labels: value} of one metric in Prometheus text."""
+    out = {}
+    for m in re.finditer(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M):
+        out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+def run_log(url, plain, log, model=None):
+    """Send the log one request at a time. Per outcome: latency and query length; semantic hits checked
+    against a fresh search (plain: the same index, no cache); model: the remote model's counters."""
+    stats = {"miss": [], "exact": [], "semantic": [], "bypass": []}
+    chars = {k: [] for k in stats}  # query length per outcome: outcomes are not random samples
+    wrong = top1 = model_calls = 0
+    overlaps = []
+    for qid, text, kind in log:
+        before = model.stats()["requests"] if model else 0
+        t = time.perf_counter()
+        r = common.post_json(url + "/v1/search", {"query": text, "k": 10})
+        stats[r["cache"]].append((time.perf_counter() - t) * 1000)
+        chars[r["cache"]].append(len(text))
+        model_calls += (model.stats()["requests"] - before) if model else 0
+        if r["cache"] == "semantic":
+            fresh = common.post_json(plain + "/v1/search", {"query": text, "k": 10})
+            a, b = [h["id"] for h in fresh["results"]], [h["id"] for h in r["results"]]
+            wrong += a != b
+            overlaps.append(len(set(a) & set(b)) / 10)
+            top1 += bool(a) and bool(b) and a[0] == b[0]
+        time.sleep(0.02)  # let the background write land, as between real users' requests
+    metrics_text = urllib.request.urlopen(url + "/metrics").read().decode()
+
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(len(v) * p))] if v else None
+    avoided = metric_values(metrics_text, "ragd_model_calls_avoided_total")
+    sem = len(stats["semantic"])
+    return {"requests": len(log), "outcomes": {k: len(v) for k, v in stats.items()},
+            "index_model_calls": model_calls if model else
+            metric_values(metrics_text, "ragd_embedder_calls_total").get("", 0),
+            "key_model_calls": metric_values(metrics_text, "ragd_key_embedder_calls_total").get("", 0),
+            "calls_avoided": {k.strip("{}"): v for k, v in avoided.items()},
+            "guard_rejections": {k.strip("{}"): v for k, v in
+                                 metric_values(metrics_text, "ragd_cache_guard_rejections_total").items() if v},
+            "semantic_hits": sem, "semantic_wrong_top10": wrong,
+            "wrong_hit_rate": (wrong / sem) if sem else None,
+            "semantic_mean_top10_overlap": (sum(overlaps) / len(overlaps)) if overlaps else None,
+            "semantic_same_top1": top1,
+            "latency_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in stats.items() if v},
+            "query_chars_p50": {k: pct(v, 0.5) for k, v in chars.items() if v}}
+
+
 def section_cache(out):
+    """The CISI query log through the cache, three ways: a remote index embedder (a model server on
+    127.0.0.1 that counts its calls) with the minilm key embedder; the local minilm index with the
+    semantic tier on; the same with auto (which turns it off for a local embedder)."""
     work = os.path.join(common.WORK, "eval-cisi")
     index = os.path.join(work, "index-minilm")
+    if not os.path.exists(index):
+        common.run([sys.executable, os.path.join(common.ROOT, "bench", "eval.py"), "--embedders", "minilm",
+                    "--seed-venv", VENV])
     _, queries, _ = smart_collection.load(CISI)
     log = []
     for qid, q in queries.items():
         q = " ".join(q.split())[:500]
         log += [(qid, q, "original"), (qid, q, "repeat")] + [(qid, r, "reworded") for r in rewordings(q)]
-    redis = subprocess.Popen(["redis-server", "--port", str(common.free_port()), "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL)
-    time.sleep(0.5)
-    port = [a for a in redis.args if a.isdigit()][0]
-    stats = {"miss": [], "exact": [], "semantic": [], "bypass": []}
-    chars = {k: [] for k in stats}  # query length per outcome: outcomes are not random samples
-    wrong = semantic = 0
-    overlaps, top1 = [], 0
-    try:
-        with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%s" % port) as url, \
-                common.ragd_serve(index) as plain:
-            for qid, text, kind in log:
-                t = time.perf_counter()
-                r = common.post_json(url + "/v1/search", {"query": text, "k": 10})
-                stats[r["cache"]].append((time.perf_counter() - t) * 1000)
-                chars[r["cache"]].append(len(text))
-                if r["cache"] == "semantic":
-                    semantic += 1
-                    fresh = common.post_json(plain + "/v1/search", {"query": text, "k": 10})
-                    a, b = [h["id"] for h in fresh["results"]], [h["id"] for h in r["results"]]
-                    wrong += a != b
-                    overlaps.append(len(set(a) & set(b)) / 10)
-                    top1 += bool(a) and bool(b) and a[0] == b[0]
-                time.sleep(0.02)  # let the background write land, as between real users' requests
-            metrics = urllib.request.urlopen(url + "/metrics").read().decode()
-    finally:
-        redis.terminate()
-        redis.wait()
-    calls = float(re.search(r"^ragd_embedder_calls_total (\S+)", metrics, re.M).group(1))
-    avoided = float(re.search(r"^ragd_embedder_calls_avoided_total (\S+)", metrics, re.M).group(1))
-
-    def pct(v, p):
-        v = sorted(v)
-        return v[min(len(v) - 1, int(len(v) * p))] if v else None
-    out["cache"] = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
-                    % (len(queries), len(log)), "rewording_rules": [r[0] + " -> " + r[1] for r in REWORD],
-                    "threshold": 0.95, "embedder": "minilm",
-                    "requests": len(log), "embedder_calls": calls, "embedder_calls_avoided": avoided,
-                    "share_avoided": avoided / (calls + avoided),
-                    "outcomes": {k: len(v) for k, v in stats.items()},
-                    "semantic_hits": semantic, "semantic_wrong_top10": wrong,
-                    "wrong_hit_rate": (wrong / semantic) if semantic else None,
-                    "semantic_mean_top10_overlap": (sum(overlaps) / len(overlaps)) if overlaps else None,
-                    "semantic_same_top1": top1,
-                    "latency_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in stats.items() if v},
-                    "query_chars_p50": {k: pct(v, 0.5) for k, v in chars.items() if v},
-                    "latency_note": "client-side over HTTP on 127.0.0.1, one request at a time"}
+    res = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
+           % (len(queries), len(log)), "rewording_rules": [r[0] + " -> " + r[1] for r in REWORD],
+           "latency_note": "client-side over HTTP on 127.0.0.1, one request at a time", "runs": {}}
+    with remote_model.RemoteModel() as model:
+        remote_index = os.path.join(work, "index-remote")
+        oa = ["--openai-url", model.url(), "--openai-model", "all-MiniLM-L6-v2"]
+        if not os.path.exists(remote_index):
+            common.run([IDX, "build", "--out", remote_index, "--source", os.path.join(work, "docs"), "--embedder",
+                        "openai", "--dim", "384", "--index-spec", "Flat", "--shards", "2", "--log-level", "warn"] + oa)
+        configs = [("remote embedder, semantic auto (on), key minilm", remote_index, oa, model),
+                   ("local minilm, semantic on", index, ["--cache-semantic", "on"], None),
+                   ("local minilm, semantic auto (off)", index, [], None)]
+        for name, idx, extra, m in configs:
+            redis = subprocess.Popen(["redis-server", "--port", str(common.free_port()), "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL)
+            time.sleep(0.5)
+            port = [a for a in redis.args if a.isdigit()][0]
+            try:
+                with common.ragd_serve(idx, "--redis", "redis://127.0.0.1:%s" % port, *extra) as url, \
+                        common.ragd_serve(idx, *(oa if m else [])) as plain:
+                    res["runs"][name] = run_log(url, plain, log, m)
+            finally:
+                redis.terminate()
+                redis.wait()
+            common.log("cache %s: %s" % (name, res["runs"][name]["outcomes"]))
+    out["cache"] = res
 
 
 def plots(out, base):
@@ -477,6 +520,27 @@ def plots(out, base):
                         "set xlabel 'recall@10'; set ylabel 'queries/s (1 thread)'; set key bottom left; "
                         "set title 'FAISS on %d real all-MiniLM-L6-v2 chunk vectors'; plot %s" % (png, ann["vectors"], cmds)],
                        check=True)
+        made.append(png)
+    guard = out.get("guard")
+    if guard:
+        dat = base + "-guard.dat"
+        series = [(half, kind) for half in ("held-out", "tune") for kind in ("threshold_only", "threshold_and_guard")]
+        with open(dat, "w") as f:
+            for half, kind in series:
+                f.write("# %s %s\n" % (half, kind))
+                for p in guard["halves"][half][kind]:
+                    if p["hits"]:
+                        f.write("%f %f %f\n" % (100 * p["hit_rate_same"], 100 * p["wrong_hit_rate"], p["threshold"]))
+                f.write("\n\n")
+        png = base + "-guard-curve.png"
+        cmds = ", ".join("'%s' index %d with linespoints title '%s, %s'" % (dat, i, h, k.replace("_", " "))
+                         for i, (h, k) in enumerate(series))
+        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; "
+                        "set xlabel 'hit rate on pairs scored >= 4.5 (%%)'; set ylabel 'wrong hits (%% of hits)'; "
+                        "set key top left; set grid; set arrow from 30,2 to 100,2 nohead dt 2; "
+                        "set label 'issue 13 target: <= 2%% wrong at >= 30%% hit rate' at 31,3.2; "
+                        "set title 'Semantic cache on STS-benchmark dev: threshold 0.80-0.995, alone and with the guard'; "
+                        "plot %s" % (png, cmds)], check=True)
         made.append(png)
     return made
 
@@ -528,18 +592,27 @@ def markdown(out, pngs):
                                                                          sd["build_s"]["seed"] / sd["build_s"]["ragd"]))
         L.append("")
     c = out.get("cache")
-    if c:
+    if c and "runs" in c:
         L += ["## Cache (%s)" % c["log"], "",
-              "Embedder calls avoided: %.1f%%; semantic hits %d, of which %d have a top-10 that differs from a fresh "
-              "search (wrong-hit rate %s; mean top-10 overlap with the fresh search %s; same top-1 in %d)." %
-              (c["share_avoided"] * 100, c["semantic_hits"], c["semantic_wrong_top10"],
-               "%.1f%%" % (c["wrong_hit_rate"] * 100) if c["wrong_hit_rate"] is not None else "n/a",
-               "%.2f" % c["semantic_mean_top10_overlap"] if c["semantic_mean_top10_overlap"] is not None else "n/a",
-               c["semantic_same_top1"]),
-              "", "| outcome | requests | p50 ms | p99 ms | query p50 chars |", "|---|---|---|---|---|"]
-        for k, v in c["latency_ms"].items():
-            L.append("| %s | %d | %.2f | %.2f | %s |" % (k, c["outcomes"][k], v["p50"], v["p99"],
-                                                        c.get("query_chars_p50", {}).get(k, "-")))
+              "Model calls: requests the index's embedder received (for the remote embedder, counted by the model "
+              "server on 127.0.0.1). Avoided: `ragd_model_calls_avoided_total` by tier, for the index model and "
+              "the key model. Wrong: semantic hits whose top 10 differs from a fresh search.", "",
+              "| run | miss | exact | semantic | index-model calls | key-model calls | avoided (index model): vector / "
+              "results / semantic | semantic hits with another top 10 | mean top-10 overlap | guard rejections |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in c["runs"].items():
+            av = r["calls_avoided"]
+            L.append("| %s | %d | %d | %d | %d | %d | %d / %d / %d | %d | %s | %s |" % (
+                name, r["outcomes"]["miss"], r["outcomes"]["exact"], r["outcomes"]["semantic"], r["index_model_calls"],
+                r["key_model_calls"], av.get('tier="vector",model="index"', 0), av.get('tier="results",model="index"', 0),
+                av.get('tier="semantic",model="index"', 0), r["semantic_wrong_top10"],
+                "%.2f" % r["semantic_mean_top10_overlap"] if r["semantic_mean_top10_overlap"] is not None else "-",
+                ", ".join("%s %d" % (k.split('"')[1], v) for k, v in r["guard_rejections"].items()) or "0"))
+        L += ["", "| run | outcome | requests | p50 ms | p99 ms | query p50 chars |", "|---|---|---|---|---|---|"]
+        for name, r in c["runs"].items():
+            for k, v in r["latency_ms"].items():
+                L.append("| %s | %s | %d | %.2f | %.2f | %s |" % (name, k, r["outcomes"][k], v["p50"], v["p99"],
+                                                              r.get("query_chars_p50", {}).get(k, "-")))
         L.append("")
     for key in ("indexing", "indexing_minilm"):
         i = out.get(key)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mem.h"
 #include "local_cache.h"
+#include "query_guard.h"
 #include "semantic_mirror.h"
 #include "sha256.h"
 
@@ -31,11 +32,15 @@
 #define QC_HIT_BYTES 14 /* u16 shard, i64 id, f32 score */
 #define QC_MAX_DIM 16384
 #define QC_MAX_HITS 10000
+#define QC_MAX_TEXT 2048 /* longer queries get no semantic entry (the guard needs the whole text) */
+#define QC_ENTRY_HEAD (4 + 64 + 8 + 4 + 1 + 127) /* magic, group, expires, dim, key model (u8 len + bytes) */
 
 typedef struct wjob {
     qkey key;
-    float *vec;
-    int dim, store_vector;
+    float *vec, *kvec; /* kvec: the key vector, NULL = no semantic entry */
+    int dim, kdim, store_vector;
+    char *text; /* the query as typed (normalised, case kept), with kvec */
+    size_t text_len;
     int exact_only; /* tiers 1 and 2 only (write-back after a semantic hit) */
     char epoch[40]; /* exact_only: the dataset epoch the hit was served from */
     char *results;
@@ -77,7 +82,8 @@ static void event(qcache *c, const char *name) {
 
 qcache_opts qcache_opts_default(void) {
     qcache_opts o = {.redis = rpool_opts_default(), .vector_ttl_ms = 7LL * 24 * 3600 * 1000,
-                     .results_ttl_ms = 3600LL * 1000, .threshold = 0.95f, .mirror_max = 10000,
+                     .results_ttl_ms = 3600LL * 1000, .threshold = 0.94f, .guard = 1,
+                     .guard_max_words = QGUARD_MAX_WORDS_DEFAULT, .mirror_max = 10000,
                      .feed_maxlen = 10000, .max_pending_writes = 1000, .l1_max = 10000};
     return o;
 }
@@ -131,8 +137,8 @@ static void ns_tag(const char *ns, char *out, size_t cap) {
     }
 }
 
-void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id, int uncased,
-                const char *text, size_t len, int k, const char *url_prefix) {
+void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id,
+                const char *key_model_id, int uncased, const char *text, size_t len, int k, const char *url_prefix) {
     (void)c;
     char *norm = qcache_normalize(text, len, uncased), tag[40], ks[16], h[33];
     const char *prefix = url_prefix ? url_prefix : "";
@@ -144,8 +150,8 @@ void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version,
     const char *rp[] = {"res", ns, version, model_id, norm, ks, prefix};
     hash_parts(h, 32, rp, 7);
     snprintf(key->res_key, sizeof(key->res_key), "ragd:v1:%s:res:%s", tag, h);
-    const char *gp[] = {"grp", ns, version, model_id, ks, prefix};
-    hash_parts(key->group, 64, gp, 6);
+    const char *gp[] = {"grp", ns, version, model_id, key_model_id ? key_model_id : "", ks, prefix};
+    hash_parts(key->group, 64, gp, 7);
     const char *sp[] = {"sem", key->group, norm};
     hash_parts(h, 32, sp, 3);
     snprintf(key->sem_key, sizeof(key->sem_key), "ragd:v1:%s:sem:%s", tag, h);
@@ -210,21 +216,40 @@ static int decode_vector(const char *b, size_t len, int dim, float *v) {
     return 0;
 }
 
-/* Semantic entry: "RSE1", group[64], i64 expires (wall ms), u32 dim,
- * dim floats, then a result list. */
-static char *encode_entry(const qkey *k, const float *v, int dim, int64_t expires, const char *res, size_t rlen,
-                          size_t *len) {
-    size_t head = 4 + 64 + 8 + 4;
-    *len = head + sizeof(float) * (size_t)dim + rlen;
-    char *b = mem_alloc(*len);
-    uint32_t d = (uint32_t)dim;
-    memcpy(b, "RSE1", 4);
+/* Semantic entry: "RSE2", group[64], i64 expires (wall ms), u32 dim,
+ * u8 key-model length + key model id (127 bytes, zero padded), dim
+ * floats (the key vector), u16 text length + the query text, then a
+ * result list. What the mirror keeps is everything after the vector. */
+static char *encode_entry(const char *key_model, const qkey *k, const wjob *j, int64_t expires, size_t *len) {
+    size_t vbytes = sizeof(float) * (size_t)j->kdim;
+    *len = QC_ENTRY_HEAD + vbytes + 2 + j->text_len + j->results_len;
+    char *b = mem_calloc(1, *len), *p = b + QC_ENTRY_HEAD;
+    uint32_t d = (uint32_t)j->kdim;
+    uint16_t tl = (uint16_t)j->text_len;
+    size_t ml = strlen(key_model);
+    memcpy(b, "RSE2", 4);
     memcpy(b + 4, k->group, 64);
     memcpy(b + 68, &expires, 8);
     memcpy(b + 76, &d, 4);
-    memcpy(b + head, v, sizeof(float) * (size_t)dim);
-    memcpy(b + head + sizeof(float) * (size_t)dim, res, rlen);
+    b[80] = (char)(unsigned char)(ml > 127 ? 127 : ml);
+    memcpy(b + 81, key_model, ml > 127 ? 127 : ml);
+    memcpy(p, j->kvec, vbytes);
+    p += vbytes;
+    memcpy(p, &tl, 2);
+    memcpy(p + 2, j->text, j->text_len);
+    memcpy(p + 2 + j->text_len, j->results, j->results_len);
     return b;
+}
+
+/* The mirrored part of an entry: text and result list. 0 if valid. */
+static int decode_tail(const char *b, size_t len, int max, const char **text, size_t *tlen, index_hit *hits, int *n) {
+    uint16_t tl;
+    if (len < 2) return -1;
+    memcpy(&tl, b, 2);
+    if ((size_t)tl + 2 > len) return -1;
+    *text = b + 2;
+    *tlen = tl;
+    return hits ? decode_results(b + 2 + tl, len - 2 - tl, max, hits, n) : 0;
 }
 
 /* ---- lookups ---- */
@@ -287,23 +312,55 @@ int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, 
     return status;
 }
 
-int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index_hit *hits, int *n, float *score) {
-    if (c->o.threshold > 1.0f) return 0;
+int qcache_semantic_on(const qcache *c) {
+    return c->o.key_model != NULL && c->o.threshold <= 1.0f;
+}
+
+int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                    index_hit *hits, int *n, float *score) {
+    if (!qcache_semantic_on(c)) return 0;
     void *blob = NULL;
-    size_t len = 0;
-    if (!mirror_lookup(c->mirror, key->group, vec, dim, c->o.threshold, wall_ms(), score, &blob, &len)) return 0;
-    int ok = decode_results(blob, len, key->k, hits, n) == 0;
+    size_t blen = 0;
+    if (!mirror_lookup(c->mirror, key->group, kvec, kdim, c->o.threshold, wall_ms(), score, &blob, &blen)) return 0;
+    const char *cached;
+    size_t clen;
+    int ok = decode_tail(blob, blen, key->k, &cached, &clen, hits, n) == 0;
     if (!ok) event(c, "corrupt_entries");
+    if (ok && c->o.guard) {
+        char *mine = qcache_normalize(text, len, 0);
+        int v = qguard_check(mine, strlen(mine), cached, clen, c->o.guard_max_words);
+        mem_free(mine);
+        if (v != QG_ACCEPT) {
+            ok = 0;
+            if (c->hooks.guard_reject) c->hooks.guard_reject(qguard_reason(v));
+        }
+    }
     mem_free(blob);
     return ok;
 }
 
 /* ---- writes (background thread) ---- */
 
+static void wjob_free(wjob *j) {
+    mem_free(j->vec), mem_free(j->kvec), mem_free(j->text), mem_free(j->results), mem_free(j);
+}
+
 static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, int exact_only,
-                        const index_hit *hits, int n) {
+                        const float *kvec, int kdim, const char *text, size_t len, const index_hit *hits, int n) {
     if (!rpool_up(c->pool)) return;
     wjob *j = mem_calloc(1, sizeof(*j));
+    if (kvec && qcache_semantic_on(c)) {
+        j->text = qcache_normalize(text, len, 0);
+        j->text_len = strlen(j->text);
+        if (j->text_len <= QC_MAX_TEXT) {
+            j->kdim = kdim;
+            j->kvec = mem_alloc(sizeof(float) * (size_t)kdim);
+            memcpy(j->kvec, kvec, sizeof(float) * (size_t)kdim);
+        } else {
+            mem_free(j->text);
+            j->text = NULL;
+        }
+    }
     j->exact_only = exact_only;
     if (exact_only) {
         pthread_mutex_lock(&c->mu);
@@ -312,15 +369,17 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
     }
     j->key = *key;
     j->dim = dim;
-    j->store_vector = store_vector;
-    j->vec = mem_alloc(sizeof(float) * (size_t)dim);
-    memcpy(j->vec, vec, sizeof(float) * (size_t)dim);
+    j->store_vector = store_vector && vec;
+    if (vec) {
+        j->vec = mem_alloc(sizeof(float) * (size_t)dim);
+        memcpy(j->vec, vec, sizeof(float) * (size_t)dim);
+    }
     j->results = encode_results(hits, n, &j->results_len);
     pthread_mutex_lock(&c->mu);
     if (c->pending >= c->o.max_pending_writes) {
         pthread_mutex_unlock(&c->mu);
         event(c, "write_errors");
-        mem_free(j->vec), mem_free(j->results), mem_free(j);
+        wjob_free(j);
         return;
     }
     if (c->tail) c->tail->next = j;
@@ -331,9 +390,9 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
     pthread_mutex_unlock(&c->mu);
 }
 
-void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
-                  int n) {
-    queue_store(c, key, vec, dim, store_vector, 0, hits, n);
+void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const float *kvec,
+                  int kdim, const char *text, size_t len, const index_hit *hits, int n) {
+    queue_store(c, key, vec, dim, store_vector, 0, kvec, kdim, text, len, hits, n);
     /* Fresh results: the L1 may hold them as long as Redis will. (Not for
      * semantic write-backs: Redis may refuse those after a purge.) */
     if (c->l1 && rpool_up(c->pool)) {
@@ -344,9 +403,8 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
     }
 }
 
-void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, int store_vector,
-                        const index_hit *hits, int n) {
-    queue_store(c, key, vec, dim, store_vector, 1, hits, n);
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const index_hit *hits, int n) {
+    queue_store(c, key, vec, dim, vec != NULL, 1, NULL, 0, NULL, 0, hits, n);
 }
 
 /* Write a semantic hit's results (and vector) under the query's own keys,
@@ -374,8 +432,8 @@ static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
     snprintf(rttl, sizeof(rttl), "%lld", (long long)c->o.results_ttl_ms);
     snprintf(vttl, sizeof(vttl), "%lld", (long long)c->o.vector_ttl_ms);
     snprintf(maxlen, sizeof(maxlen), "%d", c->o.feed_maxlen);
-    size_t elen, vlen;
-    char *entry = encode_entry(&j->key, j->vec, j->dim, wall_ms() + c->o.results_ttl_ms, j->results, j->results_len, &elen);
+    size_t elen = 0, vlen = 0;
+    char *entry = j->kvec ? encode_entry(c->o.key_model, &j->key, j, wall_ms() + c->o.results_ttl_ms, &elen) : NULL;
     char *vval = j->store_vector ? encode_vector(j->vec, j->dim, &vlen) : NULL;
     const char *a1[] = {"SET", j->key.res_key, j->results, "PX", rttl};
     size_t l1[] = {3, strlen(j->key.res_key), j->results_len, 2, strlen(rttl)};
@@ -389,10 +447,13 @@ static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
         mem_free(vval);
         return ok;
     }
-    int cmds = 3;
+    int cmds = 1;
     redisAppendCommandArgv(ctx, 5, a1, l1);
-    redisAppendCommandArgv(ctx, 5, a2, l2);
-    redisAppendCommandArgv(ctx, 8, a3, l3);
+    if (entry) {
+        redisAppendCommandArgv(ctx, 5, a2, l2);
+        redisAppendCommandArgv(ctx, 8, a3, l3);
+        cmds += 2;
+    }
     if (vval) {
         const char *a4[] = {"SET", j->key.vec_key, vval, "PX", vttl};
         size_t l4[] = {3, strlen(j->key.vec_key), vlen, 2, strlen(vttl)};
@@ -428,9 +489,7 @@ static void *writer_loop(void *arg) {
         int ok = ctx && write_job(c, ctx, j);
         if (ctx) rpool_put(c->pool, ctx, ok);
         event(c, ok ? "writes" : "write_errors");
-        mem_free(j->vec);
-        mem_free(j->results);
-        mem_free(j);
+        wjob_free(j);
         pthread_mutex_lock(&c->mu);
         c->pending--;
         c->busy = 0;
@@ -441,36 +500,62 @@ static void *writer_loop(void *arg) {
 
 /* ---- the semantic feed (background thread) ---- */
 
+/* Mirror one announced entry if it is valid, unexpired and made by this
+ * replica's key embedder. Entries of another format or key embedder are
+ * foreign: counted, never mirrored. */
 static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
+    if (!qcache_semantic_on(c)) return;
     redisReply *r = redisCommand(ctx, "GET %s", key);
-    if (r && r->type == REDIS_REPLY_STRING) {
-        const char *b = r->str;
-        size_t len = r->len, head = 4 + 64 + 8 + 4;
-        uint32_t dim = 0;
-        int64_t expires = 0;
-        if (len >= head) memcpy(&dim, b + 76, 4), memcpy(&expires, b + 68, 8);
-        size_t vbytes = sizeof(float) * (size_t)dim;
-        int valid = len >= head && memcmp(b, "RSE1", 4) == 0 && dim > 0 && dim <= QC_MAX_DIM &&
-                    len >= head + vbytes + 8;
-        char group[65];
-        if (valid) {
-            memcpy(group, b + 4, 64);
-            group[64] = '\0';
-            for (int i = 0; i < 64 && valid; i++) valid = isxdigit((unsigned char)group[i]);
-            uint32_t un;
-            memcpy(&un, b + head + vbytes + 4, 4);
-            valid = valid && un <= QC_MAX_HITS && len == head + vbytes + 8 + (size_t)un * QC_HIT_BYTES;
-        }
-        if (valid && expires > wall_ms()) {
-            float *v = mem_alloc(vbytes);
-            memcpy(v, b + head, vbytes);
-            mirror_add(c->mirror, key, group, v, (int)dim, expires, b + head + vbytes, len - head - vbytes);
-            mem_free(v);
-        } else if (!valid) {
-            event(c, "corrupt_entries");
-        }
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        if (r) freeReplyObject(r);
+        return;
     }
-    if (r) freeReplyObject(r);
+    const char *b = r->str;
+    size_t len = r->len;
+    uint32_t dim = 0;
+    int64_t expires = 0;
+    if (len < 4 || (memcmp(b, "RSE", 3) == 0 && memcmp(b, "RSE2", 4) != 0)) {
+        event(c, len < 4 ? "corrupt_entries" : "foreign_entries");
+        freeReplyObject(r);
+        return;
+    }
+    int valid = len >= QC_ENTRY_HEAD && memcmp(b, "RSE2", 4) == 0;
+    char group[65];
+    if (valid) {
+        memcpy(&expires, b + 68, 8);
+        memcpy(&dim, b + 76, 4);
+        memcpy(group, b + 4, 64);
+        group[64] = '\0';
+        for (int i = 0; i < 64 && valid; i++) valid = isxdigit((unsigned char)group[i]);
+        valid = valid && dim > 0 && dim <= QC_MAX_DIM && (unsigned char)b[80] <= 127 &&
+                len >= QC_ENTRY_HEAD + sizeof(float) * (size_t)dim;
+    }
+    size_t vbytes = sizeof(float) * (size_t)dim;
+    const char *text;
+    size_t tlen;
+    if (valid) valid = decode_tail(b + QC_ENTRY_HEAD + vbytes, len - QC_ENTRY_HEAD - vbytes, 0, &text, &tlen, NULL,
+                                   NULL) == 0;
+    if (valid) {
+        /* the result list after the text: a count and that many hits */
+        size_t off = QC_ENTRY_HEAD + vbytes + 2 + tlen;
+        uint32_t un;
+        valid = len >= off + 8 && memcmp(b + off, "RRS1", 4) == 0;
+        if (valid) memcpy(&un, b + off + 4, 4);
+        valid = valid && un <= QC_MAX_HITS && len == off + 8 + (size_t)un * QC_HIT_BYTES;
+    }
+    if (!valid) {
+        event(c, "corrupt_entries");
+    } else if ((size_t)(unsigned char)b[80] != strlen(c->o.key_model) ||
+               memcmp(b + 81, c->o.key_model, (unsigned char)b[80]) != 0) {
+        event(c, "foreign_entries"); /* another key embedder: its vectors are not comparable to ours */
+    } else if (expires > wall_ms()) {
+        float *v = mem_alloc(vbytes);
+        memcpy(v, b + QC_ENTRY_HEAD, vbytes);
+        mirror_add(c->mirror, key, group, v, (int)dim, expires, b + QC_ENTRY_HEAD + vbytes,
+                   len - QC_ENTRY_HEAD - vbytes);
+        mem_free(v);
+    }
+    freeReplyObject(r);
 }
 
 /* Has the dataset changed under us (FLUSHDB, FLUSHALL, a restart without
@@ -582,6 +667,12 @@ int qcache_up(qcache *c) {
     return rpool_up(c->pool);
 }
 
+void qcache_epoch(qcache *c, char *out, size_t cap) {
+    pthread_mutex_lock(&c->mu);
+    snprintf(out, cap, "%s", c->epoch);
+    pthread_mutex_unlock(&c->mu);
+}
+
 size_t qcache_mirror_size(qcache *c) {
     return mirror_size(c->mirror);
 }
@@ -610,7 +701,7 @@ void qcache_free(qcache *c) {
     pthread_join(c->feeder, NULL);
     for (wjob *j = c->head, *next; j; j = next) {
         next = j->next;
-        mem_free(j->vec), mem_free(j->results), mem_free(j);
+        wjob_free(j);
     }
     mirror_free(c->mirror);
     lcache_free(c->l1);

@@ -3,10 +3,14 @@
  * Three tiers, every key gated by the namespace (the API key's tenant):
  *   1. vector  (ns, embedder, normalised query)                 -> query vector, long TTL
  *   2. results (ns, index version, embedder, query, k, filter)  -> result list, short TTL
- *   3. semantic: an entry (vector + results) per tier-2 write, announced on
- *      a Redis stream; every replica mirrors the vectors in memory and
- *      serves the results of the nearest earlier query of the same group
- *      (ns, version, embedder, k, filter) when cosine >= threshold.
+ *   3. semantic: an entry (key vector + query text + results) per tier-2
+ *      write, announced on a Redis stream; every replica mirrors the key
+ *      vectors in memory and serves the results of the nearest earlier
+ *      query of the same group (ns, version, embedder, key embedder, k,
+ *      filter) when cosine >= threshold and the guard (query_guard)
+ *      finds no word that changes the meaning. The key vector comes from
+ *      a cheap local key embedder, so a semantic hit can skip a remote
+ *      index embedder entirely.
  * Tier 2 has an in-process L1 (local_cache) filled from Redis reads (with
  * Redis's remaining TTL) and from this replica's writes, so an exact repeat
  * needs no Redis round trip. A semantic hit writes tiers 1 and 2 back under its own keys. Every
@@ -21,10 +25,10 @@
  *
  *     qcache *c = qcache_new(&opts, &hooks, err);
  *     qkey k;
- *     qcache_key(c, &k, tenant, version, model_id, uncased, text, len, 10, NULL);
+ *     qcache_key(c, &k, tenant, version, model_id, key_model_id, uncased, text, len, 10, NULL);
  *     int st = qcache_lookup(c, &k, dim, hits, &n, vec, &have_vec);   // tiers 1 and 2
- *     if (st == QC_MISS && qcache_semantic(c, &k, vec, dim, &hits2, &n2, &score)) ...;
- *     qcache_store(c, &k, vec, dim, store_vector, hits, n);            // async
+ *     if (st == QC_MISS && qcache_semantic(c, &k, kvec, kdim, text, len, hits2, &n2, &score)) ...;
+ *     qcache_store(c, &k, vec, dim, store_vector, kvec, kdim, text, len, hits, n);   // async
  */
 #ifndef RAGD_QUERY_CACHE_H
 #define RAGD_QUERY_CACHE_H
@@ -43,7 +47,10 @@ typedef struct qcache_opts {
     rpool_opts redis;
     int64_t vector_ttl_ms;  /* tier 1, default 7 days */
     int64_t results_ttl_ms; /* tiers 2 and 3, default 1 hour */
-    float threshold;        /* tier 3 cosine threshold, default 0.95; > 1 disables tier 3 */
+    float threshold;        /* tier 3 cosine threshold, default 0.94; > 1 disables tier 3 */
+    int guard;              /* tier 3 candidates checked word by word (query_guard), default 1 */
+    int guard_max_words;    /* content words one side only the guard allows, default 3 */
+    const char *key_model;  /* model id of the key embedder; entries of another are foreign. NULL: tier 3 off */
     int mirror_max;         /* entries mirrored in memory, default 10000 */
     int feed_maxlen;        /* semantic feed stream length, default 10000 */
     int max_pending_writes; /* queued writes before new ones are dropped, default 1000 */
@@ -54,6 +61,7 @@ typedef struct qcache_opts {
 typedef struct qcache_hooks {
     void (*event)(const char *name); /* redis_errors, corrupt_entries, writes, write_errors, ... */
     void (*latency)(double seconds);
+    void (*guard_reject)(const char *reason); /* a semantic candidate the guard turned down */
 } qcache_hooks;
 
 typedef struct qkey {
@@ -74,28 +82,38 @@ qcache *qcache_new(const qcache_opts *o, const qcache_hooks *hooks, char *err);
  * the model is uncased, whitespace collapsed and trimmed (caller frees). */
 char *qcache_normalize(const char *text, size_t len, int uncased);
 
-void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id, int uncased,
-                const char *text, size_t len, int k, const char *url_prefix);
+/* Keys of a query. key_model_id (the key embedder's) goes into the
+ * semantic group only; NULL when tier 3 is off. */
+void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id,
+                const char *key_model_id, int uncased, const char *text, size_t len, int k, const char *url_prefix);
 
 /* Tiers 1 and 2 in one round trip. QC_HIT: results in hits[0..*n) (hits
  * holds key->k entries). Otherwise *have_vec says whether vec (dim floats)
  * came from tier 1. QC_BYPASS when Redis is unavailable. */
 int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec);
 
-/* Tier 3: 1 and the hits of the nearest earlier query if cosine >=
- * threshold (hits holds key->k entries), else 0. */
-int qcache_semantic(qcache *c, const qkey *key, const float *vec, int dim, index_hit *hits, int *n, float *score);
+/* Tier 3: 1 and the hits of the nearest earlier query if cosine between
+ * key vectors (kvec, kdim floats) >= threshold and the guard accepts the
+ * two texts (hits holds key->k entries), else 0. */
+int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                    index_hit *hits, int *n, float *score);
 
-/* Queue the writes for a fresh search: results (tier 2), the semantic
- * entry (tier 3) and, if store_vector, the vector (tier 1). Never blocks. */
-void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const index_hit *hits,
-                  int n);
+/* 1 if this cache runs tier 3 (a key model was given). */
+int qcache_semantic_on(const qcache *c);
 
-/* After a semantic hit: write the results (tier 2) and, if store_vector,
- * the vector (tier 1) under this query's own keys, so an identical repeat
- * is an exact hit. No semantic entry is added. Never blocks. */
-void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, int store_vector,
-                        const index_hit *hits, int n);
+/* Queue the writes for a fresh search: results (tier 2), if store_vector
+ * the index vector (tier 1), and if kvec the semantic entry (tier 3: the
+ * key vector and the query text). Never blocks. */
+void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const float *kvec,
+                  int kdim, const char *text, size_t len, const index_hit *hits, int n);
+
+/* After a semantic hit: write the results (tier 2) and, if vec, the
+ * index vector (tier 1) under this query's own keys, so an identical
+ * repeat is an exact hit. No semantic entry is added. Never blocks. */
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const index_hit *hits, int n);
+
+/* The Redis dataset epoch the mirror follows ("" before the first check). */
+void qcache_epoch(qcache *c, char *out, size_t cap);
 
 /* 1 while Redis answers. */
 int qcache_up(qcache *c);

@@ -50,6 +50,7 @@ struct embedder {
     int dim;
     int max_tokens; /* most content tokens one text may hold (before truncation) */
     int uncased;    /* 1 if the model ignores case (cache keys may fold case) */
+    int remote;     /* 1 if each call goes over the network to a model server (openai) */
 };
 
 embedder_opts embedder_opts_default(void);

@@ -363,6 +363,7 @@ embedder *emb_openai_create(const embedder_opts *opts, char *err) {
     o->retries = opts->openai_retries >= 0 ? opts->openai_retries : 4;
     o->backoff_ms = opts->openai_backoff_ms > 0 ? opts->openai_backoff_ms : 500;
     snprintf(o->base.name, sizeof(o->base.name), "openai");
+    o->base.remote = 1;
     o->base.max_tokens = opts->openai_max_tokens > 0 ? opts->openai_max_tokens : 8191;
     o->base.uncased = 0;
     /* --dim is the model's dimension; every response is checked against it. */

@@ -47,8 +47,16 @@ static void usage(FILE *f) {
         "  --request-timeout-s N  idle connection timeout (30)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
         "  --redis URL            semantic cache on redis://[:password@]host[:port][/db]\n"
+        "  --cache-semantic M     semantic tier: on, off, or auto (on only when the index\n"
+        "                         embedder is remote, e.g. openai; measured: docs/cache.md)\n"
+        "  --cache-key-embedder E embedder of the semantic tier's key vectors: minilm\n"
+        "                         (default when its model is found), hash, or index (the\n"
+        "                         index's own; a remote one is then called before lookup)\n"
         "  --cache-threshold F    cosine a query needs to reuse an earlier query's results\n"
-        "                         (0.95; above 1 turns the semantic tier off)\n"
+        "                         (0.94; above 1 turns the semantic tier off)\n"
+        "  --cache-guard on|off   check candidates word by word: numbers, negation,\n"
+        "                         entities, content words (on)\n"
+        "  --cache-guard-max-words N content words on one side only the guard allows (3)\n"
         "  --cache-vector-ttl-s N lifetime of cached query vectors (604800 = 7 days)\n"
         "  --cache-results-ttl-s N lifetime of cached results (3600)\n"
         "  --cache-mirror-max N   semantic entries mirrored in memory (10000)\n"
@@ -75,6 +83,8 @@ typedef struct serve_cli {
     live_params lp;
     qcache_opts co;
     const char *redis_url;
+    const char *key_embedder; /* NULL: minilm if its model is found */
+    int semantic;             /* enum semantic_mode */
     const char *index_dir, *keys_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
     double burst_set;
@@ -119,6 +129,18 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
         else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
         else c->co.results_ttl_ms = n;
+    } else if (!strcmp(key, "cache-semantic")) {
+        if (!strcmp(v, "on")) c->semantic = SEMANTIC_ON;
+        else if (!strcmp(v, "off")) c->semantic = SEMANTIC_OFF;
+        else if (!strcmp(v, "auto")) c->semantic = SEMANTIC_AUTO;
+        else return err_set(err, "--cache-semantic: \"%s\" is not on, off or auto", v);
+    } else if (!strcmp(key, "cache-key-embedder")) {
+        c->key_embedder = v;
+    } else if (!strcmp(key, "cache-guard")) {
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--cache-guard: \"%s\" is not on or off", v);
+        c->co.guard = !strcmp(v, "on");
+    } else if (!strcmp(key, "cache-guard-max-words")) {
+        if (set_int(key, v, 0, 1000, &c->co.guard_max_words, err)) return RAGD_ERR;
     } else if (!strcmp(key, "cache-mirror-max")) {
         if (set_int(key, v, 16, 10000000, &c->co.mirror_max, err)) return RAGD_ERR;
     } else if (!strcmp(key, "cache-l1-max")) {
@@ -217,6 +239,32 @@ static int check_only(serve_cli *c) {
     return rc > 0 ? 0 : 1;
 }
 
+/* The semantic tier's key embedder: --cache-key-embedder, else minilm
+ * when its model is found. 1 and co.key_model set; 0 and why in err (the
+ * service then runs without the semantic tier, never fails for it). */
+static int load_key_embedder(serve_cli *c, embedder **key, char *err) {
+    static char model_id[160];
+    char e2[RAGD_ERR_LEN];
+    const char *name = c->key_embedder;
+    if (name && !strcmp(name, "index")) {
+        c->co.key_model = "index";
+        return 1;
+    }
+    if (!name && !(name = embedder_default_name(&c->lp.emb, e2))) {
+        snprintf(err, RAGD_ERR_LEN, "no key embedder: %.900s", e2);
+        log_warn("semantic cache tier off: no key embedder: %s", e2);
+        return 0;
+    }
+    if (!(*key = embedder_create(name, &c->lp.emb, e2))) {
+        snprintf(err, RAGD_ERR_LEN, "key embedder %.32s failed to load: %.900s", name, e2);
+        log_error("semantic cache tier off: key embedder %s failed to load: %s", name, e2);
+        return 0;
+    }
+    snprintf(model_id, sizeof(model_id), "%s", (*key)->model_id);
+    c->co.key_model = model_id;
+    return 1;
+}
+
 /* Signals arrive on any thread (OpenBLAS starts its own before main), so
  * the handler only writes the signal number to a pipe the main thread
  * reads: the self-pipe trick. */
@@ -261,18 +309,28 @@ static int serve(serve_cli *c, auth *keys) {
     live_index_watch(li, c->watch_ms);
     search_pool *pool = search_pool_new(c->search_threads);
     qcache *cache = NULL;
+    embedder *key = NULL;
+    char key_err[RAGD_ERR_LEN] = "";
+    if (c->redis_url && c->semantic != SEMANTIC_OFF && !load_key_embedder(c, &key, key_err)) c->co.key_model = NULL;
     if (c->redis_url) {
-        qcache_hooks hooks = {.event = metrics_cache_event, .latency = metrics_redis_latency};
+        qcache_hooks hooks = {.event = metrics_cache_event, .latency = metrics_redis_latency,
+                              .guard_reject = metrics_guard_reject};
         if (!(cache = qcache_new(&c->co, &hooks, err))) {
             log_error("%s", err);
             search_pool_free(pool);
             live_index_free(li);
             return 2;
         }
-        log_info("semantic cache on redis %s:%d (threshold %.3f)", c->co.redis.host, c->co.redis.port,
-                 (double)c->co.threshold);
+        if (c->co.key_model)
+            log_info("cache on redis %s:%d; semantic tier %s, key embedder %s, threshold %.3f, guard %s",
+                     c->co.redis.host, c->co.redis.port, c->semantic == SEMANTIC_ON ? "on" : "auto",
+                     c->co.key_model, (double)c->co.threshold, c->co.guard ? "on" : "off");
+        else
+            log_info("cache on redis %s:%d; semantic tier off%s%s", c->co.redis.host, c->co.redis.port,
+                     key_err[0] ? ": " : "", key_err);
     }
-    searcher s = {.li = li, .pool = pool, .cache = cache};
+    searcher s = {.li = li, .pool = pool, .cache = cache, .semantic = c->semantic, .key = key,
+                  .semantic_off = key_err[0] ? key_err : NULL};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;
@@ -296,6 +354,7 @@ static int serve(serve_cli *c, auth *keys) {
         }
     }
     qcache_free(cache);
+    embedder_free(key);
     search_pool_free(pool);
     live_index_free(li);
     return code;

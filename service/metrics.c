@@ -24,9 +24,12 @@ typedef struct histogram {
 } histogram;
 
 /* The events cache/query_cache.c reports; anything else counts as "other". */
-#define N_EVENTS 7
-static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "writes", "write_errors",
-                                             "mirror_purges", "l1_hits", "other"};
+#define N_EVENTS 8
+static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "foreign_entries", "writes",
+                                             "write_errors", "mirror_purges", "l1_hits", "other"};
+/* The guard's reasons (cache/query_guard.c); anything else counts as "other". */
+#define N_GUARD 5
+static const char *guard_names[N_GUARD] = {"numbers", "negation", "entity", "words", "other"};
 
 static struct {
     atomic_uint_fast64_t requests[ROUTE_COUNT][N_STATUS];
@@ -37,7 +40,9 @@ static struct {
     atomic_uint_fast64_t cache[CACHE_OUTCOME_COUNT];
     atomic_uint_fast64_t cache_events[N_EVENTS];
     atomic_uint_fast64_t embed_calls, embed_errors, embed_avoided;
-    atomic_uint_fast64_t avoided_by[CACHE_OUTCOME_COUNT];
+    atomic_uint_fast64_t avoided_by[CACHE_OUTCOME_COUNT][MODEL_ROLE_COUNT];
+    atomic_uint_fast64_t key_calls, key_errors;
+    atomic_uint_fast64_t guard[N_GUARD];
     atomic_uint_fast64_t reloads_ok, reloads_failed;
 } M;
 
@@ -94,9 +99,21 @@ void metrics_embed(int calls, int errors, int avoided) {
     atomic_fetch_add(&M.embed_avoided, (uint_fast64_t)avoided);
 }
 
-void metrics_calls_avoided(enum cache_outcome tier) {
-    atomic_fetch_add(&M.avoided_by[tier < CACHE_OUTCOME_COUNT ? tier : CACHE_MISS], 1);
-    atomic_fetch_add(&M.embed_avoided, 1);
+void metrics_calls_avoided(enum cache_outcome tier, enum model_role model) {
+    if (model >= MODEL_ROLE_COUNT) model = MODEL_INDEX;
+    atomic_fetch_add(&M.avoided_by[tier < CACHE_OUTCOME_COUNT ? tier : CACHE_MISS][model], 1);
+    if (model == MODEL_INDEX) atomic_fetch_add(&M.embed_avoided, 1);
+}
+
+void metrics_key_embed(int failed) {
+    atomic_fetch_add(&M.key_calls, 1);
+    if (failed) atomic_fetch_add(&M.key_errors, 1);
+}
+
+void metrics_guard_reject(const char *reason) {
+    int i = 0;
+    while (i < N_GUARD - 1 && strcmp(guard_names[i], reason) != 0) i++;
+    atomic_fetch_add(&M.guard[i], 1);
 }
 
 void metrics_reload(int ok) {
@@ -181,6 +198,9 @@ static void render_cache(sbuf *b, const metrics_gauges *g) {
     put(b, "# HELP ragd_cache_mirror_entries Semantic-cache vectors mirrored in memory.\n"
            "# TYPE ragd_cache_mirror_entries gauge\nragd_cache_mirror_entries %lld\n",
         (long long)g->cache_mirror_size);
+    put(b, "# HELP ragd_cache_epoch_info The Redis dataset epoch the mirror follows (changes on FLUSHDB or a restart).\n"
+           "# TYPE ragd_cache_epoch_info gauge\n");
+    if (g->cache_epoch && g->cache_epoch[0]) put(b, "ragd_cache_epoch_info{epoch=\"%s\"} 1\n", g->cache_epoch);
     put(b, "# HELP ragd_redis_duration_seconds Redis command latency.\n"
            "# TYPE ragd_redis_duration_seconds histogram\n");
     put_histogram(b, "ragd_redis_duration_seconds", "op", "all", &M.redis_latency);
@@ -199,15 +219,27 @@ char *metrics_render(const metrics_gauges *g) {
             "# TYPE ragd_embedder_calls_avoided_total counter\nragd_embedder_calls_avoided_total %llu\n",
         (unsigned long long)atomic_load(&M.embed_calls), (unsigned long long)atomic_load(&M.embed_errors),
         (unsigned long long)atomic_load(&M.embed_avoided));
-    /* Semantic hits are listed though they avoid no model call today: the
-     * query is embedded before the semantic lookup (it saves the search). */
-    put(&b, "# HELP ragd_model_calls_avoided_total Model (embedder) calls the cache made unnecessary, by tier.\n"
+    /* model="index": the index's embedder (a remote call with openai);
+     * model="key": the semantic tier's key embedder, skipped on exact hits. */
+    put(&b, "# HELP ragd_model_calls_avoided_total Model (embedder) calls the cache made unnecessary, by tier and model.\n"
             "# TYPE ragd_model_calls_avoided_total counter\n");
     static const char *const tiers[] = {"vector", "results", "semantic"};
+    static const char *const models[MODEL_ROLE_COUNT] = {"index", "key"};
     static const enum cache_outcome tier_of[] = {CACHE_EXACT, CACHE_RESULTS, CACHE_SEMANTIC};
     for (int i = 0; i < 3; i++)
-        put(&b, "ragd_model_calls_avoided_total{tier=\"%s\"} %llu\n", tiers[i],
-            (unsigned long long)atomic_load(&M.avoided_by[tier_of[i]]));
+        for (int m = 0; m < MODEL_ROLE_COUNT; m++)
+            put(&b, "ragd_model_calls_avoided_total{tier=\"%s\",model=\"%s\"} %llu\n", tiers[i], models[m],
+                (unsigned long long)atomic_load(&M.avoided_by[tier_of[i]][m]));
+    put(&b, "# HELP ragd_key_embedder_calls_total Calls of the semantic cache's key embedder.\n"
+            "# TYPE ragd_key_embedder_calls_total counter\nragd_key_embedder_calls_total %llu\n"
+            "# HELP ragd_key_embedder_errors_total Key embedder calls that failed (the search went on without the "
+            "semantic tier).\n# TYPE ragd_key_embedder_errors_total counter\nragd_key_embedder_errors_total %llu\n",
+        (unsigned long long)atomic_load(&M.key_calls), (unsigned long long)atomic_load(&M.key_errors));
+    put(&b, "# HELP ragd_cache_guard_rejections_total Semantic candidates above the threshold the guard turned down, "
+            "by reason.\n# TYPE ragd_cache_guard_rejections_total counter\n");
+    for (int i = 0; i < N_GUARD; i++)
+        put(&b, "ragd_cache_guard_rejections_total{reason=\"%s\"} %llu\n", guard_names[i],
+            (unsigned long long)atomic_load(&M.guard[i]));
     put(&b, "# HELP ragd_index_reloads_total Index reloads by result.\n"
             "# TYPE ragd_index_reloads_total counter\n"
             "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",

@@ -44,6 +44,7 @@ typedef struct metrics_gauges {
     int64_t index_chunks;
     int64_t cache_mirror_size;
     int cache_up; /* -1 disabled, 0 down, 1 up */
+    const char *cache_epoch; /* the Redis dataset epoch the mirror follows; NULL or "" if none */
 } metrics_gauges;
 
 const char *route_name(enum route r);
@@ -57,10 +58,22 @@ void metrics_cache(enum cache_outcome c);
 void metrics_cache_event(const char *name); /* redis_errors, corrupt_entries, ... */
 void metrics_embed(int calls, int errors, int avoided);
 
+/* Which model a call would have gone to: the index's embedder, or the
+ * semantic cache's key embedder. */
+enum model_role { MODEL_INDEX = 0, MODEL_KEY, MODEL_ROLE_COUNT };
+
 /* One model call the cache made unnecessary, by the tier that answered
- * (CACHE_EXACT: the query vector; CACHE_RESULTS: the whole result list).
- * Also counts in metrics_embed's avoided total. */
-void metrics_calls_avoided(enum cache_outcome tier);
+ * (CACHE_EXACT: the query vector; CACHE_RESULTS: the whole result list;
+ * CACHE_SEMANTIC: a near-duplicate's results, found by the key embedder)
+ * and the model spared. Index-model calls also count in metrics_embed's
+ * avoided total. */
+void metrics_calls_avoided(enum cache_outcome tier, enum model_role model);
+
+/* One call of the semantic cache's key embedder (failed: 1 if it did). */
+void metrics_key_embed(int failed);
+
+/* A semantic candidate the guard turned down ("numbers", "negation", ...). */
+void metrics_guard_reject(const char *reason);
 void metrics_reload(int ok);
 void metrics_redis_latency(double seconds);
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 #include "query_cache.h"
 
@@ -87,6 +88,36 @@ static int serve_cached(const index_version *v, const index_hit *hits, int n, co
     return RAGD_ERR;
 }
 
+/* Does the semantic tier run for this version? */
+static int semantic_runs(const searcher *s, const live_version *lv) {
+    if (!s->cache || !qcache_semantic_on(s->cache) || s->semantic == SEMANTIC_OFF) return 0;
+    return s->semantic == SEMANTIC_ON || lv->e->remote;
+}
+
+const char *search_semantic_state(const searcher *s, const live_version *lv, char *buf, size_t cap) {
+    if (!s->cache) return "off: no --redis";
+    if (s->semantic_off) {
+        snprintf(buf, cap, "off: %s", s->semantic_off);
+        return buf;
+    }
+    if (s->semantic == SEMANTIC_OFF || !qcache_semantic_on(s->cache)) return "off";
+    if (lv && !semantic_runs(s, lv)) return "off: auto, the index embedder is local";
+    return "on";
+}
+
+/* The key vector of the query from a key embedder other than the
+ * index's: 0, or -1 when it failed (the search then goes on without the
+ * semantic tier: a cache must never fail a request). */
+static int key_embed(embedder *key, const search_query *q, float *kv) {
+    char err[RAGD_ERR_LEN];
+    char *text = mem_strndup(q->text, q->len);
+    int rc = embedder_embed(key, (const char *const *)&text, 1, kv, err);
+    mem_free(text);
+    metrics_key_embed(rc != 0);
+    if (rc != 0) log_warn("semantic cache: key embedder: %s", err);
+    return rc;
+}
+
 int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
     memset(r, 0, sizeof(*r));
     r->cache = CACHE_BYPASS;
@@ -98,21 +129,27 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     const index_version *v = lv->v;
     snprintf(r->version_id, sizeof(r->version_id), "%s", v->m.version_id);
     omp_set_num_threads(1); /* this request thread searches a shard itself */
-    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, n = 0, cst = QC_BYPASS;
-    float *qv = mem_alloc(sizeof(float) * (size_t)dim);
+    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = QC_BYPASS;
+    float *qv = mem_alloc(sizeof(float) * (size_t)dim), *kv = NULL;
     int depth = index_version_candidates(v, q->k);
     if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
     index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)(depth > q->k ? depth : q->k));
-    qkey key;
+    int semantic = semantic_runs(s, lv);
+    /* A separate key embedder: the semantic tier never waits for the index's. */
+    embedder *key = semantic && s->key && strcmp(s->key->model_id, lv->e->model_id) != 0 ? s->key : NULL;
+    int kdim = key ? key->dim : dim;
+    qkey ck;
     if (s->cache) {
         double t = now_ms();
-        qcache_key(s->cache, &key, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
-                   lv->e->uncased, q->text, q->len, q->k, q->url_prefix);
-        cst = qcache_lookup(s->cache, &key, dim, hits, &n, qv, &have_vec);
+        qcache_key(s->cache, &ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
+                   semantic ? (key ? key->model_id : lv->e->model_id) : NULL, lv->e->uncased, q->text, q->len, q->k,
+                   q->url_prefix);
+        cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
         metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
         if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_RESULTS;
-            metrics_calls_avoided(CACHE_RESULTS);
+            metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
+            if (key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
             status = SEARCH_OK;
             goto done;
         }
@@ -120,19 +157,38 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     if (have_vec) {
         r->cache = CACHE_EXACT;
-        metrics_calls_avoided(CACHE_EXACT);
-    } else if (embed_query(lv, q, qv, r, err) != 0) {
-        goto done;
+        metrics_calls_avoided(CACHE_EXACT, MODEL_INDEX);
+    }
+    semantic = semantic && cst != QC_BYPASS;
+    if (semantic) {
+        if (key) {
+            kv = mem_alloc(sizeof(float) * (size_t)kdim);
+            if (key_embed(key, q, kv) != 0) semantic = 0;
+        } else {
+            /* the index's own embedder makes the key vector */
+            if (!have_vec) {
+                if (embed_query(lv, q, qv, r, err) != 0) goto done;
+                embedded = 1;
+            }
+            kv = mem_alloc(sizeof(float) * (size_t)kdim);
+            memcpy(kv, qv, sizeof(float) * (size_t)kdim);
+        }
     }
     float score;
-    if (cst != QC_BYPASS && qcache_semantic(s->cache, &key, qv, dim, hits, &n, &score) &&
-        serve_cached(v, hits, n, q, r) == RAGD_OK) {
-        r->cache = CACHE_SEMANTIC;
-        status = SEARCH_OK;
-        /* An identical repeat of this query is then an exact hit. */
-        qcache_store_exact(s->cache, &key, qv, dim, !have_vec, hits, n);
-        goto done;
+    if (semantic) {
+        double t = now_ms();
+        int hit = qcache_semantic(s->cache, &ck, kv, kdim, q->text, q->len, hits, &n, &score);
+        metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
+        if (hit && serve_cached(v, hits, n, q, r) == RAGD_OK) {
+            r->cache = CACHE_SEMANTIC;
+            status = SEARCH_OK;
+            if (!have_vec && !embedded) metrics_calls_avoided(CACHE_SEMANTIC, MODEL_INDEX);
+            /* An identical repeat of this query is then an exact hit. */
+            qcache_store_exact(s->cache, &ck, (have_vec || embedded) ? qv : NULL, dim, hits, n);
+            goto done;
+        }
     }
+    if (!have_vec && !embedded && embed_query(lv, q, qv, r, err) != 0) goto done;
     n = run_search(s, v, qv, depth, hits, r, err);
     if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
     if (n >= 0 && fetch_timed(v, hits, n, q, r, err) == RAGD_OK) {
@@ -141,12 +197,14 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
             /* Cache what was served (after any filter), best first. */
             index_hit *served = mem_alloc(sizeof(index_hit) * (size_t)(r->n ? r->n : 1));
             for (int i = 0; i < r->n; i++) served[i] = (index_hit){r->hits[i].id, r->hits[i].score, r->hits[i].shard};
-            qcache_store(s->cache, &key, qv, dim, !have_vec, served, r->n);
+            qcache_store(s->cache, &ck, qv, dim, !have_vec, semantic ? kv : NULL, kdim, q->text, q->len, served,
+                         r->n);
             mem_free(served);
         }
     }
 done:
     mem_free(qv);
+    mem_free(kv);
     mem_free(hits);
     live_version_release(lv);
     return status;

@@ -50,10 +50,17 @@ typedef struct search_result {
 
 struct qcache;
 
+/* When the semantic tier runs: always, never, or (auto) only when the
+ * index's embedder is remote, where a hit saves a network model call. */
+enum semantic_mode { SEMANTIC_AUTO = 0, SEMANTIC_ON, SEMANTIC_OFF };
+
 typedef struct searcher {
     live_index *li;
     search_pool *pool;
-    struct qcache *cache; /* NULL: no cache */
+    struct qcache *cache;    /* NULL: no cache */
+    int semantic;            /* enum semantic_mode */
+    embedder *key;           /* key embedder of the semantic tier; NULL: the index's own */
+    const char *semantic_off; /* why the semantic tier cannot run (key embedder failed), or NULL */
 } searcher;
 
 enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2 };
@@ -63,5 +70,9 @@ enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2 };
 int search_run(searcher *s, const search_query *q, search_result *r, char *err);
 
 void search_result_clear(search_result *r);
+
+/* The semantic tier's state for this version, for /ready: "on", "off"
+ * or "off: <why>" (static or in buf). */
+const char *search_semantic_state(const searcher *s, const live_version *lv, char *buf, size_t cap);
 
 #endif

@@ -384,18 +384,23 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
         mem_free(safe);
         return send_json(c, rq, 503, o, NULL);
     }
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "status", "ready", "index_version", lv->v->m.version_id, "chunks",
-                          (json_int_t)lv->v->m.total_chunks, "cache", cache_state(srv));
+    char sem[RAGD_ERR_LEN + 8];
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "status", "ready", "index_version", lv->v->m.version_id,
+                          "chunks", (json_int_t)lv->v->m.total_chunks, "cache", cache_state(srv), "semantic_cache",
+                          search_semantic_state(srv->s, lv, sem, sizeof(sem)));
     live_version_release(lv);
     return send_json(c, rq, 200, o, NULL);
 }
 
 static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, request *rq) {
     live_version *lv = live_index_acquire(srv->s->li);
+    char epoch[40] = "";
+    if (srv->s->cache) qcache_epoch(srv->s->cache, epoch, sizeof(epoch));
     metrics_gauges g = {.index_version = lv ? lv->v->m.version_id : NULL,
                         .index_chunks = lv ? lv->v->m.total_chunks : 0,
                         .cache_up = srv->s->cache ? qcache_up(srv->s->cache) : -1,
-                        .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0};
+                        .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0,
+                        .cache_epoch = epoch};
     char *text = metrics_render(&g);
     live_version_release(lv);
     return send_text(c, rq, 200, text, "text/plain; version=0.0.4", NULL);

@@ -39,8 +39,8 @@ def setup_module():
     INDEX = os.path.join(WORK, "idx")
     build(INDEX, CORPUS)
     REDIS = harness.Redis()
-    A = harness.Server(INDEX, "--redis", REDIS.url(), "--watch-ms", "0")
-    B = harness.Server(INDEX, "--redis", REDIS.url(), "--watch-ms", "0")
+    A = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-semantic", "on", "--watch-ms", "0")
+    B = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-semantic", "on", "--watch-ms", "0")
 
 
 def teardown_module():
@@ -168,7 +168,7 @@ def test_results_keyed_by_index_version():
     shutil.copytree(CORPUS, corpus2)
     index = os.path.join(WORK, "versioned")
     build(index, CORPUS)
-    srv = harness.Server(index, "--redis", REDIS.url(), "--watch-ms", "0")
+    srv = harness.Server(index, "--redis", REDIS.url(), "--cache-semantic", "on", "--watch-ms", "0")
     try:
         old = search(srv, q)
         assert harness.wait_until(lambda: search(srv, q)["cache"] == "exact", 5)
@@ -188,7 +188,7 @@ def test_tenants_never_share_entries():
     keys = os.path.join(WORK, "keys")
     with open(keys, "w") as f:
         f.write("tenant-a-secret id=a tenant=acme\ntenant-b-secret id=b tenant=globex\n")
-    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--api-keys", keys, "--watch-ms", "0")
+    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-semantic", "on", "--api-keys", keys, "--watch-ms", "0")
     try:
         ha, hb = {"X-API-Key": "tenant-a-secret"}, {"X-API-Key": "tenant-b-secret"}
         q = "tenant isolation question about lagoon reefs"
@@ -221,7 +221,7 @@ def test_corrupt_values_are_misses_not_crashes():
 
 
 def test_ttl_not_extended_by_reads():
-    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-results-ttl-ms", "3000", "--watch-ms", "0")
+    srv = harness.Server(INDEX, "--redis", REDIS.url(), "--cache-semantic", "on", "--cache-results-ttl-ms", "3000", "--watch-ms", "0")
     try:
         q = "short lived entry about tundra upland"
         search(srv, q)

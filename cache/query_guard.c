@@ -1,0 +1,199 @@
+/* query_guard.c - checks a semantic-cache candidate: do the two queries really ask the same thing? */
+#include "query_guard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TOK_LEN 48
+
+typedef struct tok {
+    char s[TOK_LEN];
+    unsigned char number, negation, entity;
+} tok;
+
+typedef struct words {
+    tok t[QGUARD_MAX_TOKENS];
+    int n, negated;
+} words;
+
+/* Words that carry no topic of their own (English: the language of the
+ * STS benchmark the guard is tuned on; other languages keep all words). */
+static const char *const stopwords[] = {
+    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "being", "between", "but", "by", "can", "could", "d", "did", "do", "does", "doing", "down", "during",
+    "each", "for", "from", "further", "get", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his",
+    "how", "i", "if", "in", "into", "is", "it", "its", "just", "let", "lets", "ll", "m", "may", "me", "might", "mine",
+    "must", "my", "myself", "of", "off", "on", "once", "one", "only", "onto", "or", "other", "our", "ours", "out",
+    "over", "own", "please", "re", "really", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "tell",
+    "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through",
+    "to", "too", "under", "up", "us", "ve", "very", "was", "we", "were", "what", "when", "where", "which", "who",
+    "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", NULL};
+
+static const char *const negations[] = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor",
+                                        "without", "cannot", "nt", NULL};
+
+static const char *const number_words[] = {
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "twenty", "thirty", "hundred", "thousand", "million", "billion", "first", "second", "third", NULL};
+
+static int in_list(const char *const *list, const char *w) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], w)) return 1;
+    return 0;
+}
+
+/* Light suffix stripping, enough to match "runs"/"running"/"ran"-free
+ * variants: -ing, -ed, -es, -s, -ly on words long enough to keep a stem. */
+static void stem(char *w) {
+    static const char *const suffixes[] = {"ing", "ed", "es", "s", "ly", NULL};
+    size_t n = strlen(w);
+    for (int i = 0; suffixes[i]; i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (n > sl + 2 && !memcmp(w + n - sl, suffixes[i], sl)) {
+            w[n - sl] = '\0';
+            return;
+        }
+    }
+}
+
+static int is_apostrophe(const unsigned char *p, size_t left, size_t *width) {
+    if (*p == '\'') return *width = 1, 1;
+    if (left >= 3 && p[0] == 0xE2 && p[1] == 0x80 && p[2] == 0x99) return *width = 3, 1; /* U+2019 */
+    return 0;
+}
+
+static int letter(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+static int digit(unsigned char c) {
+    return c >= '0' && c <= '9';
+}
+
+static void push(words *w, const char *s, size_t n, int capital, int sentence_start) {
+    if (w->n >= QGUARD_MAX_TOKENS) return;
+    tok *t = &w->t[w->n++];
+    if (n >= TOK_LEN) n = TOK_LEN - 1;
+    memcpy(t->s, s, n);
+    t->s[n] = '\0';
+    t->number = (unsigned char)(digit((unsigned char)s[0]) || in_list(number_words, t->s));
+    t->negation = (unsigned char)in_list(negations, t->s);
+    int content = !t->number && !t->negation && !in_list(stopwords, t->s);
+    if (t->negation) w->negated = 1;
+    if (content) stem(t->s);
+    else if (!t->number) w->n--; /* stopwords and negations are not compared word by word */
+    t->entity = (unsigned char)(content && capital && !sentence_start);
+}
+
+/* Split into lowercase words and numbers; "n't" becomes "not". Numbers
+ * keep inner separators between digits ("3.11", "9/32", "4:00"). */
+static void split(const char *text, size_t len, words *w) {
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    char buf[TOK_LEN];
+    int sentence_start = 1, nwords = 0, capitals = 0;
+    w->n = w->negated = 0;
+    while (p < end) {
+        size_t aw;
+        if (digit(*p)) {
+            size_t n = 0;
+            while (p < end && (digit(*p) || ((*p == '.' || *p == ',' || *p == ':' || *p == '/') && p + 1 < end &&
+                                              digit(p[1]) && n > 0))) {
+                if (n < TOK_LEN - 1) buf[n++] = (char)*p;
+                p++;
+            }
+            push(w, buf, n, 0, 0);
+            sentence_start = 0;
+        } else if (letter(*p) && !is_apostrophe(p, (size_t)(end - p), &aw)) {
+            int capital = *p >= 'A' && *p <= 'Z';
+            size_t n = 0;
+            while (p < end && letter(*p) && !is_apostrophe(p, (size_t)(end - p), &aw)) {
+                unsigned char c = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
+                if (n < TOK_LEN - 1) buf[n++] = (char)c;
+                p++;
+            }
+            /* "doesn't" -> "does" + "not" */
+            if (n > 1 && buf[n - 1] == 'n' && p < end && is_apostrophe(p, (size_t)(end - p), &aw) && p + aw < end &&
+                (p[aw] == 't' || p[aw] == 'T') && (p + aw + 1 == end || !letter(p[aw + 1]))) {
+                push(w, buf, n - 1, capital, sentence_start);
+                push(w, "not", 3, 0, 0);
+                p += aw + 1;
+            } else {
+                push(w, buf, n, capital, sentence_start);
+            }
+            nwords++;
+            capitals += capital;
+            sentence_start = 0;
+        } else {
+            if (*p == '.' || *p == '?' || *p == '!' || *p == ':') sentence_start = 1;
+            p++;
+        }
+    }
+    /* Headline case ("Stocks Close Higher On Tuesday"): capitals say nothing. */
+    if (capitals * 10 > nwords * 6)
+        for (int i = 0; i < w->n; i++) w->t[i].entity = 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int same_numbers(const words *a, const words *b) {
+    const char *na[QGUARD_MAX_TOKENS], *nb[QGUARD_MAX_TOKENS];
+    int ca = 0, cb = 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->t[i].number) na[ca++] = a->t[i].s;
+    for (int i = 0; i < b->n; i++)
+        if (b->t[i].number) nb[cb++] = b->t[i].s;
+    if (ca != cb) return 0;
+    qsort(na, (size_t)ca, sizeof(*na), cmp_str);
+    qsort(nb, (size_t)cb, sizeof(*nb), cmp_str);
+    for (int i = 0; i < ca; i++)
+        if (strcmp(na[i], nb[i]) != 0) return 0;
+    return 1;
+}
+
+static int has_word(const words *w, const char *s) {
+    for (int i = 0; i < w->n; i++)
+        if (!w->t[i].number && !strcmp(w->t[i].s, s)) return 1;
+    return 0;
+}
+
+/* Distinct content words of a that b lacks; *entity set if one is an entity. */
+static int missing(const words *a, const words *b, int *entity) {
+    int n = 0;
+    *entity = 0;
+    for (int i = 0; i < a->n; i++) {
+        const tok *t = &a->t[i];
+        if (t->number || has_word(b, t->s)) continue;
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++) dup = !a->t[j].number && !strcmp(a->t[j].s, t->s);
+        if (dup) continue;
+        n++;
+        if (t->entity) *entity = 1;
+    }
+    return n;
+}
+
+int qguard_check(const char *a, size_t alen, const char *b, size_t blen, int max_words) {
+    words *wa = malloc(sizeof(words)), *wb = malloc(sizeof(words));
+    if (!wa || !wb) {
+        free(wa), free(wb);
+        return QG_WORDS; /* cannot check: do not serve */
+    }
+    split(a, alen, wa);
+    split(b, blen, wb);
+    int v = QG_ACCEPT, ea, eb;
+    int ma = missing(wa, wb, &ea), mb = missing(wb, wa, &eb);
+    if (!same_numbers(wa, wb)) v = QG_NUMBERS;
+    else if (wa->negated != wb->negated) v = QG_NEGATION;
+    else if (ea && eb) v = QG_ENTITY;
+    else if (ma + mb > max_words) v = QG_WORDS;
+    free(wa);
+    free(wb);
+    return v;
+}
+
+const char *qguard_reason(int verdict) {
+    static const char *const names[QG_VERDICT_COUNT] = {"accept", "numbers", "negation", "entity", "words"};
+    return verdict >= 0 && verdict < QG_VERDICT_COUNT ? names[verdict] : "words";
+}
