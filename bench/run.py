@@ -4,9 +4,9 @@ Sections (each records its command lines, versions and inputs):
   embedder  ragd minilm vs sentence-transformers on 2,000 real chunks and
             1,000 short queries (same machine, one after the other)
   service   wrk against ragd-serve /v1/search k=10 on an index of >= 100k
-            chunks (hash embedder): cache off, exact hits, semantic hits;
-            1 and 16 connections; plus FAISS called directly on the same
-            index and queries
+            chunks (hash embedder): vector, keyword and hybrid modes without
+            cache, exact hits, semantic hits; 1 and 16 connections; plus
+            FAISS called directly on the same index and queries
   seed      the seed's LangChain + FastAPI stack vs ragd (minilm, exact) over
             the same CISI chunks: wrk on /?query=, alternating A/B
   cache     a CISI query log (each query, an exact repeat, two rewordings)
@@ -252,7 +252,12 @@ def section_service(out, queries_file):
            "faiss_direct": direct, "faiss_direct_command": " ".join(direct_cmd), "runs": {}}
     with common.ragd_serve(index) as url:
         for c in (1, 16):
-            res["runs"]["cache_off_c%d" % c] = wrk(url, queries_file, "/v1/search", "q", "&k=10", c)
+            res["runs"]["cache_off_c%d" % c] = wrk(url, queries_file, "/v1/search", "q", "&k=10&mode=vector", c)
+        # The three search modes side by side, no cache (docs/search.md).
+        for mode in ("keyword", "hybrid"):
+            for c in (1, 16):
+                res["runs"]["mode_%s_c%d" % (mode, c)] = wrk(url, queries_file, "/v1/search", "q",
+                                                             "&k=10&mode=" + mode, c)
     redis = subprocess.Popen(["redis-server", "--port", str(common.free_port()), "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL)
     time.sleep(0.5)

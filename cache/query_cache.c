@@ -29,7 +29,7 @@
 /* Set once per Redis dataset (SET NX); a FLUSHDB or a restart without
  * persistence removes it, and a replica that sees it change drops its mirror. */
 #define QC_EPOCH "ragd:v1:epoch"
-#define QC_HIT_BYTES 14 /* u16 shard, i64 id, f32 score */
+#define QC_HIT_BYTES 23 /* u16 shard, i64 id, f32 score, f32 vector score, f32 keyword score, u8 found */
 #define QC_MAX_DIM 16384
 #define QC_MAX_HITS 10000
 #define QC_MAX_TEXT 2048 /* longer queries get no semantic entry (the guard needs the whole text) */
@@ -161,25 +161,28 @@ void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version,
 
 /* ---- values ---- */
 
-static char *encode_results(const index_hit *hits, int n, size_t *len) {
+static char *encode_results(const fused_hit *hits, int n, size_t *len) {
     *len = 8 + (size_t)n * QC_HIT_BYTES;
     char *b = mem_alloc(*len), *p = b + 8;
     uint32_t un = (uint32_t)n;
-    memcpy(b, "RRS1", 4);
+    memcpy(b, "RRS2", 4);
     memcpy(b + 4, &un, 4);
     for (int i = 0; i < n; i++, p += QC_HIT_BYTES) {
         uint16_t s = (uint16_t)hits[i].shard;
         memcpy(p, &s, 2);
         memcpy(p + 2, &hits[i].id, 8);
         memcpy(p + 10, &hits[i].score, 4);
+        memcpy(p + 14, &hits[i].vector_score, 4);
+        memcpy(p + 18, &hits[i].keyword_score, 4);
+        p[22] = (char)hits[i].found;
     }
     return b;
 }
 
 /* 0 and hits if b is a valid result list of at most max hits. */
-static int decode_results(const char *b, size_t len, int max, index_hit *hits, int *n) {
+static int decode_results(const char *b, size_t len, int max, fused_hit *hits, int *n) {
     uint32_t un;
-    if (len < 8 || memcmp(b, "RRS1", 4) != 0) return -1;
+    if (len < 8 || memcmp(b, "RRS2", 4) != 0) return -1;
     memcpy(&un, b + 4, 4);
     if (un > (uint32_t)max || len != 8 + (size_t)un * QC_HIT_BYTES) return -1;
     const char *p = b + 8;
@@ -188,8 +191,13 @@ static int decode_results(const char *b, size_t len, int max, index_hit *hits, i
         memcpy(&s, p, 2);
         memcpy(&hits[i].id, p + 2, 8);
         memcpy(&hits[i].score, p + 10, 4);
+        memcpy(&hits[i].vector_score, p + 14, 4);
+        memcpy(&hits[i].keyword_score, p + 18, 4);
+        hits[i].found = (unsigned char)p[22];
         hits[i].shard = s;
-        if (hits[i].id < 0 || !isfinite(hits[i].score)) return -1;
+        if (hits[i].id < 0 || !isfinite(hits[i].score) || !isfinite(hits[i].vector_score) ||
+            !isfinite(hits[i].keyword_score) || hits[i].found < 1 || hits[i].found > 3)
+            return -1;
     }
     *n = (int)un;
     return 0;
@@ -242,7 +250,7 @@ static char *encode_entry(const char *key_model, const qkey *k, const wjob *j, i
 }
 
 /* The mirrored part of an entry: text and result list. 0 if valid. */
-static int decode_tail(const char *b, size_t len, int max, const char **text, size_t *tlen, index_hit *hits, int *n) {
+static int decode_tail(const char *b, size_t len, int max, const char **text, size_t *tlen, fused_hit *hits, int *n) {
     uint16_t tl;
     if (len < 2) return -1;
     memcpy(&tl, b, 2);
@@ -255,7 +263,7 @@ static int decode_tail(const char *b, size_t len, int max, const char **text, si
 /* ---- lookups ---- */
 
 /* The L1: 1 and the hits if this replica holds the result list. */
-static int l1_lookup(qcache *c, const qkey *key, index_hit *hits, int *n) {
+static int l1_lookup(qcache *c, const qkey *key, fused_hit *hits, int *n) {
     void *blob;
     size_t len;
     if (!c->l1 || !lcache_get(c->l1, key->res_key, wall_ms(), &blob, &len)) return 0;
@@ -282,7 +290,7 @@ static redisReply *lookup_round_trip(qcache *c, redisContext *ctx, const qkey *k
     return r;
 }
 
-int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec) {
+int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, float *vec, int *have_vec) {
     *have_vec = 0;
     *n = 0;
     if (l1_lookup(c, key, hits, n)) return QC_HIT;
@@ -317,7 +325,7 @@ int qcache_semantic_on(const qcache *c) {
 }
 
 int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
-                    index_hit *hits, int *n, float *score) {
+                    fused_hit *hits, int *n, float *score) {
     if (!qcache_semantic_on(c)) return 0;
     void *blob = NULL;
     size_t blen = 0;
@@ -346,7 +354,7 @@ static void wjob_free(wjob *j) {
 }
 
 static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, int exact_only,
-                        const float *kvec, int kdim, const char *text, size_t len, const index_hit *hits, int n) {
+                        const float *kvec, int kdim, const char *text, size_t len, const fused_hit *hits, int n) {
     if (!rpool_up(c->pool)) return;
     wjob *j = mem_calloc(1, sizeof(*j));
     if (kvec && qcache_semantic_on(c)) {
@@ -391,7 +399,7 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
 }
 
 void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const float *kvec,
-                  int kdim, const char *text, size_t len, const index_hit *hits, int n) {
+                  int kdim, const char *text, size_t len, const fused_hit *hits, int n) {
     queue_store(c, key, vec, dim, store_vector, 0, kvec, kdim, text, len, hits, n);
     /* Fresh results: the L1 may hold them as long as Redis will. (Not for
      * semantic write-backs: Redis may refuse those after a purge.) */
@@ -403,7 +411,7 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
     }
 }
 
-void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const index_hit *hits, int n) {
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const fused_hit *hits, int n) {
     queue_store(c, key, vec, dim, vec != NULL, 1, NULL, 0, NULL, 0, hits, n);
 }
 
@@ -539,7 +547,7 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
         /* the result list after the text: a count and that many hits */
         size_t off = QC_ENTRY_HEAD + vbytes + 2 + tlen;
         uint32_t un;
-        valid = len >= off + 8 && memcmp(b + off, "RRS1", 4) == 0;
+        valid = len >= off + 8 && memcmp(b + off, "RRS2", 4) == 0;
         if (valid) memcpy(&un, b + off + 4, 4);
         valid = valid && un <= QC_MAX_HITS && len == off + 8 + (size_t)un * QC_HIT_BYTES;
     }

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fusion.h"
 #include "index_version.h"
 #include "redis_pool.h"
 
@@ -90,13 +91,13 @@ void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version,
 /* Tiers 1 and 2 in one round trip. QC_HIT: results in hits[0..*n) (hits
  * holds key->k entries). Otherwise *have_vec says whether vec (dim floats)
  * came from tier 1. QC_BYPASS when Redis is unavailable. */
-int qcache_lookup(qcache *c, const qkey *key, int dim, index_hit *hits, int *n, float *vec, int *have_vec);
+int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, float *vec, int *have_vec);
 
 /* Tier 3: 1 and the hits of the nearest earlier query if cosine between
  * key vectors (kvec, kdim floats) >= threshold and the guard accepts the
  * two texts (hits holds key->k entries), else 0. */
 int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
-                    index_hit *hits, int *n, float *score);
+                    fused_hit *hits, int *n, float *score);
 
 /* 1 if this cache runs tier 3 (a key model was given). */
 int qcache_semantic_on(const qcache *c);
@@ -105,12 +106,12 @@ int qcache_semantic_on(const qcache *c);
  * the index vector (tier 1), and if kvec the semantic entry (tier 3: the
  * key vector and the query text). Never blocks. */
 void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const float *kvec,
-                  int kdim, const char *text, size_t len, const index_hit *hits, int n);
+                  int kdim, const char *text, size_t len, const fused_hit *hits, int n);
 
 /* After a semantic hit: write the results (tier 2) and, if vec, the
  * index vector (tier 1) under this query's own keys, so an identical
  * repeat is an exact hit. No semantic entry is added. Never blocks. */
-void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const index_hit *hits, int n);
+void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const fused_hit *hits, int n);
 
 /* The Redis dataset epoch the mirror follows ("" before the first check). */
 void qcache_epoch(qcache *c, char *out, size_t cap);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stopwords.h"
+
 #define TOK_LEN 48
 
 typedef struct tok {
@@ -15,19 +17,6 @@ typedef struct words {
     tok t[QGUARD_MAX_TOKENS];
     int n, negated;
 } words;
-
-/* Words that carry no topic of their own (English: the language of the
- * STS benchmark the guard is tuned on; other languages keep all words). */
-static const char *const stopwords[] = {
-    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been",
-    "before", "being", "between", "but", "by", "can", "could", "d", "did", "do", "does", "doing", "down", "during",
-    "each", "for", "from", "further", "get", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his",
-    "how", "i", "if", "in", "into", "is", "it", "its", "just", "let", "lets", "ll", "m", "may", "me", "might", "mine",
-    "must", "my", "myself", "of", "off", "on", "once", "one", "only", "onto", "or", "other", "our", "ours", "out",
-    "over", "own", "please", "re", "really", "s", "same", "shall", "she", "should", "so", "some", "such", "t", "tell",
-    "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through",
-    "to", "too", "under", "up", "us", "ve", "very", "was", "we", "were", "what", "when", "where", "which", "who",
-    "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", NULL};
 
 static const char *const negations[] = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor",
                                         "without", "cannot", "nt", NULL};
@@ -78,7 +67,7 @@ static void push(words *w, const char *s, size_t n, int capital, int sentence_st
     t->s[n] = '\0';
     t->number = (unsigned char)(digit((unsigned char)s[0]) || in_list(number_words, t->s));
     t->negation = (unsigned char)in_list(negations, t->s);
-    int content = !t->number && !t->negation && !in_list(stopwords, t->s);
+    int content = !t->number && !t->negation && !stopword_en(t->s, strlen(t->s));
     if (t->negation) w->negated = 1;
     if (content) stem(t->s);
     else if (!t->number) w->n--; /* stopwords and negations are not compared word by word */

@@ -5,21 +5,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "fsio.h"
+#include "keyword_index.h"
 #include "mem.h"
 
 /* 2 added the crawl state of each document (validators, last successful
  * fetch, links) and each document's chunk list, for incremental crawls
- * and carry-over. Version 1 stores are still served. */
-#define CHUNK_STORE_SCHEMA_VERSION "2"
+ * and carry-over. 3 added the keyword index (chunks_fts). Versions 1 and
+ * 2 are still served (vector search only). */
+#define CHUNK_STORE_SCHEMA_VERSION "3"
+
+/* The keyword index: FTS5 over title, heading path and text, its content
+ * read from the chunks table (stored once). unicode61 folds case and
+ * removes diacritics; porter stems English (the default, chosen by
+ * measurement on CISI, docs/search.md). */
+#define FTS_UNICODE "unicode61 remove_diacritics 2"
+#define FTS_PORTER "porter " FTS_UNICODE
 
 struct chunk_store {
     sqlite3 *db;
     int dim;
     int writing, schema;
     sqlite3_stmt *put, *get, *getvec, *src, *doc, *dchunk, *meta;
+    kwindex *kw; /* schema 3: BM25 over the FTS5 index, in memory */
+    int no_stemming; /* keyword index without porter */
 };
 
 static const char *schema_sql =
@@ -39,6 +51,12 @@ static const char *schema_sql =
     " end_byte INTEGER NOT NULL, PRIMARY KEY(doc_url, ordinal)) WITHOUT ROWID;"
     "CREATE INDEX chunks_doc ON chunks(doc_url);"
     "CREATE INDEX chunks_hash ON chunks(content_hash);";
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 int64_t chunk_id_make(const char *doc_url, int ordinal, const char *text, size_t text_len) {
     sha256_ctx c;
@@ -67,6 +85,7 @@ static void chunk_store_free(chunk_store *cs) {
     sqlite3_finalize(cs->doc);
     sqlite3_finalize(cs->dchunk);
     sqlite3_finalize(cs->meta);
+    kwindex_free(cs->kw);
     sqlite3_close(cs->db);
     mem_free(cs);
 }
@@ -259,8 +278,31 @@ int chunk_store_doc_chunks(chunk_store *cs, const char *url, void (*fn)(void *ct
     return RAGD_OK;
 }
 
-int chunk_store_finish(chunk_store *cs, char *err) {
+void chunk_store_set_stemming(chunk_store *cs, int porter) {
+    cs->no_stemming = !porter;
+}
+
+int chunk_store_finish(chunk_store *cs, chunk_store_stats *st, char *err) {
     int rc = RAGD_OK;
+    /* The keyword index in one pass over the finished rows ('rebuild'
+     * tokenizes the content table), merged into one segment ('optimize'). */
+    double t = mono_ms();
+    const char *tok = cs->no_stemming ? FTS_UNICODE : FTS_PORTER;
+    char *sql = mem_printf("CREATE VIRTUAL TABLE chunks_fts USING fts5(title, headings, text, content='chunks',"
+                           " content_rowid='id', tokenize='%s');"
+                           "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild');"
+                           "INSERT INTO chunks_fts(chunks_fts) VALUES('optimize');", tok);
+    int frc = sqlite3_exec(cs->db, sql, NULL, NULL, NULL);
+    mem_free(sql);
+    if (frc != SQLITE_OK) return db_err(cs, err, "keyword index"), chunk_store_close(cs), RAGD_ERR;
+    chunk_store_stats s = {.keyword_ms = mono_ms() - t};
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(cs->db, "SELECT coalesce(sum(length(block)), 0) FROM chunks_fts_data", -1, &q, NULL) ==
+            SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        s.keyword_bytes = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (st) *st = s;
+    if (chunk_store_put_meta(cs, "keyword_tokenizer", tok, err) != RAGD_OK) return chunk_store_close(cs), RAGD_ERR;
     if (sqlite3_exec(cs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = db_err(cs, err, "commit");
     cs->writing = 0;
     chunk_store_free(cs);
@@ -287,12 +329,19 @@ chunk_store *chunk_store_open(const char *path, char *err) {
     char *ver = chunk_store_get_meta(cs, "schema_version");
     char *dim = chunk_store_get_meta(cs, "dim");
     cs->schema = ver ? atoi(ver) : 0;
-    int ok = (cs->schema == 1 || cs->schema == 2) && dim && atoi(dim) > 0;
+    int ok = cs->schema >= 1 && cs->schema <= 3 && dim && atoi(dim) > 0;
     if (dim) cs->dim = atoi(dim);
     mem_free(ver);
     mem_free(dim);
     if (!ok) {
-        err_set(err, "%s: not a ragd chunk store (schema version 1 or %s)", path, CHUNK_STORE_SCHEMA_VERSION);
+        err_set(err, "%s: not a ragd chunk store (schema version 1 to %s)", path, CHUNK_STORE_SCHEMA_VERSION);
+        goto fail_msg;
+    }
+    /* BM25 with the heading path and title weighted above the body text. */
+    if (cs->schema >= 3 && !(cs->kw = kwindex_load(cs->db, KEYWORD_WEIGHTS, err))) {
+        char e2[RAGD_ERR_LEN];
+        snprintf(e2, sizeof(e2), "%s", err);
+        err_set(err, "%s: %s", path, e2);
         goto fail_msg;
     }
     return cs;
@@ -429,6 +478,16 @@ char *chunk_store_get_meta(chunk_store *cs, const char *key) {
     if (sqlite3_step(st) == SQLITE_ROW) out = col_text(st, 0);
     sqlite3_finalize(st);
     return out;
+}
+
+int chunk_store_has_keywords(const chunk_store *cs) {
+    return cs->kw != NULL;
+}
+
+int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
+                        char *err) {
+    if (!cs->kw) return err_set(err, "this index has no keyword index (built before schema 3): rebuild it");
+    return kwindex_search(cs->kw, words, n, limit, ids, scores);
 }
 
 int64_t chunk_store_count(chunk_store *cs) {

@@ -5,7 +5,8 @@
  * temporary folder, so no journal is kept) and then opened read-only and
  * immutable by the service. It also carries the shard's metadata (dim,
  * embedder) so that a shard moved to another machine describes itself,
- * and each chunk's vector so an incremental build can reuse it.
+ * each chunk's vector so an incremental build can reuse it, and a BM25
+ * keyword index (SQLite FTS5) over each chunk's title, headings and text.
  *
  *     chunk_store *cs = chunk_store_create("shard-000.db", 384, err);
  *     chunk_store_put(cs, &row, vec, err);
@@ -90,9 +91,20 @@ int chunk_store_ids(chunk_store *cs, int64_t **ids, int64_t *n, char *err);
 /* The store's schema version (1 or 2). */
 int chunk_store_schema(const chunk_store *cs);
 
-/* Commit and close a store made by chunk_store_create. The handle is freed
- * whatever the result. */
-int chunk_store_finish(chunk_store *cs, char *err);
+/* The keyword index's tokenizer: 1 = porter stemming over unicode61 (the
+ * default, for English), 0 = unicode61 alone (case and diacritics folded,
+ * no stemming: other languages). Call before chunk_store_finish. */
+void chunk_store_set_stemming(chunk_store *cs, int porter);
+
+typedef struct chunk_store_stats {
+    double keyword_ms;     /* building the keyword index */
+    int64_t keyword_bytes; /* its size in the file */
+} chunk_store_stats;
+
+/* Build the keyword index, commit and close a store made by
+ * chunk_store_create; st (may be NULL) gets what the keyword index cost.
+ * The handle is freed whatever the result. */
+int chunk_store_finish(chunk_store *cs, chunk_store_stats *st, char *err);
 
 /* Open an existing store read-only; checks the schema and reads its dim. */
 chunk_store *chunk_store_open(const char *path, char *err);
@@ -118,6 +130,18 @@ int chunk_store_each(chunk_store *cs, void (*fn)(void *ctx, const chunk_row *row
 /* Call fn for every extra source of a deduplicated chunk. */
 int chunk_store_each_source(chunk_store *cs, void (*fn)(void *ctx, int64_t chunk_id, const char *url), void *ctx,
                             char *err);
+
+/* Weights of the keyword index's columns in BM25: title, heading path, text. */
+#define KEYWORD_WEIGHTS "2.0, 2.0, 1.0"
+
+/* 1 if the store has a keyword index (schema 3). */
+int chunk_store_has_keywords(const chunk_store *cs);
+
+/* BM25 keyword search (keyword_index.h): the best `limit` chunks for the
+ * query words (keyword_words), ids and scores (higher is better) best
+ * first. Returns the count or -1 + message. Thread-safe. */
+int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
+                        char *err);
 
 /* Value of a meta key (caller frees), or NULL if absent. */
 char *chunk_store_get_meta(chunk_store *cs, const char *key);

@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "fsio.h"
+#include "fusion.h"
 #include "mem.h"
 
 int index_dir_current(const char *index_dir, char *out, size_t cap, char *err) {
@@ -204,6 +205,43 @@ int index_version_search(const index_version *v, const float *query, int k_out, 
     mem_free(sp);
     mem_free(ip);
     return rc;
+}
+
+int index_version_has_keywords(const index_version *v) {
+    for (int i = 0; i < v->m.n_shards; i++)
+        if (!chunk_store_has_keywords(v->shards[i].store)) return 0;
+    return 1;
+}
+
+static int ranked_desc(const void *a, const void *b) {
+    const ranked_hit *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int index_version_keyword(const index_version *v, const char *const *words, int n_words, int k, ranked_hit *out,
+                          char *err) {
+    int ns = v->m.n_shards, n = 0;
+    ranked_hit *all = mem_alloc(sizeof(ranked_hit) * (size_t)k * (size_t)ns + 1);
+    int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)k);
+    float *scores = mem_alloc(sizeof(float) * (size_t)k);
+    for (int s = 0; s < ns; s++) {
+        int got = chunk_store_keyword(v->shards[s].store, words, n_words, k, ids, scores, err);
+        if (got < 0) {
+            n = -1;
+            break;
+        }
+        for (int i = 0; i < got; i++) all[n++] = (ranked_hit){ids[i], s, scores[i]};
+    }
+    if (n > 0) {
+        qsort(all, (size_t)n, sizeof(ranked_hit), ranked_desc);
+        if (n > k) n = k;
+        memcpy(out, all, sizeof(ranked_hit) * (size_t)n);
+    }
+    mem_free(all);
+    mem_free(ids);
+    mem_free(scores);
+    return n;
 }
 
 void index_version_free(index_version *v) {

@@ -75,6 +75,16 @@ int index_version_search(const index_version *v, const float *query, int k, inde
 int index_merge_topk(int n_lists, const float *const *scores, const int64_t *const *ids, int per_list,
                      enum manifest_metric metric, int k, index_hit *out);
 
+/* BM25 keyword search over every shard's keyword index (words from
+ * keyword_words), merged into the best k, best first. Returns the count,
+ * or -1 + message (e.g. a version built before keyword indexes). */
+struct ranked_hit;
+int index_version_keyword(const index_version *v, const char *const *words, int n_words, int k,
+                          struct ranked_hit *out, char *err);
+
+/* 1 if every shard has a keyword index. */
+int index_version_has_keywords(const index_version *v);
+
 void index_version_free(index_version *v);
 
 #endif

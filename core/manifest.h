@@ -37,6 +37,9 @@ typedef struct manifest_shard {
     int64_t index_bytes, store_bytes;
     char index_sha256[SHA256_HEX_LEN + 1];
     char store_sha256[SHA256_HEX_LEN + 1];
+    /* set by the build, not stored in the manifest (the store's meta has them) */
+    double keyword_ms;     /* building the keyword index */
+    int64_t keyword_bytes; /* its size */
 } manifest_shard;
 
 typedef struct manifest {

@@ -592,13 +592,17 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     vindex *proto = same ? NULL : train_proto(b, err);
     int rc = err[0] ? RAGD_ERR : RAGD_OK;
     shard_build_ctx ctx = {.writer = w, .dim = m.dim, .spec = b->o->index_spec, .proto = proto,
-                           .same_index = same, .embedder = m.embedder, .model_id = m.model_id};
+                           .same_index = same, .embedder = m.embedder, .model_id = m.model_id,
+                           .keyword_stemming = !b->o->no_stemming};
     if (rc == RAGD_OK) rc = shard_build_all(&ctx, plans, ns, m.shards, b->o->threads, err);
+    b->r->keyword_stemming = !b->o->no_stemming;
     for (int i = 0; same && i < ns; i++) mem_free(same[i]);
     mem_free(same);
     for (int i = 0; i < ns; i++) {
         m.total_chunks += m.shards[i].chunks;
         m.total_documents += m.shards[i].documents;
+        b->r->keyword_ms += m.shards[i].keyword_ms;
+        b->r->keyword_bytes += m.shards[i].keyword_bytes;
         shard_plan_clear(&plans[i]);
     }
     mem_free(plans);

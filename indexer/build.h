@@ -50,6 +50,7 @@ typedef struct build_opts {
     double max_failed_share; /* exit 3 above this share of failed pages */
     double max_shrink;       /* refuse to publish a version this much smaller (0.1) */
     int allow_shrink;        /* publish anyway */
+    int no_stemming;         /* keyword index without porter stemming (non-English text) */
     int64_t max_carry_age_s; /* carry a failing page this long after its last fetch (7 days) */
     const char *metrics_file; /* Prometheus textfile written at the end, or NULL */
     int threads;             /* embedding workers and shard builders */

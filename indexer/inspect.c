@@ -1,13 +1,14 @@
 /* inspect.c - dump and search a published index from the shell */
 #include "inspect.h"
-
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "embedder.h"
 #include "err.h"
+#include "fusion.h"
 #include "index_version.h"
+#include "keyword_query.h"
 #include "mem.h"
 
 typedef struct dump_ctx {
@@ -96,28 +97,66 @@ static int search_hits(index_version *v, const float *q, int k, int exact, index
     return x.n;
 }
 
-int inspect_search(const char *index_dir, const char *query, int k, int exact, FILE *out, char *err) {
+int inspect_search(const char *index_dir, const char *query, const inspect_query *iq, FILE *out, char *err) {
+    int k = iq->k;
     if (k < 1 || k > 1000) return err_set(err, "k must be 1..1000");
     index_version *v = index_version_open(index_dir, 0, err);
     if (!v) return RAGD_ERR;
-    embedder *e = embedder_for_manifest(&v->m, NULL, err);
-    float *q = e ? mem_alloc(sizeof(float) * (size_t)v->m.dim) : NULL;
-    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)k);
-    int n = -1;
-    if (e && embedder_embed(e, &query, 1, q, err) == 0) n = search_hits(v, q, k, exact, hits, err);
+    if (iq->mode != MODE_VECTOR && !index_version_has_keywords(v)) {
+        err_set(err, "version %s has no keyword index (built before keyword search): rebuild it", v->m.version_id);
+        index_version_free(v);
+        return RAGD_ERR;
+    }
+    int depth = iq->mode == MODE_HYBRID ? HYBRID_DEPTH(k) : k;
+    embedder *e = NULL;
+    float *q = NULL;
+    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)depth);
+    ranked_hit *vl = mem_alloc(sizeof(ranked_hit) * (size_t)depth), *kl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
+    fused_hit *fused = mem_alloc(sizeof(fused_hit) * (size_t)depth);
+    int n = 0, nv = 0, nk = 0;
+    if (iq->mode != MODE_KEYWORD) {
+        e = embedder_for_manifest(&v->m, NULL, err);
+        q = e ? mem_alloc(sizeof(float) * (size_t)v->m.dim) : NULL;
+        nv = e && embedder_embed(e, &query, 1, q, err) == 0 ? search_hits(v, q, depth, iq->exact, hits, err) : -1;
+        for (int i = 0; i < nv; i++) vl[i] = (ranked_hit){hits[i].id, hits[i].shard, hits[i].score};
+    }
+    if (nv >= 0 && iq->mode != MODE_VECTOR) {
+        char **words;
+        int nw = keyword_words(query, strlen(query), &words);
+        nk = nw ? index_version_keyword(v, (const char *const *)words, nw, depth, kl, err) : 0;
+        keyword_words_free(words, nw);
+    }
+    if (nv < 0 || nk < 0) n = -1;
+    else if (iq->mode == MODE_HYBRID) n = fusion_fuse((enum fusion_method)iq->fusion, iq->alpha, vl, nv, kl, nk, k, fused);
+    else {
+        n = iq->mode == MODE_VECTOR ? nv : nk;
+        for (int i = 0; i < n; i++) {
+            const ranked_hit *h = iq->mode == MODE_VECTOR ? &vl[i] : &kl[i];
+            fused[i] = (fused_hit){.id = h->id, .shard = h->shard, .score = h->score};
+        }
+    }
     for (int i = 0; i < n; i++) {
         chunk_row r;
-        if (chunk_store_get(v->shards[hits[i].shard].store, hits[i].id, &r, NULL, err) != 0) {
+        if (chunk_store_get(v->shards[fused[i].shard].store, fused[i].id, &r, NULL, err) != 0) {
             n = -1;
             break;
         }
         json_t *o = row_json(&r);
         json_object_set_new(o, "rank", json_integer(i + 1));
-        json_object_set_new(o, "score", json_real(hits[i].score));
+        json_object_set_new(o, "score", json_real(fused[i].score));
+        if (iq->mode == MODE_HYBRID) {
+            json_t *sc = json_object();
+            if (fused[i].found & FUSION_FOUND_VECTOR) json_object_set_new(sc, "vector", json_real(fused[i].vector_score));
+            if (fused[i].found & FUSION_FOUND_KEYWORD) json_object_set_new(sc, "keyword", json_real(fused[i].keyword_score));
+            json_object_set_new(o, "scores", sc);
+        }
         print_json(out, o);
         chunk_row_clear(&r);
     }
     mem_free(hits);
+    mem_free(vl);
+    mem_free(kl);
+    mem_free(fused);
     mem_free(q);
     embedder_free(e);
     index_version_free(v);

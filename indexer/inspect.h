@@ -7,7 +7,7 @@
  * vectors kept in the chunk stores, which checks FAISS's answers.
  *
  *     inspect_dump("var/index", stdout, err);
- *     inspect_search("var/index", "how to open a file", 10, 1, stdout, err);
+ *     inspect_search("var/index", "how to open a file", &(inspect_query){.k = 10}, stdout, err);
  */
 #ifndef RAGD_INSPECT_H
 #define RAGD_INSPECT_H
@@ -16,6 +16,13 @@
 
 int inspect_dump(const char *index_dir, FILE *out, char *err);
 
-int inspect_search(const char *index_dir, const char *query, int k, int exact, FILE *out, char *err);
+/* What ragd-index search asks: k, --exact (brute force over stored
+ * vectors), the mode (enum search_mode) and, for hybrid, fusion and alpha. */
+typedef struct inspect_query {
+    int k, exact, mode, fusion;
+    float alpha;
+} inspect_query;
+
+int inspect_search(const char *index_dir, const char *query, const inspect_query *q, FILE *out, char *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "err.h"
 #include "index_version.h"
+#include "fusion.h"
 #include "inspect.h"
 #include "embedder.h"
 #include "log.h"
@@ -29,7 +30,8 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: ragd-index build --out INDEX_DIR --source SRC [--source SRC ...] [options]\n"
         "       ragd-index info INDEX_DIR [--verify]\n"
-        "       ragd-index search INDEX_DIR QUERY [--k N] [--exact]\n"
+        "       ragd-index search INDEX_DIR QUERY [--k N] [--exact] [--mode vector|keyword|hybrid]\n"
+        "                         [--fusion convex|rrf] [--alpha F]\n"
         "       ragd-index dump INDEX_DIR\n"
         "       ragd-index embed [--embedder NAME] [--model DIR] [--dim N] < lines\n"
         "       ragd-index --help | --version\n"
@@ -84,6 +86,7 @@ static void usage(FILE *f) {
         "  --max-shrink S         publish nothing (exit 4) if documents or chunks would drop\n"
         "                         by more than S against the live version (10%%)\n"
         "  --allow-shrink         publish even so\n"
+        "  --keyword-stemming S   keyword index: porter (English, default) or none\n"
         "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"
         "                         (its folder must exist and be writable)\n"
         "  --threads N            embedding workers and shard builders (cores)\n"
@@ -93,6 +96,8 @@ static void usage(FILE *f) {
         "info: describe the live version; --verify also checks every SHA-256.\n"
         "search: embed QUERY with the index's embedder, print the top k (10) as JSON\n"
         "        lines; --exact searches by brute force over the stored vectors.\n"
+        "        --mode keyword ranks by BM25 over the keyword index, hybrid fuses both\n"
+        "        (--fusion convex with --alpha, the vector list's weight (0.5), or rrf).\n"
         "dump: every chunk as a JSON line (id, url, title, headings, text, sources).\n"
         "embed: one text per input line (at most 1 MiB) -> one JSON array of floats per\n"
         "       output line, same order and count (default embedder: minilm).\n"
@@ -162,6 +167,11 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     else if (!strcmp(key, "report")) o->report_path = v;
     else if (!strcmp(key, "redis")) o->redis_url = v;
     else if (!strcmp(key, "metrics-file")) o->metrics_file = v;
+    else if (!strcmp(key, "keyword-stemming")) {
+        if (strcmp(v, "porter") != 0 && strcmp(v, "none") != 0)
+            return err_set(err, "--keyword-stemming: \"%s\" is not porter or none", v);
+        o->no_stemming = !strcmp(v, "none");
+    }
     else if (!strcmp(key, "include") || !strcmp(key, "exclude")) return add_pattern(c, key, v, err);
     else if (!strcmp(key, "max-shrink")) {
         if (config_share(v, &o->max_shrink) != 0)
@@ -332,15 +342,41 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_search(int argc, char **argv) {
     const char *dir = NULL, *query = NULL;
-    int exact = 0;
+    inspect_query iq = {.k = 10, .mode = MODE_VECTOR, .fusion = FUSION_CONVEX, .alpha = 0.5f};
     long long k = 10;
+    int alpha_set = 0, fusion_set = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--exact")) exact = 1;
-        else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--exact")) iq.exact = 1;
+        else if (!strcmp(argv[i], "--k") && v) {
             if (config_int(argv[++i], 1, 1000, &k) != 0) {
                 fprintf(stderr, "ragd-index search: --k must be 1..1000\n");
                 return BUILD_EXIT_USAGE;
             }
+        } else if (!strcmp(argv[i], "--mode") && v) {
+            if (search_mode_parse(v, strlen(v), &iq.mode) != 0) {
+                fprintf(stderr, "ragd-index search: --mode must be vector, keyword or hybrid\n");
+                return BUILD_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(argv[i], "--fusion") && v) {
+            enum fusion_method f;
+            if (fusion_parse(v, &f) != 0) {
+                fprintf(stderr, "ragd-index search: --fusion must be convex or rrf\n");
+                return BUILD_EXIT_USAGE;
+            }
+            iq.fusion = f, fusion_set = 1, i++;
+        } else if (!strcmp(argv[i], "--alpha") && v) {
+            char *end;
+            double a = strtod(v, &end);
+            if (*end || !(a >= 0 && a <= 1)) {
+                fprintf(stderr, "ragd-index search: --alpha must be a number from 0 to 1\n");
+                return BUILD_EXIT_USAGE;
+            }
+            iq.alpha = (float)a, alpha_set = 1, i++;
+        } else if (!strncmp(argv[i], "--", 2)) {
+            fprintf(stderr, "ragd-index search: unknown option \"%s\" (see --help)\n", argv[i]);
+            return BUILD_EXIT_USAGE;
         } else if (!dir) dir = argv[i];
         else if (!query) query = argv[i];
         else {
@@ -352,8 +388,13 @@ static int cmd_search(int argc, char **argv) {
         fprintf(stderr, "ragd-index search: INDEX_DIR and QUERY are required\n");
         return BUILD_EXIT_USAGE;
     }
+    if ((alpha_set || fusion_set) && iq.mode != MODE_HYBRID) {
+        fprintf(stderr, "ragd-index search: --alpha and --fusion apply to --mode hybrid only\n");
+        return BUILD_EXIT_USAGE;
+    }
+    iq.k = (int)k;
     char err[RAGD_ERR_LEN];
-    if (inspect_search(dir, query, (int)k, exact, stdout, err) != 0) {
+    if (inspect_search(dir, query, &iq, stdout, err) != 0) {
         fprintf(stderr, "ragd-index search: %s\n", err);
         return BUILD_EXIT_FAILED;
     }

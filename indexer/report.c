@@ -127,7 +127,7 @@ char *report_to_json(const report *r) {
         "{s:s, s:s, s:o, s:b, s:s, s:s?, s:b, s:i, s:s?,"
         " s:o, s:I,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:i, s:o,"
+        " s:i, s:o, s:{s:s, s:I, s:f},"
         " s:{s:I, s:I, s:I},"
         " s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
         "started_at", r->started_at, "finished_at", r->finished_at, "sources", src,
@@ -141,6 +141,8 @@ char *report_to_json(const report *r) {
         "deleted", (json_int_t)r->chunks_deleted,
         "shards_unchanged", r->shards_unchanged,
         "shrink_guard", shrink_json(r),
+        "keyword_index", "tokenizer", r->keyword_stemming ? "porter unicode61" : "unicode61", "bytes",
+        (json_int_t)r->keyword_bytes, "build_ms", r->keyword_ms,
         "embed", "calls", (json_int_t)r->embed_calls, "texts", (json_int_t)r->embed_texts,
         "tokens", (json_int_t)r->embed_tokens,
         "durations_ms", "load", r->load_ms, "embed", r->embed_ms, "embed_wait", r->embed_wait_ms, "build", r->build_ms,

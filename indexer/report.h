@@ -40,6 +40,9 @@ typedef struct report {
     int64_t chunks_cached; /* vectors from the embedding cache */
     int64_t chunks_carried; /* chunks of carried-over pages */
     int shards_unchanged;   /* shard FAISS files linked from the live version */
+    double keyword_ms;      /* building the shards' keyword indexes (summed over shards) */
+    int64_t keyword_bytes;  /* their size */
+    int keyword_stemming;   /* 1: porter */
     /* The shrink guard: the live version against this build. */
     char live_version[128];
     int64_t live_documents, live_chunks;

@@ -73,7 +73,8 @@ static int write_index(const shard_build_ctx *ctx, const shard_plan *p, int shar
     return rc;
 }
 
-static int write_store(const shard_build_ctx *ctx, const shard_plan *p, int shard, const char *path, char *err) {
+static int write_store(const shard_build_ctx *ctx, const shard_plan *p, int shard, const char *path,
+                       manifest_shard *out, char *err) {
     chunk_store *cs = chunk_store_create(path, ctx->dim, err);
     if (!cs) return RAGD_ERR;
     char num[16];
@@ -97,7 +98,12 @@ static int write_store(const shard_build_ctx *ctx, const shard_plan *p, int shar
         chunk_store_close(cs);
         return RAGD_ERR;
     }
-    return chunk_store_finish(cs, err);
+    chunk_store_set_stemming(cs, ctx->keyword_stemming);
+    chunk_store_stats st = {0};
+    rc = chunk_store_finish(cs, &st, err);
+    out->keyword_ms = st.keyword_ms;
+    out->keyword_bytes = st.keyword_bytes;
+    return rc;
 }
 
 typedef struct job {
@@ -120,7 +126,7 @@ static void *build_one(void *arg) {
     char *ip = index_writer_path(j->ctx->writer, ms->index_file);
     char *sp = index_writer_path(j->ctx->writer, ms->store_file);
     j->rc = write_index(j->ctx, j->plan, j->shard, ip, j->err);
-    if (j->rc == 0) j->rc = write_store(j->ctx, j->plan, j->shard, sp, j->err);
+    if (j->rc == 0) j->rc = write_store(j->ctx, j->plan, j->shard, sp, j->out, j->err);
     if (j->rc != 0) err_prefix(j->err, "shard %d", j->shard);
     mem_free(ip);
     mem_free(sp);

@@ -53,6 +53,7 @@ typedef struct shard_build_ctx {
     const vindex *proto; /* trained empty index to copy, or NULL */
     char **same_index;   /* per shard: a live FAISS file with exactly this shard's rows, or NULL */
     const char *embedder, *model_id;
+    int keyword_stemming; /* 1: porter over unicode61 (default); 0: unicode61 alone */
 } shard_build_ctx;
 
 /* Build shard i of plans into files shard-NNN.faiss/.db in the writer's

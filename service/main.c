@@ -46,6 +46,10 @@ static void usage(FILE *f) {
         "  --max-k N              largest k (100)\n"
         "  --request-timeout-s N  idle connection timeout (30)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
+        "  --search-mode M        mode when a request names none: vector, keyword or\n"
+        "                         hybrid (hybrid; measured: docs/search.md)\n"
+        "  --hybrid-alpha F       hybrid convex fusion: weight of the vector list, 0..1 (0.5)\n"
+        "  --hybrid-fusion F      hybrid fusion when a request names none: convex or rrf (convex)\n"
         "  --redis URL            semantic cache on redis://[:password@]host[:port][/db]\n"
         "  --cache-semantic M     semantic tier: on, off, or auto (on only when the index\n"
         "                         embedder is remote, e.g. openai; measured: docs/cache.md)\n"
@@ -129,6 +133,18 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
         else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
         else c->co.results_ttl_ms = n;
+    } else if (!strcmp(key, "search-mode")) {
+        if (search_mode_parse(v, strlen(v), &c->so.default_mode) != 0)
+            return err_set(err, "--search-mode: \"%s\" is not vector, keyword or hybrid", v);
+    } else if (!strcmp(key, "hybrid-alpha")) {
+        char *end;
+        double x = strtod(v, &end);
+        if (*end || !(x >= 0 && x <= 1)) return err_set(err, "--hybrid-alpha: \"%s\" is not a number from 0 to 1", v);
+        c->so.default_alpha = (float)x;
+    } else if (!strcmp(key, "hybrid-fusion")) {
+        enum fusion_method f;
+        if (fusion_parse(v, &f) != 0) return err_set(err, "--hybrid-fusion: \"%s\" is not convex or rrf", v);
+        c->so.default_fusion = f;
     } else if (!strcmp(key, "cache-semantic")) {
         if (!strcmp(v, "on")) c->semantic = SEMANTIC_ON;
         else if (!strcmp(v, "off")) c->semantic = SEMANTIC_OFF;

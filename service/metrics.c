@@ -10,7 +10,7 @@
 
 static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready",
                                                "/metrics", "/v1/index", "/admin/reload", "other"};
-static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache"};
+static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache", "keyword"};
 static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
 static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 503};
 #define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])) + 1) /* + "other" */

@@ -28,7 +28,7 @@ enum route {
     ROUTE_COUNT
 };
 
-enum stage { STAGE_EMBED = 0, STAGE_SEARCH, STAGE_FETCH, STAGE_CACHE, STAGE_COUNT };
+enum stage { STAGE_EMBED = 0, STAGE_SEARCH, STAGE_FETCH, STAGE_CACHE, STAGE_KEYWORD, STAGE_COUNT };
 
 enum cache_outcome {
     CACHE_MISS = 0,

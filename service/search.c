@@ -1,4 +1,4 @@
-/* search.c - one similarity search: embed, search shards, fetch rows */
+/* search.c - one search: cache tiers, then vector, keyword or hybrid retrieval, then rows */
 #include "search.h"
 
 #include <omp.h>
@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "keyword_query.h"
 #include "log.h"
 #include "mem.h"
 #include "query_cache.h"
@@ -25,7 +26,7 @@ static void search_result_clear_hits(search_result *r) {
 }
 
 /* Fetch rows for hits, keep those passing the filter, at most k. */
-static int fetch_rows(const index_version *v, const index_hit *hits, int n, const search_query *q, search_result *r,
+static int fetch_rows(const index_version *v, const fused_hit *hits, int n, const search_query *q, search_result *r,
                       char *err) {
     r->hits = mem_calloc((size_t)(q->k > 0 ? q->k : 1), sizeof(search_hit));
     size_t plen = q->url_prefix ? strlen(q->url_prefix) : 0;
@@ -40,6 +41,9 @@ static int fetch_rows(const index_version *v, const index_hit *hits, int n, cons
         }
         h->id = hits[i].id;
         h->score = hits[i].score;
+        h->vector_score = hits[i].vector_score;
+        h->keyword_score = hits[i].keyword_score;
+        h->found = hits[i].found;
         h->shard = hits[i].shard;
         r->n++;
     }
@@ -58,16 +62,34 @@ static int embed_query(live_version *lv, const search_query *q, float *qv, searc
     return rc;
 }
 
-static int run_search(searcher *s, const index_version *v, const float *qv, int depth, index_hit *hits,
-                      search_result *r, char *err) {
+/* Vector search for depth candidates (re-ranked for lossy specs), as ranked hits. */
+static int vector_search(searcher *s, const index_version *v, const float *qv, int depth, ranked_hit *out,
+                         search_result *r, char *err) {
     double t = now_ms();
+    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)depth);
     int n = search_pool_search(s->pool, v, qv, depth, hits, err);
+    if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
+    for (int i = 0; i < n; i++) out[i] = (ranked_hit){hits[i].id, hits[i].shard, hits[i].score};
+    mem_free(hits);
     r->search_ms = now_ms() - t;
     metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
     return n;
 }
 
-static int fetch_timed(const index_version *v, const index_hit *hits, int n, const search_query *q, search_result *r,
+/* BM25 over the shards' keyword indexes; 0 hits for a query without words. */
+static int keyword_search(const index_version *v, const search_query *q, int depth, ranked_hit *out,
+                          search_result *r, char *err) {
+    double t = now_ms();
+    char **words;
+    int nw = keyword_words(q->text, q->len, &words);
+    int n = nw ? index_version_keyword(v, (const char *const *)words, nw, depth, out, err) : 0;
+    keyword_words_free(words, nw);
+    r->keyword_ms = now_ms() - t;
+    metrics_stage(STAGE_KEYWORD, r->keyword_ms / 1000.0);
+    return n;
+}
+
+static int fetch_timed(const index_version *v, const fused_hit *hits, int n, const search_query *q, search_result *r,
                        char *err) {
     double t = now_ms();
     int rc = fetch_rows(v, hits, n, q, r, err);
@@ -78,7 +100,7 @@ static int fetch_timed(const index_version *v, const index_hit *hits, int n, con
 
 /* Serve cached hits: their rows must all exist in this version (anything
  * else means a foreign or corrupt entry: treat it as a miss). */
-static int serve_cached(const index_version *v, const index_hit *hits, int n, const search_query *q,
+static int serve_cached(const index_version *v, const fused_hit *hits, int n, const search_query *q,
                         search_result *r) {
     char err[RAGD_ERR_LEN];
     for (int i = 0; i < n; i++)
@@ -86,6 +108,15 @@ static int serve_cached(const index_version *v, const index_hit *hits, int n, co
     if (fetch_timed(v, hits, n, q, r, err) == RAGD_OK) return RAGD_OK;
     search_result_clear_hits(r);
     return RAGD_ERR;
+}
+
+/* What besides the text and k decides the results, for cache keys: the
+ * filter, and for other modes than vector the mode, fusion and weight. */
+static char *query_spec(const search_query *q) {
+    const char *p = q->url_prefix ? q->url_prefix : "";
+    if (q->mode == MODE_VECTOR) return mem_strdup(p);
+    return mem_printf("mode=%s;fusion=%s;alpha=%.4f;url_prefix=%s", search_mode_name(q->mode),
+                      fusion_name((enum fusion_method)q->fusion), (double)q->alpha, p);
 }
 
 /* Does the semantic tier run for this version? */
@@ -118,6 +149,43 @@ static int key_embed(embedder *key, const search_query *q, float *kv) {
     return rc;
 }
 
+/* Fresh results for a miss: the mode's lists, fused for hybrid, rows fetched.
+ * qv holds the query vector when have_vec (else it is embedded here when needed). */
+static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
+                        fused_hit *fused, int *nf, search_result *r, char *err) {
+    const index_version *v = lv->v;
+    int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
+    if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
+    int vdepth = index_version_candidates(v, depth); /* more for a lossy spec: re-ranked, then cut to depth */
+    if (vdepth < depth) vdepth = depth;
+    ranked_hit *vl = mem_alloc(sizeof(ranked_hit) * (size_t)vdepth), *kl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
+    int nv = 0, nk = 0, rc = RAGD_ERR;
+    if (q->mode != MODE_KEYWORD) {
+        if (!have_vec && embed_query(lv, q, qv, r, err) != 0) goto out;
+        nv = vector_search(s, v, qv, vdepth, vl, r, err);
+        if (nv < 0) goto out;
+        if (nv > depth) nv = depth;
+    }
+    if (q->mode != MODE_VECTOR && (nk = keyword_search(v, q, depth, kl, r, err)) < 0) goto out;
+    if (q->mode == MODE_HYBRID) {
+        *nf = fusion_fuse((enum fusion_method)q->fusion, q->alpha, vl, nv, kl, nk, depth, fused);
+    } else {
+        const ranked_hit *l = q->mode == MODE_VECTOR ? vl : kl;
+        int n = q->mode == MODE_VECTOR ? nv : nk, found = q->mode == MODE_VECTOR ? FUSION_FOUND_VECTOR
+                                                                                  : FUSION_FOUND_KEYWORD;
+        for (int i = 0; i < n; i++)
+            fused[i] = (fused_hit){.id = l[i].id, .shard = l[i].shard, .score = l[i].score, .found = found,
+                                   .vector_score = found == FUSION_FOUND_VECTOR ? l[i].score : 0,
+                                   .keyword_score = found == FUSION_FOUND_KEYWORD ? l[i].score : 0};
+        *nf = n;
+    }
+    rc = fetch_timed(v, fused, *nf, q, r, err);
+out:
+    mem_free(vl);
+    mem_free(kl);
+    return rc;
+}
+
 int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
     memset(r, 0, sizeof(*r));
     r->cache = CACHE_BYPASS;
@@ -128,33 +196,45 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     const index_version *v = lv->v;
     snprintf(r->version_id, sizeof(r->version_id), "%s", v->m.version_id);
+    if (q->mode != MODE_VECTOR && !index_version_has_keywords(v)) {
+        err_set(err, "version %s has no keyword index (built before keyword search): rebuild the index for mode "
+                "\"%s\"", v->m.version_id, search_mode_name(q->mode));
+        live_version_release(lv);
+        return SEARCH_BAD_REQUEST;
+    }
     omp_set_num_threads(1); /* this request thread searches a shard itself */
     int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = QC_BYPASS;
     float *qv = mem_alloc(sizeof(float) * (size_t)dim), *kv = NULL;
-    int depth = index_version_candidates(v, q->k);
+    int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
     if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
-    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)(depth > q->k ? depth : q->k));
-    int semantic = semantic_runs(s, lv);
+    fused_hit *hits = mem_alloc(sizeof(fused_hit) * (size_t)(depth > q->k ? depth : q->k));
+    /* The semantic tier saves a model call, so keyword mode (which makes
+     * none) skips it; hybrid results are reused like vector ones, within
+     * their own group (mode and alpha are part of it). */
+    int semantic = q->mode != MODE_KEYWORD && semantic_runs(s, lv);
     /* A separate key embedder: the semantic tier never waits for the index's. */
     embedder *key = semantic && s->key && strcmp(s->key->model_id, lv->e->model_id) != 0 ? s->key : NULL;
     int kdim = key ? key->dim : dim;
     qkey ck;
     if (s->cache) {
         double t = now_ms();
+        char *spec = query_spec(q);
         qcache_key(s->cache, &ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
                    semantic ? (key ? key->model_id : lv->e->model_id) : NULL, lv->e->uncased, q->text, q->len, q->k,
-                   q->url_prefix);
+                   spec);
+        mem_free(spec);
         cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
         metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
         if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_RESULTS;
-            metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
+            if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
             if (key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
             status = SEARCH_OK;
             goto done;
         }
         r->cache = cst == QC_BYPASS ? CACHE_BYPASS : CACHE_MISS;
     }
+    if (q->mode == MODE_KEYWORD) have_vec = 0; /* no model call to avoid */
     if (have_vec) {
         r->cache = CACHE_EXACT;
         metrics_calls_avoided(CACHE_EXACT, MODEL_INDEX);
@@ -188,17 +268,18 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
             goto done;
         }
     }
-    if (!have_vec && !embedded && embed_query(lv, q, qv, r, err) != 0) goto done;
-    n = run_search(s, v, qv, depth, hits, r, err);
-    if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
-    if (n >= 0 && fetch_timed(v, hits, n, q, r, err) == RAGD_OK) {
+    if (search_fresh(s, lv, q, qv, have_vec || embedded, hits, &n, r, err) == RAGD_OK) {
         status = SEARCH_OK;
         if (cst != QC_BYPASS) {
             /* Cache what was served (after any filter), best first. */
-            index_hit *served = mem_alloc(sizeof(index_hit) * (size_t)(r->n ? r->n : 1));
-            for (int i = 0; i < r->n; i++) served[i] = (index_hit){r->hits[i].id, r->hits[i].score, r->hits[i].shard};
-            qcache_store(s->cache, &ck, qv, dim, !have_vec, semantic ? kv : NULL, kdim, q->text, q->len, served,
-                         r->n);
+            fused_hit *served = mem_alloc(sizeof(fused_hit) * (size_t)(r->n ? r->n : 1));
+            for (int i = 0; i < r->n; i++)
+                served[i] = (fused_hit){r->hits[i].id, r->hits[i].shard, r->hits[i].score, r->hits[i].vector_score,
+                                        r->hits[i].keyword_score, r->hits[i].found};
+            /* the index vector is cached only if this request made it */
+            int made_vec = q->mode != MODE_KEYWORD && !have_vec;
+            qcache_store(s->cache, &ck, made_vec ? qv : NULL, dim, made_vec, semantic ? kv : NULL, kdim, q->text,
+                         q->len, served, r->n);
             mem_free(served);
         }
     }

@@ -19,11 +19,17 @@
 #include <stddef.h>
 
 #include "chunk_store.h"
+#include "fusion.h"
 #include "live_index.h"
 #include "metrics.h"
 #include "search_pool.h"
 
 #define SEARCH_FILTER_DEPTH 1000
+
+/* The server's defaults (ragd-serve --search-mode, --hybrid-alpha),
+ * chosen by measurement on CISI (docs/search.md). */
+#define SEARCH_DEFAULT_MODE MODE_HYBRID
+#define SEARCH_DEFAULT_ALPHA 0.5f
 
 typedef struct search_query {
     const char *text;
@@ -31,11 +37,16 @@ typedef struct search_query {
     int k;
     const char *url_prefix; /* NULL: no filter */
     const char *tenant;     /* cache namespace */
+    int mode;               /* enum search_mode */
+    float alpha;            /* hybrid, convex fusion: weight of the vector list, 0..1 */
+    int fusion;             /* hybrid: enum fusion_method */
 } search_query;
 
 typedef struct search_hit {
     int64_t id;
-    float score;
+    float score;                       /* the mode's score: cosine, BM25 or fused */
+    float vector_score, keyword_score; /* hybrid: each list's own score */
+    int found;                         /* FUSION_FOUND_VECTOR | FUSION_FOUND_KEYWORD */
     int shard;
     chunk_row row;
 } search_hit;
@@ -44,7 +55,7 @@ typedef struct search_result {
     search_hit *hits;
     int n;
     char version_id[MANIFEST_NAME_LEN];
-    double embed_ms, search_ms, fetch_ms;
+    double embed_ms, search_ms, keyword_ms, fetch_ms;
     enum cache_outcome cache;
 } search_result;
 
@@ -63,9 +74,10 @@ typedef struct searcher {
     const char *semantic_off; /* why the semantic tier cannot run (key embedder failed), or NULL */
 } searcher;
 
-enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2 };
+enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2, SEARCH_BAD_REQUEST = 3 };
 
-/* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded)
+/* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded),
+ * SEARCH_BAD_REQUEST (the mode needs a keyword index this version lacks)
  * or SEARCH_FAILED (embedder or index error), with err set. */
 int search_run(searcher *s, const search_query *q, search_result *r, char *err);
 

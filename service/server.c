@@ -52,6 +52,8 @@ typedef struct request {
 server_opts server_opts_default(void) {
     server_opts o = {.bind = "127.0.0.1", .port = 8080, .threads = 2, .max_body_bytes = 64 * 1024,
                      .max_query_bytes = 2048, .max_k = 100, .default_k = 10, .request_timeout_s = 30,
+                     .default_mode = SEARCH_DEFAULT_MODE, .default_alpha = SEARCH_DEFAULT_ALPHA,
+                     .default_fusion = FUSION_CONVEX,
                      .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0};
     return o;
 }
@@ -209,12 +211,27 @@ static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum
 
 /* ---- routes ---- */
 
-static json_t *hit_json(const search_hit *h) {
+static json_t *hit_json(const search_hit *h, int mode) {
     json_t *heads = json_loads(h->row.headings, 0, NULL);
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)h->id);
-    return json_pack("{s:s, s:f, s:s, s:s, s:s, s:o}", "id", id, "score", (double)h->score, "text", h->row.text,
-                     "url", h->row.doc_url, "title", h->row.title, "headings", heads ? heads : json_array());
+    json_t *o = json_pack("{s:s, s:f, s:s, s:s, s:s, s:o}", "id", id, "score", (double)h->score, "text", h->row.text,
+                          "url", h->row.doc_url, "title", h->row.title, "headings", heads ? heads : json_array());
+    if (mode == MODE_HYBRID) {
+        /* which list(s) found the chunk, and its score in each */
+        json_t *found = json_array(), *scores = json_object();
+        if (h->found & FUSION_FOUND_VECTOR) {
+            json_array_append_new(found, json_string("vector"));
+            json_object_set_new(scores, "vector", json_real(h->vector_score));
+        }
+        if (h->found & FUSION_FOUND_KEYWORD) {
+            json_array_append_new(found, json_string("keyword"));
+            json_object_set_new(scores, "keyword", json_real(h->keyword_score));
+        }
+        json_object_set_new(o, "found_by", found);
+        json_object_set_new(o, "scores", scores);
+    }
+    return o;
 }
 
 /* The API reports both exact tiers (vector, results) as "exact". */
@@ -235,6 +252,7 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
     double t0 = now_ms();
     int st = search_run(srv->s, q, &r, err);
     if (st == SEARCH_NOT_READY) return send_error(c, rq, 503, "not_ready", err);
+    if (st == SEARCH_BAD_REQUEST) return send_error(c, rq, 400, "mode_unavailable", err);
     if (st != SEARCH_OK) {
         search_result_clear(&r);
         return send_error(c, rq, 500, "search_failed", err);
@@ -249,7 +267,7 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
             json_array_append_new(results, json_pack("{s:s, s:s, s:f}", "content", r.hits[i].row.text, "source",
                                                      r.hits[i].row.doc_url, "score", (double)r.hits[i].score));
         } else {
-            json_array_append_new(results, hit_json(&r.hits[i]));
+            json_array_append_new(results, hit_json(&r.hits[i], q->mode));
         }
     }
     json_t *o;
@@ -258,9 +276,14 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
         snprintf(msg, sizeof(msg), "Found %d results", r.n);
         o = json_pack("{s:o, s:s, s:s}", "results", results, "status", "success", "message", msg);
     } else {
-        o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f}, s:s, s:i}", "results", results, "index_version",
-                      r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms, "search_ms",
-                      r.search_ms, "fetch_ms", r.fetch_ms, "cache", cache_api_name(r.cache), "k", q->k);
+        o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f, s:f}, s:s, s:i, s:s}", "results", results,
+                      "index_version", r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms,
+                      "search_ms", r.search_ms, "keyword_ms", r.keyword_ms, "fetch_ms", r.fetch_ms, "cache",
+                      cache_api_name(r.cache), "k", q->k, "mode", search_mode_name(q->mode));
+        if (q->mode == MODE_HYBRID) {
+            json_object_set_new(o, "fusion", json_string(fusion_name((enum fusion_method)q->fusion)));
+            if (q->fusion == FUSION_CONVEX) json_object_set_new(o, "alpha", json_real(q->alpha));
+        }
     }
     search_result_clear(&r);
     return send_json(c, rq, 200, o, NULL);
@@ -296,10 +319,67 @@ static int parse_k(const char *v, size_t n, int max_k, int *k) {
     return 0;
 }
 
+/* mode, fusion and alpha (any may be NULL = the server's default) into
+ * q; 0, or -1 with a message for a 400. */
+static int search_options(const server *srv, const char *mode, size_t mode_len, const char *fusion,
+                          size_t fusion_len, const double *alpha, search_query *q, char *msg, size_t cap) {
+    q->mode = srv->o.default_mode;
+    q->fusion = srv->o.default_fusion;
+    q->alpha = srv->o.default_alpha;
+    if (mode && search_mode_parse(mode, mode_len, &q->mode) != 0)
+        return snprintf(msg, cap, "mode must be \"vector\", \"keyword\" or \"hybrid\""), -1;
+    if (fusion) {
+        char name[8];
+        enum fusion_method f;
+        if (fusion_len >= sizeof(name)) return snprintf(msg, cap, "fusion must be \"convex\" or \"rrf\""), -1;
+        memcpy(name, fusion, fusion_len);
+        name[fusion_len] = '\0';
+        if (fusion_parse(name, &f) != 0) return snprintf(msg, cap, "fusion must be \"convex\" or \"rrf\""), -1;
+        q->fusion = f;
+    }
+    if ((fusion || alpha) && q->mode != MODE_HYBRID)
+        return snprintf(msg, cap, "fusion and alpha apply to mode \"hybrid\" only"), -1;
+    if (alpha) {
+        if (!(*alpha >= 0.0 && *alpha <= 1.0)) return snprintf(msg, cap, "alpha must be a number from 0 to 1"), -1;
+        if (q->fusion != FUSION_CONVEX) return snprintf(msg, cap, "alpha applies to fusion \"convex\" only"), -1;
+        q->alpha = (float)*alpha;
+    }
+    return 0;
+}
+
+/* The query-string arguments GET /v1/search takes; any other is a 400. */
+static const char *const search_args[] = {"q", "query", "k", "url_prefix", "mode", "fusion", "alpha", NULL};
+
+typedef struct arg_check {
+    char unknown[80];
+} arg_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind, (void)value;
+    arg_check *a = cls;
+    for (int i = 0; search_args[i]; i++)
+        if (!strcmp(search_args[i], key)) return MHD_YES;
+    char *safe = utf8_sanitize(key, strlen(key), NULL);
+    snprintf(a->unknown, sizeof(a->unknown), "%.60s", safe);
+    mem_free(safe);
+    return MHD_NO;
+}
+
 static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, request *rq) {
-    const char *q = NULL, *kv = NULL, *prefix = NULL;
-    size_t qn = 0, kn = 0, pn = 0;
+    const char *q = NULL, *kv = NULL, *prefix = NULL, *mode = NULL, *fusion = NULL, *alpha = NULL;
+    size_t qn = 0, kn = 0, pn = 0, mn = 0, fn = 0, an = 0;
     enum MHD_Result out;
+    arg_check unknown = {""};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &unknown);
+    if (unknown.unknown[0]) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "unknown parameter \"%s\" (known: q, k, url_prefix, mode, fusion, alpha)",
+                 unknown.unknown);
+        return send_error(c, rq, 400, "unknown_parameter", msg);
+    }
+    get_arg(c, "mode", &mode, &mn);
+    get_arg(c, "fusion", &fusion, &fn);
+    get_arg(c, "alpha", &alpha, &an);
     if (!get_arg(c, "q", &q, &qn) && !get_arg(c, "query", &q, &qn))
         return send_error(c, rq, 400, "missing_query", "pass the query as ?q=TEXT");
     get_arg(c, "k", &kv, &kn);
@@ -314,6 +394,18 @@ static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, r
     if (prefix && (pn > 2048 || !valid_utf8(prefix, pn) || memchr(prefix, 0, pn)))
         return send_error(c, rq, 400, "invalid_filter", "url_prefix must be UTF-8 text of at most 2048 bytes");
     sq.url_prefix = prefix && pn ? prefix : NULL;
+    double a = 0;
+    if (alpha) {
+        char buf[32], *end;
+        if (an == 0 || an >= sizeof(buf)) return send_error(c, rq, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
+        memcpy(buf, alpha, an);
+        buf[an] = '\0';
+        a = strtod(buf, &end);
+        if (*end) return send_error(c, rq, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
+    }
+    char emsg[128];
+    if (search_options(srv, mode, mn, fusion, fn, alpha ? &a : NULL, &sq, emsg, sizeof(emsg)) != 0)
+        return send_error(c, rq, 400, strstr(emsg, "alpha must") ? "invalid_alpha" : "invalid_mode", emsg);
     return answer_search(srv, c, rq, &sq, 0);
 }
 
@@ -329,9 +421,45 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
     }
     json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
     json_t *filter = json_object_get(root, "filter"), *prefix = NULL;
-    char msg[96];
+    json_t *mode = json_object_get(root, "mode"), *fusion = json_object_get(root, "fusion");
+    json_t *alpha = json_object_get(root, "alpha");
+    char msg[160], emsg[128] = "", unknown[160] = "";
     snprintf(msg, sizeof(msg), "\"k\" must be an integer from 1 to %d", srv->o.max_k);
+    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", NULL};
+    static const char *const filters[] = {"url_prefix", NULL};
+    if (json_is_object(root)) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(root, key, val) {
+            int known = 0;
+            for (int i = 0; fields[i] && !known; i++) known = !strcmp(fields[i], key);
+            if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown field \"%.60s\" (known: query, k, "
+                                                "filter, mode, fusion, alpha)", key);
+        }
+        if (json_is_object(filter))
+            json_object_foreach(filter, key, val) {
+                int known = 0;
+                for (int i = 0; filters[i] && !known; i++) known = !strcmp(filters[i], key);
+                if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown filter \"%.60s\" (known: "
+                                                    "url_prefix)", key);
+            }
+    }
+    search_query sq = {.tenant = rq->tenant};
+    int bad_opts = json_is_object(root) &&
+                   ((mode && !json_is_string(mode) && snprintf(emsg, sizeof(emsg), "\"mode\" must be a string")) ||
+                    (fusion && !json_is_string(fusion) && snprintf(emsg, sizeof(emsg), "\"fusion\" must be a string")) ||
+                    (alpha && !json_is_number(alpha) && snprintf(emsg, sizeof(emsg), "alpha must be a number from 0 to 1")));
+    if (!bad_opts && json_is_object(root)) {
+        double a = alpha ? json_number_value(alpha) : 0;
+        bad_opts = search_options(srv, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
+                                  fusion ? json_string_value(fusion) : NULL, fusion ? json_string_length(fusion) : 0,
+                                  alpha ? &a : NULL, &sq, emsg, sizeof(emsg)) != 0;
+    }
     if (!json_is_object(root)) out = send_error(c, rq, 400, "invalid_json", "body must be a JSON object");
+    else if (unknown[0]) out = send_error(c, rq, 400, strncmp(unknown, "unknown filter", 14) ? "unknown_field"
+                                                                                          : "invalid_filter", unknown);
+    else if (bad_opts) out = send_error(c, rq, 400, strstr(emsg, "alpha") && !strstr(emsg, "apply") ? "invalid_alpha"
+                                                                                                    : "invalid_mode", emsg);
     else if (!json_is_string(q)) out = send_error(c, rq, 400, "missing_query", "\"query\" must be a string");
     else if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > srv->o.max_k))
         out = send_error(c, rq, 400, "invalid_k", msg);
@@ -346,8 +474,9 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
         if (strspn(text, " \t\r\n") == len) {
             out = send_error(c, rq, 400, "empty_query", "query is empty");
         } else {
-            search_query sq = {.text = text, .len = len, .k = k ? (int)json_integer_value(k) : srv->o.default_k,
-                               .tenant = rq->tenant};
+            sq.text = text;
+            sq.len = len;
+            sq.k = k ? (int)json_integer_value(k) : srv->o.default_k;
             sq.url_prefix = prefix && json_string_length(prefix) ? json_string_value(prefix) : NULL;
             out = answer_search(srv, c, rq, &sq, 0);
         }
@@ -369,7 +498,8 @@ static enum MHD_Result route_compat(server *srv, struct MHD_Connection *c, reque
     }
     if (bad_query(srv, c, rq, q, qn, 1, &out)) return out;
     keep_query(srv, rq, q, qn);
-    search_query sq = {.text = q, .len = qn, .k = SEED_COMPAT_K, .tenant = rq->tenant};
+    search_query sq = {.text = q, .len = qn, .k = SEED_COMPAT_K, .tenant = rq->tenant, .mode = srv->o.default_mode,
+                       .alpha = srv->o.default_alpha, .fusion = srv->o.default_fusion};
     return answer_search(srv, c, rq, &sq, 1);
 }
 

@@ -28,6 +28,9 @@ typedef struct server_opts {
     size_t max_body_bytes;
     size_t max_query_bytes;
     int max_k, default_k;
+    int default_mode;     /* enum search_mode when a request names none */
+    float default_alpha;  /* hybrid convex fusion weight of the vector list */
+    int default_fusion;   /* enum fusion_method */
     int request_timeout_s; /* idle connection timeout */
     int protect_ops;       /* require a key on /health, /ready, /metrics */
     int log_queries;

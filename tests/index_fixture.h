@@ -85,7 +85,7 @@ static inline int fixture_build(const char *index_dir, const char *spec, int n_s
         char *ip = index_writer_path(w, ms->index_file);
         if (rc == 0) rc = vindex_write(vi, ip, err);
         mem_free(ip);
-        if (rc == 0) rc = chunk_store_finish(cs, err);
+        if (rc == 0) rc = chunk_store_finish(cs, NULL, err);
         else chunk_store_close(cs);
         vindex_free(vi);
         m.total_chunks += ms->chunks;

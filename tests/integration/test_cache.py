@@ -128,6 +128,36 @@ def test_semantic_hit_writes_exact_tiers_back():
     assert harness.wait_until(lambda: len(REDIS.keys("ragd:v1:*:res:*")) >= 2, 5)
 
 
+def epoch(srv):
+    for line in srv.get("/metrics")[2].decode().splitlines():
+        if line.startswith("ragd_cache_epoch_info{"):
+            return line.split('"')[1]
+    return None
+
+
+def test_after_a_redis_restart_a_repeat_is_exact_not_semantic():
+    q = "How do I export all my data?"
+    assert search(A, q)["cache"] == "miss"
+    assert harness.wait_until(lambda: len(REDIS.keys("ragd:v1:*:sem:*")) >= 1 and mirror_size(A) >= 1, 5)
+    old = epoch(A)
+    REDIS.stop()
+    REDIS.start()  # no persistence: the dataset, its epoch key and every entry are gone
+    assert harness.wait_until(lambda: epoch(A) not in (None, old), 5)
+    # Pooled connections to the old process fail once each (a bypass, which
+    # writes nothing): wait until requests reach the new Redis again.
+    n = [0]
+
+    def through():
+        n[0] += 1
+        return all(search(A, "warm up %d %d" % (n[0], i))["cache"] != "bypass" for i in range(5))
+    assert harness.wait_until(through, 10)
+    # The mirror went with the dataset: the query searches again (a miss, not
+    # a semantic hit on a vector Redis no longer holds) and is written again,
+    # so its repeat is exact.
+    assert search(A, q)["cache"] == "miss"
+    assert harness.wait_until(lambda: search(A, q)["cache"] == "exact", 5)
+
+
 def test_flushdb_purges_every_replica():
     q, para = "How do I change my email address?", "How can I change my email address?"
     assert search(A, q)["cache"] == "miss"
@@ -268,9 +298,10 @@ def test_redis_outage_bypasses_and_recovers():
         assert harness.wait_until(lambda: json.loads(A.get("/ready")[2])["cache"] == "degraded", 5)
         assert A.get("/ready")[0] == 200
         REDIS.start()
-        # Hits resume: the replica's mirror and Redis serve again (no bypass).
-        assert harness.wait_until(lambda: len(caches) > 5 and all(c != "bypass" for c in caches[-5:]), 20)
-        assert any(c in ("exact", "semantic") for c in caches[-5:])
+        # Hits resume: the replica's mirror and Redis serve again (no bypass);
+        # the restarted Redis is empty, so repeats hit once their writes land.
+        assert harness.wait_until(lambda: len(caches) > 5 and all(c != "bypass" for c in caches[-5:]) and
+                                  any(c in ("exact", "semantic") for c in caches[-10:]), 20)
     finally:
         stop.set()
         t.join()

@@ -37,7 +37,7 @@ def build(spec):
 
 
 def search(query):
-    st, _, body = SRV.get("/v1/search?" + urllib.parse.urlencode({"q": query, "k": 10}))
+    st, _, body = SRV.get("/v1/search?" + urllib.parse.urlencode({"q": query, "k": 10, "mode": "vector"}))
     assert st == 200, (st, body)
     return json.loads(body)["results"]
 

@@ -63,16 +63,17 @@ def test_search_matches_brute_force():
     for i in range(8):
         q = " ".join(rnd.choice(harness.WORDS) for _ in range(4))
         want = exact(q, 10)
-        got = body_json(SRV.get("/v1/search?" + urllib.parse.urlencode({"q": q, "k": 10})))
+        got = body_json(SRV.get("/v1/search?" + urllib.parse.urlencode({"q": q, "k": 10, "mode": "vector"})))
         assert len(got["results"]) == 10
         for a, b in zip(got["results"], want):
             assert abs(a["score"] - b["score"]) < 1e-5, (q, a["score"], b["score"])
         assert got["results"][0]["id"] == str(want[0]["id"]) or abs(got["results"][0]["score"] - got["results"][1]["score"]) < 1e-6
-        post = body_json(SRV.post("/v1/search", json.dumps({"query": q, "k": 10})))
+        post = body_json(SRV.post("/v1/search", json.dumps({"query": q, "k": 10, "mode": "vector"})))
         assert [r["id"] for r in post["results"]] == [r["id"] for r in got["results"]]
-        for key in ("index_version", "took_ms", "timings", "cache"):
+        for key in ("index_version", "took_ms", "timings", "cache", "mode"):
             assert key in got, key
-        assert set(got["timings"]) == {"embed_ms", "search_ms", "fetch_ms"}
+        assert got["mode"] == "vector"
+        assert set(got["timings"]) == {"embed_ms", "search_ms", "keyword_ms", "fetch_ms"}
         assert set(got["results"][0]) == {"id", "score", "text", "url", "title", "headings"}
 
 
@@ -336,7 +337,7 @@ def test_graceful_shutdown_finishes_in_flight():
 def test_fuzz_queries_and_bodies():
     rnd = random.Random(12345)
     alphabet = ["a", "Z", " ", "%", "&", "=", "?", "#", "+", "\u00e9", "\u4e2d", "\U0001F600", "\\", "\"", "{", "}",
-                "[", "]", "\n", "\t", "0", "9", "-", "k", "q"]
+                "[", "]", "\n", "\t", "0", "9", "-", "k", "q", "*", "(", ")", ":", "^", "NEAR", " OR ", "AND", "the"]
     conn = http.client.HTTPConnection("127.0.0.1", SRV.port, timeout=30)
 
     def req(method, path, body=None):
@@ -354,19 +355,24 @@ def test_fuzz_queries_and_bodies():
         s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
         raw = rnd.choice([urllib.parse.quote(s), s.replace(" ", "+").replace("\n", ""), "%" + s[:3]])
         raw = "".join(ch for ch in raw if 32 < ord(ch) < 127) or "x"
-        path = rnd.choice(["/v1/search?q=", "/v1/search?k=" + raw + "&q=", "/?query=", "/v1/search?url_prefix="]) + raw
+        path = rnd.choice(["/v1/search?q=", "/v1/search?k=" + raw + "&q=", "/?query=", "/v1/search?url_prefix=",
+                           "/v1/search?mode=keyword&q=", "/v1/search?mode=hybrid&q=", "/v1/search?q=a&mode=",
+                           "/v1/search?mode=hybrid&q=a&alpha="]) + raw
         st, body = req("GET", path)
         assert 200 <= st < 500, (st, path, body[:200])
         json.loads(body)
-    fields = [None, True, 1, -1, 0, 10**30, 1.5, "", "x", [], {}, "a" * 3000, {"url_prefix": 5}, {"url_prefix": "file://"}]
+    fields = [None, True, 1, -1, 0, 10**30, 1.5, "", "x", [], {}, "a" * 3000, {"url_prefix": 5}, {"url_prefix": "file://"},
+              "keyword", "hybrid", "vector", "rrf", 0.5, 0.25, {"nope": 1}]
     for i in range(1500):
         kind = rnd.randint(0, 3)
         if kind == 0:
-            obj = {"query": rnd.choice(fields), "k": rnd.choice(fields), "filter": rnd.choice(fields)}
+            obj = {"query": rnd.choice(fields), "k": rnd.choice(fields), "filter": rnd.choice(fields),
+                   "mode": rnd.choice(fields), "alpha": rnd.choice(fields), "fusion": rnd.choice(fields)}
             obj = {k: v for k, v in obj.items() if v is not None or rnd.random() < 0.5}
             body = json.dumps(obj).encode()
         elif kind == 1:
-            body = json.dumps({"query": "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 60))), "k": rnd.randint(-5, 120)}).encode()
+            body = json.dumps({"query": "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 60))), "k": rnd.randint(-5, 120),
+                               "mode": rnd.choice(["vector", "keyword", "hybrid"])}).encode()
         elif kind == 2:
             body = bytes(rnd.randint(0, 255) for _ in range(rnd.randint(0, 200)))
         else:

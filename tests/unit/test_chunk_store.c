@@ -68,7 +68,7 @@ TEST(test_write_then_read) {
     memcpy(dc.content_hash, r.content_hash, sizeof(dc.content_hash));
     CHECK(chunk_store_put_doc_chunk(cs, "http://h/doc", &dc, err) == 0);
     CHECK(chunk_store_put_meta(cs, "embedder", "hash", err) == 0);
-    CHECK(chunk_store_finish(cs, err) == 0);
+    CHECK(chunk_store_finish(cs, NULL, err) == 0);
 
     cs = chunk_store_open(p, err);
     CHECK(cs != NULL);
@@ -83,7 +83,13 @@ TEST(test_write_then_read) {
     CHECK(same);
     CHECK(memcmp(back, v, sizeof(v)) == 0);
     CHECK(chunk_store_get(cs, 43, &got, NULL, err) == 1);
-    CHECK_EQ_INT(chunk_store_schema(cs), 2);
+    CHECK_EQ_INT(chunk_store_schema(cs), 3);
+    CHECK(chunk_store_has_keywords(cs));
+    const char *words[] = {"Title"};
+    int64_t kid;
+    float ksc;
+    CHECK_EQ_INT(chunk_store_keyword(cs, words, 1, 5, &kid, &ksc, err), 1);
+    CHECK(kid == 42 && ksc > 0);
     char seen[512] = "";
     CHECK(chunk_store_each_document(cs, doc_line, seen, err) == 0);
     CHECK(strcmp(seen, "http://h/doc|\"v1\"||1700000000|http://h/a\nhttp://h/b;") == 0);
