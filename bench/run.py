@@ -7,6 +7,8 @@ Sections (each records its command lines, versions and inputs):
             chunks (hash embedder): vector, keyword and hybrid modes without
             cache, exact hits, semantic hits; 1 and 16 connections; plus
             FAISS called directly on the same index and queries
+  filters   filtered search on the service index: one page (0.1%), a broad
+            URL prefix, a heading word; latency and fewest results
   seed      the seed's LangChain + FastAPI stack vs ragd (minilm, exact) over
             the same CISI chunks: wrk on /?query=, alternating A/B
   cache     a CISI query log (each query, an exact repeat, two rewordings)
@@ -296,6 +298,46 @@ def section_service(out, queries_file):
     out["service"] = res
 
 
+def section_filters(out, queries_file):
+    """Filtered search on the service bench index: no filter, one page (about 0.1% of the chunks: the
+    exact path), a broad URL prefix and a broad heading word (the deeper-search path); one request at
+    a time, server took_ms, vector and hybrid."""
+    index = os.path.join(common.WORK, "big-hash")
+    if not os.path.exists(index):
+        build(index, DOCS, "--embedder", "hash", "--chunk-tokens", "24", "--chunk-overlap", "0", "--shards", "2",
+              "--index-spec", "HNSW32")
+    rows = [json.loads(l) for l in common.run([IDX, "dump", index]).stdout.split("\n") if l.strip()]
+    per_url = {}
+    for r in rows:
+        per_url[r["url"]] = per_url.get(r["url"], 0) + 1
+    page = min(per_url, key=lambda u: (abs(per_url[u] - len(rows) // 1000), u))
+    prefix = [u for u in sorted(per_url) if "/library/" in u][0].split("/library/")[0] + "/library/"
+    share = sum(n for u, n in per_url.items() if u.startswith(prefix)) / len(rows)
+    filters = [("none", {}), ("one page, %d chunks (%.2f%%)" % (per_url[page], 100.0 * per_url[page] / len(rows)),
+                              {"url": page}),
+               ("url_prefix .../library/ (%.0f%%)" % (100 * share), {"url_prefix": prefix}),
+               ("heading word \"Examples\"", {"heading": "Examples"})]
+    qs = [l.strip() for l in open(queries_file) if l.strip()][:200]
+    res = {"index_chunks": len(rows), "queries": len(qs), "k": 10, "runs": []}
+
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(len(v) * p))]
+    with common.ragd_serve(index) as url:
+        for name, f in filters:
+            for mode in ("vector", "hybrid"):
+                took, fl, counts = [], [], []
+                for q in qs:
+                    r = common.post_json(url + "/v1/search", {"query": q, "k": 10, "mode": mode, "filter": f})
+                    took.append(r["took_ms"])
+                    fl.append(r["timings"]["filter_ms"])
+                    counts.append(len(r["results"]))
+                res["runs"].append({"filter": name, "mode": mode, "took_p50_ms": pct(took, 0.5),
+                                    "took_p99_ms": pct(took, 0.99), "filter_p50_ms": pct(fl, 0.5),
+                                    "fewest_results": min(counts)})
+    out["filters"] = res
+
+
 def section_seed(out):
     work = os.path.join(common.WORK, "eval-cisi")
     index = os.path.join(work, "index-minilm")
@@ -583,6 +625,15 @@ def markdown(out, pngs):
               "ragd-serve at 1 connection makes %.2fx that QPS end to end (HTTP, JSON, embedding and row fetch "
               "included; its 2 shards are searched on 2 threads)." %
               (s["faiss_direct"]["qps"], 1.0 / s["service_over_direct_c1"]), ""]
+    fi = out.get("filters")
+    if fi:
+        L += ["## Filters (%d chunks, %d queries one at a time, k=%d, server took_ms)" % (fi["index_chunks"],
+              fi["queries"], fi["k"]), "", "| filter | mode | p50 ms | p99 ms | filter p50 ms | fewest results |",
+              "|---|---|---|---|---|---|"]
+        for r in fi["runs"]:
+            L.append("| %s | %s | %.2f | %.2f | %.2f | %d |" % (r["filter"], r["mode"], r["took_p50_ms"],
+                                                             r["took_p99_ms"], r["filter_p50_ms"], r["fewest_results"]))
+        L.append("")
     sd = out.get("seed")
     if sd and "c1" in sd:
         L += ["## Seed stack side by side (CISI, %d chunks, all-MiniLM-L6-v2, exact search, GET /?query= top 5)" % sd["chunks"], "",
@@ -652,7 +703,7 @@ def markdown(out, pngs):
 def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
-    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "seed", "cache", "ann", "guard"}
+    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "seed", "cache", "ann", "guard"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -663,7 +714,7 @@ def main():
         index = section_indexing(out)
     else:
         index = os.path.join(common.WORK, "pydocs-hash")
-    if only & {"embedder", "service", "seed", "cache", "ann"} and not os.path.exists(texts_file):
+    if only & {"embedder", "service", "filters", "seed", "cache", "ann"} and not os.path.exists(texts_file):
         rows = dump_texts(index, 0)
         with open(texts_file, "w") as f:
             for r in rows[:2000]:
@@ -677,7 +728,8 @@ def main():
         with open(queries_file, "w") as f:
             f.write("\n".join(heads[:1000]) + "\n")
     for name, fn in [("embedder", lambda: section_embedder(out, texts_file, queries_file)),
-                     ("service", lambda: section_service(out, queries_file)), ("seed", lambda: section_seed(out)),
+                     ("service", lambda: section_service(out, queries_file)),
+                     ("filters", lambda: section_filters(out, queries_file)), ("seed", lambda: section_seed(out)),
                      ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
                      ("guard", lambda: out.update(guard=sts_curve.measure(STSB)))]:
         if name in only:
@@ -685,7 +737,7 @@ def main():
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
-    everything = {"indexing", "embedder", "service", "seed", "cache", "ann", "guard"}
+    everything = {"indexing", "embedder", "service", "filters", "seed", "cache", "ann", "guard"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:

@@ -487,7 +487,84 @@ int chunk_store_has_keywords(const chunk_store *cs) {
 int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
                         char *err) {
     if (!cs->kw) return err_set(err, "this index has no keyword index (built before schema 3): rebuild it");
-    return kwindex_search(cs->kw, words, n, limit, ids, scores);
+    return kwindex_search(cs->kw, words, n, NULL, 0, limit, ids, scores);
+}
+
+int chunk_store_keyword_in(chunk_store *cs, const char *const *words, int n, const int64_t *allowed,
+                           int64_t n_allowed, int limit, int64_t *ids, float *scores, char *err) {
+    if (!cs->kw) return err_set(err, "this index has no keyword index (built before schema 3): rebuild it");
+    if (n_allowed == 0) return 0;
+    return kwindex_search(cs->kw, words, n, allowed, n_allowed, limit, ids, scores);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The URL conditions of a plan; binds start at ?2 (?1 is left to the caller). */
+static char *url_sql(const filter_plan *p) {
+    return mem_printf("%s%s%s", p->url ? " AND c.doc_url = ?2" : "", p->url_prefix ? " AND c.doc_url >= ?3" : "",
+                      p->prefix_end ? " AND c.doc_url < ?4" : "");
+}
+
+static void filter_bind(sqlite3_stmt *st, const filter_plan *p) {
+    if (p->url) sqlite3_bind_text(st, 2, p->url, -1, SQLITE_STATIC);
+    if (p->url_prefix) sqlite3_bind_text(st, 3, p->url_prefix, -1, SQLITE_STATIC);
+    if (p->prefix_end) sqlite3_bind_text(st, 4, p->prefix_end, -1, SQLITE_STATIC);
+    if (p->match) sqlite3_bind_text(st, 5, p->match, -1, SQLITE_STATIC);
+}
+
+static int filter_needs_keywords(chunk_store *cs, const filter_plan *p, char *err) {
+    if (p->match && !cs->kw) return err_set(err, "title and heading filters need the keyword index: rebuild the index");
+    return RAGD_OK;
+}
+
+static int64_t filter_run(chunk_store *cs, const char *sql, const filter_plan *p, int64_t bind1, int64_t max,
+                          int64_t *ids, char *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(cs->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(cs, err, "filter");
+    sqlite3_bind_int64(st, 1, bind1);
+    filter_bind(st, p);
+    int64_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ids && n < max) ids[n] = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    if (rc != SQLITE_DONE) n = db_err(cs, err, "filter");
+    sqlite3_finalize(st);
+    return n;
+}
+
+int64_t chunk_store_filter_ids(chunk_store *cs, const filter_plan *p, int64_t max, int64_t *ids, char *err) {
+    if (filter_needs_keywords(cs, p, err) != RAGD_OK) return RAGD_ERR;
+    /* No ORDER BY: SQLite stops after max + 1 rows instead of sorting every
+     * match. With words, FTS5 streams its matches and each is joined to its
+     * row by primary key. */
+    char *urls = url_sql(p);
+    char *sql = p->match ? mem_printf("SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
+                                      " WHERE f.chunks_fts MATCH ?5%s LIMIT ?1", urls)
+                         : mem_printf("SELECT c.id FROM chunks c WHERE 1%s LIMIT ?1", urls);
+    int64_t n = filter_run(cs, sql, p, max + 1, max, ids, err);
+    mem_free(sql);
+    mem_free(urls);
+    if (n > 0) qsort(ids, (size_t)(n < max ? n : max), sizeof(int64_t), cmp_i64);
+    return n;
+}
+
+int chunk_store_filter_check(chunk_store *cs, const filter_plan *p, int64_t id, char *err) {
+    if (filter_needs_keywords(cs, p, err) != RAGD_OK) return RAGD_ERR;
+    int64_t n = 1;
+    if (p->url || p->url_prefix) {
+        char *urls = url_sql(p), *sql = mem_printf("SELECT 1 FROM chunks c WHERE c.id = ?1%s", urls);
+        n = filter_run(cs, sql, p, id, 0, NULL, err);
+        mem_free(sql);
+        mem_free(urls);
+    }
+    if (n > 0 && p->match) /* FTS5 answers a rowid constraint without reading other matches */
+        n = filter_run(cs, "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?5 AND rowid = ?1", p, id, 0, NULL, err);
+    return n < 0 ? RAGD_ERR : n > 0;
 }
 
 int64_t chunk_store_count(chunk_store *cs) {

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include "filter.h"
 #include "sha256.h"
 
 typedef struct chunk_store chunk_store;
@@ -142,6 +143,18 @@ int chunk_store_has_keywords(const chunk_store *cs);
  * first. Returns the count or -1 + message. Thread-safe. */
 int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
                         char *err);
+
+/* The same over the chunks whose ids are in allowed (ascending, n_allowed). */
+int chunk_store_keyword_in(chunk_store *cs, const char *const *words, int n, const int64_t *allowed,
+                           int64_t n_allowed, int limit, int64_t *ids, float *scores, char *err);
+
+/* Chunks passing a filter plan: their ids ascending into ids (at most max
+ * of them). Returns how many pass, max + 1 meaning "more than max" (ids
+ * then holds max of them), or -1 + message. Thread-safe. */
+int64_t chunk_store_filter_ids(chunk_store *cs, const filter_plan *p, int64_t max, int64_t *ids, char *err);
+
+/* 1 if chunk id passes the plan, 0 if not, -1 + message. Thread-safe. */
+int chunk_store_filter_check(chunk_store *cs, const filter_plan *p, int64_t id, char *err);
 
 /* Value of a meta key (caller frees), or NULL if absent. */
 char *chunk_store_get_meta(chunk_store *cs, const char *key);

@@ -219,6 +219,66 @@ static int ranked_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+int index_version_filter(const index_version *v, const filter_plan *p, int64_t max, int64_t ***ids, int64_t **n,
+                         char *err) {
+    int ns = v->m.n_shards;
+    *ids = mem_calloc((size_t)ns, sizeof(int64_t *));
+    *n = mem_calloc((size_t)ns, sizeof(int64_t));
+    for (int s = 0; s < ns; s++) {
+        (*ids)[s] = mem_alloc(sizeof(int64_t) * (size_t)(max + 1));
+        if (((*n)[s] = chunk_store_filter_ids(v->shards[s].store, p, max, (*ids)[s], err)) < 0) return RAGD_ERR;
+    }
+    return RAGD_OK;
+}
+
+/* Merge candidate lists of all shards into the best k. */
+static int merge_ranked(ranked_hit *all, int n, int k, ranked_hit *out) {
+    qsort(all, (size_t)n, sizeof(ranked_hit), ranked_desc);
+    if (n > k) n = k;
+    memcpy(out, all, sizeof(ranked_hit) * (size_t)n);
+    return n;
+}
+
+int index_version_search_in(const index_version *v, const float *query, int64_t *const *ids, const int64_t *n, int k,
+                            ranked_hit *out, char *err) {
+    int64_t total = 0;
+    for (int s = 0; s < v->m.n_shards; s++) total += n[s];
+    ranked_hit *all = mem_alloc(sizeof(ranked_hit) * (size_t)(total + 1));
+    float *vec = mem_alloc(sizeof(float) * (size_t)v->m.dim);
+    int m = 0, rc = RAGD_OK;
+    for (int s = 0; s < v->m.n_shards && rc == RAGD_OK; s++)
+        for (int64_t i = 0; i < n[s] && rc == RAGD_OK; i++) {
+            int got = chunk_store_get_vector(v->shards[s].store, ids[s][i], vec, err);
+            if (got < 0) rc = RAGD_ERR;
+            if (got != 0) continue;
+            float dot = 0;
+            for (int d = 0; d < v->m.dim; d++) dot += vec[d] * query[d];
+            all[m++] = (ranked_hit){ids[s][i], s, dot};
+        }
+    int out_n = rc == RAGD_OK ? merge_ranked(all, m, k, out) : -1;
+    mem_free(vec);
+    mem_free(all);
+    return out_n;
+}
+
+int index_version_keyword_in(const index_version *v, const char *const *words, int n_words, int64_t *const *ids,
+                             const int64_t *n, int k, ranked_hit *out, char *err) {
+    int ns = v->m.n_shards, m = 0;
+    ranked_hit *all = mem_alloc(sizeof(ranked_hit) * (size_t)k * (size_t)ns + 1);
+    int64_t *got_ids = mem_alloc(sizeof(int64_t) * (size_t)k);
+    float *scores = mem_alloc(sizeof(float) * (size_t)k);
+    for (int s = 0; s < ns && m >= 0; s++) {
+        int got = chunk_store_keyword_in(v->shards[s].store, words, n_words, ids[s], n[s], k, got_ids, scores, err);
+        if (got < 0) m = -1;
+        for (int i = 0; i < got; i++) all[m++] = (ranked_hit){got_ids[i], s, scores[i]};
+    }
+    int out_n = m >= 0 ? merge_ranked(all, m, k, out) : -1;
+    mem_free(all);
+    mem_free(got_ids);
+    mem_free(scores);
+    return out_n;
+}
+
 int index_version_keyword(const index_version *v, const char *const *words, int n_words, int k, ranked_hit *out,
                           char *err) {
     int ns = v->m.n_shards, n = 0;

@@ -82,6 +82,22 @@ struct ranked_hit;
 int index_version_keyword(const index_version *v, const char *const *words, int n_words, int k,
                           struct ranked_hit *out, char *err);
 
+/* The chunks of every shard that pass a filter plan, ascending ids,
+ * at most max per shard: ids[s] (caller frees each and the array) and
+ * n[s] (max + 1: more than max). 0 or -1 + message. */
+int index_version_filter(const index_version *v, const filter_plan *p, int64_t max, int64_t ***ids, int64_t **n,
+                         char *err);
+
+/* Exact search over the listed chunks of each shard (ids[s], n[s]) by
+ * the inner product of query and their stored vectors: the best k, best
+ * first. Returns the count or -1 + message. */
+int index_version_search_in(const index_version *v, const float *query, int64_t *const *ids, const int64_t *n, int k,
+                            struct ranked_hit *out, char *err);
+
+/* Keyword search over the listed chunks of each shard. */
+int index_version_keyword_in(const index_version *v, const char *const *words, int n_words, int64_t *const *ids,
+                             const int64_t *n, int k, struct ranked_hit *out, char *err);
+
 /* 1 if every shard has a keyword index. */
 int index_version_has_keywords(const index_version *v);
 

@@ -233,7 +233,19 @@ static void sift_down(const kwindex *ki, scored *h, int n, int i) {
     }
 }
 
-int kwindex_search(const kwindex *ki, const char *const *words, int n, int limit, int64_t *ids, float *scores) {
+static int is_allowed(const int64_t *allowed, int64_t n, int64_t id) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (allowed[mid] == id) return 1;
+        if (allowed[mid] < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return 0;
+}
+
+int kwindex_search(const kwindex *ki, const char *const *words, int n, const int64_t *allowed, int64_t n_allowed,
+                   int limit, int64_t *ids, float *scores) {
     if (limit <= 0 || n <= 0 || ki->n_rows == 0) return 0;
     int64_t terms[256];
     tok_ctx t = {.ki = ki, .terms = terms, .cap = 256};
@@ -264,6 +276,7 @@ int kwindex_search(const kwindex *ki, const char *const *words, int n, int limit
     int hn = 0;
     for (int64_t i = 0; i < nt; i++) {
         scored c = {touched[i], acc[touched[i]]};
+        if (allowed && !is_allowed(allowed, n_allowed, ki->rowids[c.row])) continue;
         if (hn < limit) {
             h[hn++] = c;
             for (int j = hn / 2 - 1; hn == limit && j >= 0; j--) sift_down(ki, h, hn, j);

@@ -33,9 +33,11 @@ typedef struct kwindex kwindex;
 kwindex *kwindex_load(sqlite3 *db, const char *weights, char *err);
 
 /* Top `limit` chunks for n query words (any case; stopwords already
- * removed), ids and scores (higher is better) best first. Returns the
- * count (0 when no word is in the index). Thread-safe. */
-int kwindex_search(const kwindex *ki, const char *const *words, int n, int limit, int64_t *ids, float *scores);
+ * removed), ids and scores (higher is better) best first; with allowed
+ * (ascending chunk ids, n_allowed), only among those. Returns the count
+ * (0 when no word is in the index). Thread-safe. */
+int kwindex_search(const kwindex *ki, const char *const *words, int n, const int64_t *allowed, int64_t n_allowed,
+                   int limit, int64_t *ids, float *scores);
 
 /* Rows and distinct terms held (for logs and tests). */
 int64_t kwindex_rows(const kwindex *ki);

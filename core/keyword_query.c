@@ -18,7 +18,7 @@ static int word_char(utf8proc_int32_t c) {
     }
 }
 
-int keyword_words(const char *text, size_t len, char ***words) {
+int keyword_split(const char *text, size_t len, int keep_stopwords, char ***words) {
     char **out = mem_calloc(KEYWORD_MAX_TERMS, sizeof(char *));
     size_t i = 0;
     int n = 0;
@@ -40,10 +40,14 @@ int keyword_words(const char *text, size_t len, char ***words) {
             if (i + (size_t)k - start <= KEYWORD_MAX_TERM_BYTES) keep = i + (size_t)k - start;
             i += (size_t)k;
         }
-        if (!stopword_en(text + start, i - start)) out[n++] = mem_strndup(text + start, keep);
+        if (keep_stopwords || !stopword_en(text + start, i - start)) out[n++] = mem_strndup(text + start, keep);
     }
     *words = out;
     return n;
+}
+
+int keyword_words(const char *text, size_t len, char ***words) {
+    return keyword_split(text, len, 0, words);
 }
 
 void keyword_words_free(char **words, int n) {

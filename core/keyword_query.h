@@ -26,6 +26,10 @@
  * punctuation and spaces). */
 int keyword_words(const char *text, size_t len, char ***words);
 
+/* The same, keeping stopwords when keep_stopwords (phrases: "Tuning the
+ * scheduler" must keep "the" to match the words in order). */
+int keyword_split(const char *text, size_t len, int keep_stopwords, char ***words);
+
 void keyword_words_free(char **words, int n);
 
 #endif

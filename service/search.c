@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "filter.h"
 #include "keyword_query.h"
 #include "log.h"
 #include "mem.h"
@@ -25,20 +26,15 @@ static void search_result_clear_hits(search_result *r) {
     r->n = 0;
 }
 
-/* Fetch rows for hits, keep those passing the filter, at most k. */
+/* Fetch rows for hits (which passed the filter already), at most k. */
 static int fetch_rows(const index_version *v, const fused_hit *hits, int n, const search_query *q, search_result *r,
                       char *err) {
     r->hits = mem_calloc((size_t)(q->k > 0 ? q->k : 1), sizeof(search_hit));
-    size_t plen = q->url_prefix ? strlen(q->url_prefix) : 0;
     for (int i = 0; i < n && r->n < q->k; i++) {
         search_hit *h = &r->hits[r->n];
         int rc = chunk_store_get(v->shards[hits[i].shard].store, hits[i].id, &h->row, NULL, err);
         if (rc < 0) return RAGD_ERR;
         if (rc == 1) return err_set(err, "chunk %lld is in the index but not in its store", (long long)hits[i].id);
-        if (plen && strncmp(h->row.doc_url, q->url_prefix, plen) != 0) {
-            chunk_row_clear(&h->row);
-            continue;
-        }
         h->id = hits[i].id;
         h->score = hits[i].score;
         h->vector_score = hits[i].vector_score;
@@ -113,10 +109,27 @@ static int serve_cached(const index_version *v, const fused_hit *hits, int n, co
 /* What besides the text and k decides the results, for cache keys: the
  * filter, and for other modes than vector the mode, fusion and weight. */
 static char *query_spec(const search_query *q) {
-    const char *p = q->url_prefix ? q->url_prefix : "";
-    if (q->mode == MODE_VECTOR) return mem_strdup(p);
-    return mem_printf("mode=%s;fusion=%s;alpha=%.4f;url_prefix=%s", search_mode_name(q->mode),
-                      fusion_name((enum fusion_method)q->fusion), (double)q->alpha, p);
+    const search_filter *f = &q->filter;
+    const char *p = f->url_prefix ? f->url_prefix : "";
+    /* vector mode with at most a url_prefix keeps its earlier keys */
+    if (q->mode == MODE_VECTOR && !f->url && !f->title_contains && !f->heading) return mem_strdup(p);
+    /* lengths first: no value can forge another's field */
+    return mem_printf("mode=%s;fusion=%s;alpha=%.4f;url_prefix=%zu:%s;url=%zu:%s;title=%zu:%s;heading=%zu:%s",
+                      search_mode_name(q->mode), fusion_name((enum fusion_method)q->fusion), (double)q->alpha,
+                      strlen(p), p, f->url ? strlen(f->url) : 0, f->url ? f->url : "",
+                      f->title_contains ? strlen(f->title_contains) : 0, f->title_contains ? f->title_contains : "",
+                      f->heading ? strlen(f->heading) : 0, f->heading ? f->heading : "");
+}
+
+/* Keep the first `want` hits that pass the plan (the row check of a broad filter). */
+static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit *l, int n, int want, char *err) {
+    int m = 0;
+    for (int i = 0; i < n && m < want; i++) {
+        int ok = chunk_store_filter_check(v->shards[l[i].shard].store, p, l[i].id, err);
+        if (ok < 0) return -1;
+        if (ok) l[m++] = l[i];
+    }
+    return m;
 }
 
 /* Does the semantic tier run for this version? */
@@ -149,40 +162,115 @@ static int key_embed(embedder *key, const search_query *q, float *kv) {
     return rc;
 }
 
-/* Fresh results for a miss: the mode's lists, fused for hybrid, rows fetched.
- * qv holds the query vector when have_vec (else it is embedded here when needed). */
+/* The candidate lists of a search (filtered), into vl / kl (depth each). */
+typedef struct lists {
+    ranked_hit *vl, *kl;
+    int nv, nk;
+} lists;
+
+/* Unfiltered or broadly filtered: search `d` deep, keep what passes, and
+ * go 4x deeper while fewer than depth pass and the index has more. */
+static int search_lists(searcher *s, live_version *lv, const search_query *q, const float *qv, const filter_plan *p,
+                        int depth, lists *L, search_result *r, char *err) {
+    const index_version *v = lv->v;
+    int64_t total = v->m.total_chunks > 0 ? v->m.total_chunks : 1;
+    int d = p->active ? depth * 4 : depth;
+    for (;;) {
+        int vd = index_version_candidates(v, d); /* more for a lossy spec: re-ranked, then cut */
+        if (vd < d) vd = d;
+        ranked_hit *vl = mem_alloc(sizeof(ranked_hit) * (size_t)vd), *kl = mem_alloc(sizeof(ranked_hit) * (size_t)d);
+        int nv = 0, nk = 0;
+        if (q->mode != MODE_KEYWORD && (nv = vector_search(s, v, qv, vd, vl, r, err)) >= 0 && nv > d) nv = d;
+        if (nv >= 0 && q->mode != MODE_VECTOR) nk = keyword_search(v, q, d, kl, r, err);
+        if (nv >= 0 && nk >= 0 && p->active) {
+            int cv = nv, ck = nk;
+            nv = keep_passing(v, p, vl, nv, depth, err);
+            if (nv >= 0) nk = keep_passing(v, p, kl, nk, depth, err);
+            /* more candidates exist and too few passed: deeper */
+            int short_v = q->mode != MODE_KEYWORD && nv >= 0 && nv < depth && cv == d;
+            int short_k = q->mode != MODE_VECTOR && nk >= 0 && nk < depth && ck == d;
+            if ((short_v || short_k) && (int64_t)d < total) {
+                mem_free(vl);
+                mem_free(kl);
+                d = (int64_t)d * 4 > total ? (int)total : d * 4;
+                continue;
+            }
+        }
+        L->vl = vl, L->kl = kl, L->nv = nv, L->nk = nk;
+        return nv < 0 || nk < 0 ? RAGD_ERR : RAGD_OK;
+    }
+}
+
+/* A selective filter: score exactly the chunks it matches. */
+static int exact_lists(live_version *lv, const search_query *q, const float *qv, int64_t **ids, int64_t *n, int depth,
+                       lists *L, search_result *r, char *err) {
+    const index_version *v = lv->v;
+    L->vl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
+    L->kl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
+    L->nv = L->nk = 0;
+    if (q->mode != MODE_KEYWORD) {
+        double t = now_ms();
+        L->nv = index_version_search_in(v, qv, ids, n, depth, L->vl, err);
+        r->search_ms = now_ms() - t;
+        metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
+        if (L->nv < 0) return RAGD_ERR;
+    }
+    if (q->mode != MODE_VECTOR) {
+        double t = now_ms();
+        char **words;
+        int nw = keyword_words(q->text, q->len, &words);
+        L->nk = nw ? index_version_keyword_in(v, (const char *const *)words, nw, ids, n, depth, L->kl, err) : 0;
+        keyword_words_free(words, nw);
+        r->keyword_ms = now_ms() - t;
+        metrics_stage(STAGE_KEYWORD, r->keyword_ms / 1000.0);
+        if (L->nk < 0) return RAGD_ERR;
+    }
+    return RAGD_OK;
+}
+
+/* Fresh results for a miss: the mode's lists (inside the filter), fused
+ * for hybrid, rows fetched. qv holds the query vector when have_vec (else
+ * it is embedded here when needed). fused holds depth entries. */
 static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
                         fused_hit *fused, int *nf, search_result *r, char *err) {
     const index_version *v = lv->v;
     int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
-    if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
-    int vdepth = index_version_candidates(v, depth); /* more for a lossy spec: re-ranked, then cut to depth */
-    if (vdepth < depth) vdepth = depth;
-    ranked_hit *vl = mem_alloc(sizeof(ranked_hit) * (size_t)vdepth), *kl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
-    int nv = 0, nk = 0, rc = RAGD_ERR;
-    if (q->mode != MODE_KEYWORD) {
-        if (!have_vec && embed_query(lv, q, qv, r, err) != 0) goto out;
-        nv = vector_search(s, v, qv, vdepth, vl, r, err);
-        if (nv < 0) goto out;
-        if (nv > depth) nv = depth;
+    filter_plan plan;
+    if (filter_plan_make(&q->filter, &plan, err) != RAGD_OK) return RAGD_ERR;
+    int64_t **ids = NULL, *n = NULL;
+    lists L = {0};
+    int rc = RAGD_ERR, selective = 0;
+    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(lv, q, qv, r, err) != 0) goto out;
+    if (plan.active) {
+        double t = now_ms();
+        if (index_version_filter(v, &plan, SEARCH_FILTER_EXACT_MAX, &ids, &n, err) != RAGD_OK) goto out;
+        r->filter_ms = now_ms() - t;
+        selective = 1;
+        for (int i = 0; i < v->m.n_shards; i++) selective = selective && n[i] <= SEARCH_FILTER_EXACT_MAX;
     }
-    if (q->mode != MODE_VECTOR && (nk = keyword_search(v, q, depth, kl, r, err)) < 0) goto out;
+    if ((selective ? exact_lists(lv, q, qv, ids, n, depth, &L, r, err)
+                   : search_lists(s, lv, q, qv, &plan, depth, &L, r, err)) != RAGD_OK)
+        goto out;
     if (q->mode == MODE_HYBRID) {
-        *nf = fusion_fuse((enum fusion_method)q->fusion, q->alpha, vl, nv, kl, nk, depth, fused);
+        *nf = fusion_fuse((enum fusion_method)q->fusion, q->alpha, L.vl, L.nv, L.kl, L.nk, depth, fused);
     } else {
-        const ranked_hit *l = q->mode == MODE_VECTOR ? vl : kl;
-        int n = q->mode == MODE_VECTOR ? nv : nk, found = q->mode == MODE_VECTOR ? FUSION_FOUND_VECTOR
-                                                                                  : FUSION_FOUND_KEYWORD;
-        for (int i = 0; i < n; i++)
+        const ranked_hit *l = q->mode == MODE_VECTOR ? L.vl : L.kl;
+        int cnt = q->mode == MODE_VECTOR ? L.nv : L.nk, found = q->mode == MODE_VECTOR ? FUSION_FOUND_VECTOR
+                                                                                      : FUSION_FOUND_KEYWORD;
+        for (int i = 0; i < cnt; i++)
             fused[i] = (fused_hit){.id = l[i].id, .shard = l[i].shard, .score = l[i].score, .found = found,
                                    .vector_score = found == FUSION_FOUND_VECTOR ? l[i].score : 0,
                                    .keyword_score = found == FUSION_FOUND_KEYWORD ? l[i].score : 0};
-        *nf = n;
+        *nf = cnt;
     }
     rc = fetch_timed(v, fused, *nf, q, r, err);
 out:
-    mem_free(vl);
-    mem_free(kl);
+    for (int i = 0; ids && i < v->m.n_shards; i++) mem_free(ids[i]);
+    mem_free(ids);
+    mem_free(n);
+    mem_free(L.vl);
+    mem_free(L.kl);
+    filter_plan_clear(&plan);
     return rc;
 }
 
@@ -206,7 +294,6 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = QC_BYPASS;
     float *qv = mem_alloc(sizeof(float) * (size_t)dim), *kv = NULL;
     int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
-    if (q->url_prefix && depth < SEARCH_FILTER_DEPTH) depth = SEARCH_FILTER_DEPTH;
     fused_hit *hits = mem_alloc(sizeof(fused_hit) * (size_t)(depth > q->k ? depth : q->k));
     /* The semantic tier saves a model call, so keyword mode (which makes
      * none) skips it; hybrid results are reused like vector ones, within

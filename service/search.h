@@ -3,9 +3,9 @@
  * The query flow behind /v1/search and the seed-compatible route: take
  * the live version, embed the query with the version's own embedder,
  * search every shard in parallel and merge the top k, then fetch the
- * chunk rows from the shard stores. Each stage is timed. A url_prefix
- * filter searches deeper (up to SEARCH_FILTER_DEPTH candidates) and keeps
- * the chunks whose URL starts with the prefix.
+ * chunk rows from the shard stores. Each stage is timed. A filter
+ * (filter.h) is applied inside the search: a selective one scores its
+ * matching chunks exactly, a broad one searches deeper until k pass.
  *
  *     searcher s = {.li = live, .pool = pool};
  *     search_query q = {.text = "open a file", .len = 11, .k = 10};
@@ -19,12 +19,15 @@
 #include <stddef.h>
 
 #include "chunk_store.h"
+#include "filter.h"
 #include "fusion.h"
 #include "live_index.h"
 #include "metrics.h"
 #include "search_pool.h"
 
-#define SEARCH_FILTER_DEPTH 1000
+/* A filter matching at most this many chunks in every shard is answered
+ * by scoring exactly those chunks; a broader one by searching deeper. */
+#define SEARCH_FILTER_EXACT_MAX 2048
 
 /* The server's defaults (ragd-serve --search-mode, --hybrid-alpha),
  * chosen by measurement on CISI (docs/search.md). */
@@ -35,7 +38,7 @@ typedef struct search_query {
     const char *text;
     size_t len;
     int k;
-    const char *url_prefix; /* NULL: no filter */
+    search_filter filter;   /* all NULL: no filter */
     const char *tenant;     /* cache namespace */
     int mode;               /* enum search_mode */
     float alpha;            /* hybrid, convex fusion: weight of the vector list, 0..1 */
@@ -55,7 +58,7 @@ typedef struct search_result {
     search_hit *hits;
     int n;
     char version_id[MANIFEST_NAME_LEN];
-    double embed_ms, search_ms, keyword_ms, fetch_ms;
+    double embed_ms, search_ms, keyword_ms, filter_ms, fetch_ms;
     enum cache_outcome cache;
 } search_result;
 

@@ -276,9 +276,10 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
         snprintf(msg, sizeof(msg), "Found %d results", r.n);
         o = json_pack("{s:o, s:s, s:s}", "results", results, "status", "success", "message", msg);
     } else {
-        o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f, s:f}, s:s, s:i, s:s}", "results", results,
+        o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f, s:f, s:f}, s:s, s:i, s:s}", "results", results,
                       "index_version", r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms,
-                      "search_ms", r.search_ms, "keyword_ms", r.keyword_ms, "fetch_ms", r.fetch_ms, "cache",
+                      "search_ms", r.search_ms, "keyword_ms", r.keyword_ms, "filter_ms", r.filter_ms, "fetch_ms",
+                      r.fetch_ms, "cache",
                       cache_api_name(r.cache), "k", q->k, "mode", search_mode_name(q->mode));
         if (q->mode == MODE_HYBRID) {
             json_object_set_new(o, "fusion", json_string(fusion_name((enum fusion_method)q->fusion)));
@@ -347,6 +348,11 @@ static int search_options(const server *srv, const char *mode, size_t mode_len, 
     return 0;
 }
 
+/* A filter condition's value: UTF-8 text without NUL, at most FILTER_MAX_BYTES. */
+static int filter_text_ok(const char *v, size_t n) {
+    return n <= FILTER_MAX_BYTES && !memchr(v, '\0', n) && valid_utf8(v, n);
+}
+
 /* The query-string arguments GET /v1/search takes; any other is a 400. */
 static const char *const search_args[] = {"q", "query", "k", "url_prefix", "mode", "fusion", "alpha", NULL};
 
@@ -391,9 +397,9 @@ static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, r
     char msg[64];
     snprintf(msg, sizeof(msg), "k must be an integer from 1 to %d", srv->o.max_k);
     if (parse_k(kv, kn, srv->o.max_k, &sq.k) != 0) return send_error(c, rq, 400, "invalid_k", msg);
-    if (prefix && (pn > 2048 || !valid_utf8(prefix, pn) || memchr(prefix, 0, pn)))
+    if (prefix && !filter_text_ok(prefix, pn))
         return send_error(c, rq, 400, "invalid_filter", "url_prefix must be UTF-8 text of at most 2048 bytes");
-    sq.url_prefix = prefix && pn ? prefix : NULL;
+    sq.filter.url_prefix = prefix && pn ? prefix : NULL;
     double a = 0;
     if (alpha) {
         char buf[32], *end;
@@ -409,6 +415,28 @@ static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, r
     return answer_search(srv, c, rq, &sq, 0);
 }
 
+/* The "filter" object into f (values point into the JSON); 0, or -1 and
+ * a message naming the condition. */
+static int parse_filter(json_t *filter, search_filter *f, char *msg, size_t cap) {
+    if (!json_is_object(filter)) return snprintf(msg, cap, "\"filter\" must be an object"), -1;
+    static const char *const keys[] = {"url_prefix", "url", "title_contains", "heading"};
+    const char **slots[] = {&f->url_prefix, &f->url, &f->title_contains, &f->heading};
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_object_get(filter, keys[i]);
+        if (!v) continue;
+        if (!json_is_string(v) || !filter_text_ok(json_string_value(v), json_string_length(v)))
+            return snprintf(msg, cap, "filter \"%s\" must be UTF-8 text of at most %d bytes", keys[i],
+                            FILTER_MAX_BYTES), -1;
+        *slots[i] = json_string_value(v);
+    }
+    if (f->url_prefix && !*f->url_prefix) f->url_prefix = NULL; /* "" keeps everything */
+    filter_plan p;
+    char err[RAGD_ERR_LEN];
+    if (filter_plan_make(f, &p, err) != 0) return snprintf(msg, cap, "%.150s", err), -1;
+    filter_plan_clear(&p);
+    return 0;
+}
+
 static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, request *rq) {
     enum MHD_Result out;
     json_error_t jerr;
@@ -420,13 +448,14 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
         return send_error(c, rq, 400, "invalid_json", msg);
     }
     json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
-    json_t *filter = json_object_get(root, "filter"), *prefix = NULL;
+    json_t *filter = json_object_get(root, "filter");
+    char fmsg[160];
     json_t *mode = json_object_get(root, "mode"), *fusion = json_object_get(root, "fusion");
     json_t *alpha = json_object_get(root, "alpha");
     char msg[160], emsg[128] = "", unknown[160] = "";
     snprintf(msg, sizeof(msg), "\"k\" must be an integer from 1 to %d", srv->o.max_k);
     static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", NULL};
-    static const char *const filters[] = {"url_prefix", NULL};
+    static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", NULL};
     if (json_is_object(root)) {
         const char *key;
         json_t *val;
@@ -441,7 +470,7 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
                 int known = 0;
                 for (int i = 0; filters[i] && !known; i++) known = !strcmp(filters[i], key);
                 if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown filter \"%.60s\" (known: "
-                                                    "url_prefix)", key);
+                                                    "url_prefix, url, title_contains, heading)", key);
             }
     }
     search_query sq = {.tenant = rq->tenant};
@@ -463,10 +492,8 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
     else if (!json_is_string(q)) out = send_error(c, rq, 400, "missing_query", "\"query\" must be a string");
     else if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > srv->o.max_k))
         out = send_error(c, rq, 400, "invalid_k", msg);
-    else if (filter && (!json_is_object(filter) ||
-                        ((prefix = json_object_get(filter, "url_prefix")) && !json_is_string(prefix)) ||
-                        (prefix && json_string_length(prefix) > 2048)))
-        out = send_error(c, rq, 400, "invalid_filter", "\"filter\" must be {\"url_prefix\": \"...\"} (at most 2048 bytes)");
+    else if (filter && parse_filter(filter, &sq.filter, fmsg, sizeof(fmsg)) != 0)
+        out = send_error(c, rq, 400, "invalid_filter", fmsg);
     else if (!bad_query(srv, c, rq, json_string_value(q), json_string_length(q), 0, &out)) {
         const char *text = json_string_value(q);
         size_t len = json_string_length(q);
@@ -477,7 +504,6 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
             sq.text = text;
             sq.len = len;
             sq.k = k ? (int)json_integer_value(k) : srv->o.default_k;
-            sq.url_prefix = prefix && json_string_length(prefix) ? json_string_value(prefix) : NULL;
             out = answer_search(srv, c, rq, &sq, 0);
         }
     }

@@ -73,7 +73,7 @@ def test_search_matches_brute_force():
         for key in ("index_version", "took_ms", "timings", "cache", "mode"):
             assert key in got, key
         assert got["mode"] == "vector"
-        assert set(got["timings"]) == {"embed_ms", "search_ms", "keyword_ms", "fetch_ms"}
+        assert set(got["timings"]) == {"embed_ms", "search_ms", "keyword_ms", "filter_ms", "fetch_ms"}
         assert set(got["results"][0]) == {"id", "score", "text", "url", "title", "headings"}
 
 

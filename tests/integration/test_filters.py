@@ -1,0 +1,159 @@
+"""test_filters.py - search filters inside the search: every key, selective and broad, never fewer than k.
+
+About 9,600 chunks (hash embedder, Flat, 2 shards): folder a/ holds half of
+them, so a url_prefix on a/ matches more than SEARCH_FILTER_EXACT_MAX
+(2048) chunks per shard and takes the "search deeper" path; one document,
+one heading phrase and one title take the "score exactly" path. Results are
+compared with brute force over the stored vectors (ragd-index search --exact).
+"""
+import json
+import os
+import random
+import shutil
+
+import harness
+
+WORK = CORPUS = INDEX = SRV = None
+RARE = "Quartz window calibration"  # the heading of 4 sections of one document (about 0.1% of the chunks)
+RARE_CHUNKS = None  # chunks under it, counted from ragd-index dump
+
+
+def setup_module():
+    global WORK, CORPUS, INDEX, SRV, RARE_CHUNKS
+    WORK = harness.tmpdir()
+    CORPUS = os.path.join(WORK, "corpus")
+    rnd = random.Random(11)
+    for folder in ("a", "b"):
+        os.makedirs(os.path.join(CORPUS, folder))
+        for d in range(120):
+            lines = ["# %s notes %d" % (folder.upper(), d), ""]
+            for p in range(40):
+                if folder == "b" and d == 7 and p < 4:
+                    lines += ["## " + RARE, ""]
+                elif p % 10 == 0 or (folder == "b" and d == 7 and p == 4):
+                    lines += ["## Part %d %s" % (p // 10, rnd.choice(harness.WORDS)), ""]
+                lines += [" ".join(rnd.choice(harness.WORDS) for _ in range(12)) + ".", ""]
+            with open(os.path.join(CORPUS, folder, "n%03d.md" % d), "w") as f:
+                f.write("\n".join(lines))
+    INDEX = os.path.join(WORK, "idx")
+    r = harness.ragd_index("build", "--out", INDEX, "--source", CORPUS, "--embedder", "hash", "--index-spec", "Flat",
+                           "--shards", "2", "--chunk-tokens", "16", "--chunk-overlap", "0", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    RARE_CHUNKS = sum(1 for c in harness.dump_chunks(INDEX) if RARE in c["headings"])
+    assert 4 <= RARE_CHUNKS <= 12, RARE_CHUNKS
+    SRV = harness.Server(INDEX, "--watch-ms", "0")
+
+
+def teardown_module():
+    if SRV:
+        SRV.close()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def search(obj):
+    st, _, body = SRV.post("/v1/search", json.dumps(obj))
+    body = json.loads(body)
+    assert st == 200, (st, body)
+    return body
+
+
+def exact(query, k):
+    r = harness.ragd_index("search", INDEX, query, "--k", str(k), "--exact")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def url(folder, d):
+    return "file://" + os.path.join(CORPUS, folder, "n%03d.md" % d)
+
+
+def test_broad_filter_returns_the_exact_top_k_among_matches():
+    prefix = "file://" + os.path.join(CORPUS, "a") + "/"
+    for q in ("lagoon reef harbor", "tango zulu ember glacier", "meadow"):
+        passing = [h for h in exact(q, 400) if h["url"].startswith(prefix)]
+        want = passing[:10]
+        assert len(want) == 10
+        got = search({"query": q, "k": 10, "mode": "vector", "filter": {"url_prefix": prefix}})["results"]
+        # the same scores; ids equal up to the order of equal scores
+        assert [round(h["score"], 5) for h in got] == [round(h["score"], 5) for h in want], q
+        score_of = {str(h["id"]): round(h["score"], 5) for h in passing}
+        assert all(score_of.get(h["id"]) == round(h["score"], 5) for h in got), q
+        for mode in ("keyword", "hybrid"):
+            res = search({"query": q, "k": 10, "mode": mode, "filter": {"url_prefix": prefix}})["results"]
+            assert len(res) == 10 and all(h["url"].startswith(prefix) for h in res), mode
+
+
+def test_selective_filters_return_every_match_up_to_k():
+    # one document (about 40 chunks): exactly k come back, and they are the
+    # best k of all its chunks (which k=100 lists in full)
+    doc = url("b", 3)
+    n_doc = sum(1 for c in harness.dump_chunks(INDEX) if c["url"] == doc)
+    every = search({"query": "cobalt dune", "k": 100, "mode": "vector", "filter": {"url": doc}})["results"]
+    assert len(every) == n_doc >= 10
+    got = search({"query": "cobalt dune", "k": 10, "mode": "vector", "filter": {"url": doc}})
+    assert [h["id"] for h in got["results"]] == [h["id"] for h in every[:10]]
+    assert got["timings"]["filter_ms"] > 0
+    # a heading phrase in about 0.1% of the chunks: all of them, in every mode, whatever the query
+    for mode in ("vector", "hybrid"):
+        for k in (20, 3):
+            res = search({"query": "alpha bravo", "k": k, "mode": mode, "filter": {"heading": RARE.lower()}})["results"]
+            assert len(res) == min(k, RARE_CHUNKS), (mode, k, len(res))
+            assert all(RARE in h["headings"] for h in res), mode
+    # keyword mode returns the matching chunks that hold a query word
+    res = search({"query": "quartz calibration", "k": 20, "mode": "keyword", "filter": {"heading": RARE}})["results"]
+    assert len(res) == RARE_CHUNKS and all(RARE in h["headings"] for h in res)
+    # a query word no matching chunk holds: keyword finds none there, vector and hybrid still answer
+    assert search({"query": "nonexistentword", "k": 5, "mode": "keyword", "filter": {"heading": RARE}})["results"] == []
+    assert len(search({"query": "nonexistentword", "k": 20, "mode": "hybrid",
+                       "filter": {"heading": RARE}})["results"]) == RARE_CHUNKS
+
+
+def test_title_and_combined_conditions():
+    res = search({"query": "harbor", "k": 50, "mode": "vector", "filter": {"title_contains": "B notes 7"}})["results"]
+    assert res and all(h["title"] == "B notes 7" for h in res)
+    # words in order: "notes B 7" is not the title's phrase
+    assert search({"query": "harbor", "k": 5, "filter": {"title_contains": "notes B 7"}})["results"] == []
+    both = search({"query": "harbor", "k": 50, "filter": {"url_prefix": "file://" + os.path.join(CORPUS, "b"),
+                                                         "heading": RARE}})["results"]
+    assert len(both) == RARE_CHUNKS
+    none = search({"query": "harbor", "k": 5, "filter": {"url_prefix": "file://" + os.path.join(CORPUS, "a"),
+                                                        "heading": RARE}})["results"]
+    assert none == []
+    # every document in a/ except one, by url: a filter on one url of the other folder finds nothing
+    assert search({"query": "harbor", "k": 5, "filter": {"url": url("a", 999)}})["results"] == []
+
+
+def test_bad_filters_are_400s_naming_the_key():
+    for f, key in (({"title_contains": "?!"}, "title_contains"), ({"heading": ""}, "heading"),
+                   ({"url": 5}, "url"), ({"url_prefix": "x" * 3000}, "url_prefix"), ({"heading": ["a"]}, "heading"),
+                   ({"source": "a"}, "source"), ({"meta.lang": "en"}, "meta.lang")):
+        st, _, body = SRV.post("/v1/search", json.dumps({"query": "a", "filter": f}))
+        err = json.loads(body)["error"]
+        assert st == 400 and err["code"] == "invalid_filter" and key in err["message"], (f, st, err)
+    st, _, body = SRV.post("/v1/search", json.dumps({"query": "a", "filter": "url_prefix"}))
+    assert st == 400 and json.loads(body)["error"]["code"] == "invalid_filter"
+
+
+def test_cache_keys_hold_the_whole_filter():
+    redis = harness.Redis()
+    srv = harness.Server(INDEX, "--redis", redis.url(), "--watch-ms", "0")
+    try:
+        def post(f):
+            # keyword mode: no query vector tier answers "exact" for another filter
+            st, _, body = srv.post("/v1/search", json.dumps({"query": "ember fjord", "k": 3, "mode": "keyword",
+                                                            "filter": f}))
+            assert st == 200
+            return json.loads(body)
+        filters = [{}, {"heading": RARE}, {"url": url("b", 7)}, {"title_contains": "B notes 7"},
+                   {"url_prefix": "file://" + os.path.join(CORPUS, "b")}]
+        for f in filters:
+            assert post(f)["cache"] == "miss", f
+        for f in filters:
+            assert harness.wait_until(lambda: post(f)["cache"] == "exact", 5), f
+    finally:
+        srv.close()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    harness.main(globals())
