@@ -14,9 +14,11 @@
 
 /* 2 added the crawl state of each document (validators, last successful
  * fetch, links) and each document's chunk list, for incremental crawls
- * and carry-over. 3 added the keyword index (chunks_fts). Versions 1 and
- * 2 are still served (vector search only). */
-#define CHUNK_STORE_SCHEMA_VERSION "3"
+ * and carry-over. 3 added the keyword index (chunks_fts). 4 added each
+ * document's source, modified time and metadata (for filters). Older
+ * versions are still served (1 and 2: vector search only; 3: no source,
+ * modified or meta filters). */
+#define CHUNK_STORE_SCHEMA_VERSION "4"
 
 /* The keyword index: FTS5 over title, heading path and text, its content
  * read from the chunks table (stored once). unicode61 folds case and
@@ -45,7 +47,7 @@ static const char *schema_sql =
     " title TEXT NOT NULL, headings TEXT NOT NULL, PRIMARY KEY(chunk_id, doc_url));"
     "CREATE TABLE documents(url TEXT PRIMARY KEY, doc_hash TEXT NOT NULL,"
     " title TEXT NOT NULL, chunks INTEGER NOT NULL, etag TEXT, last_modified TEXT,"
-    " fetched_at INTEGER NOT NULL, links TEXT NOT NULL);"
+    " fetched_at INTEGER NOT NULL, links TEXT NOT NULL, source TEXT, modified INTEGER, meta TEXT);"
     "CREATE TABLE doc_chunks(doc_url TEXT NOT NULL, ordinal INTEGER NOT NULL,"
     " content_hash TEXT NOT NULL, headings TEXT NOT NULL, start_byte INTEGER NOT NULL,"
     " end_byte INTEGER NOT NULL, PRIMARY KEY(doc_url, ordinal)) WITHOUT ROWID;"
@@ -114,7 +116,7 @@ chunk_store *chunk_store_create(const char *path, int dim, char *err) {
         goto fail;
     if (prepare(cs, "INSERT INTO chunks VALUES(?,?,?,?,?,?,?,?,?,?)", &cs->put, err) ||
         prepare(cs, "INSERT OR IGNORE INTO chunk_sources VALUES(?,?,?,?)", &cs->src, err) ||
-        prepare(cs, "INSERT OR REPLACE INTO documents VALUES(?,?,?,?,?,?,?,?)", &cs->doc, err) ||
+        prepare(cs, "INSERT OR REPLACE INTO documents VALUES(?,?,?,?,?,?,?,?,?,?,?)", &cs->doc, err) ||
         prepare(cs, "INSERT OR REPLACE INTO doc_chunks VALUES(?,?,?,?,?,?)", &cs->dchunk, err) ||
         prepare(cs, "INSERT OR REPLACE INTO meta VALUES(?,?)", &cs->meta, err))
         goto fail_msg;
@@ -187,6 +189,10 @@ int chunk_store_put_document(chunk_store *cs, const chunk_doc *d, char *err) {
     bind_opt_text(st, 6, d->last_modified);
     sqlite3_bind_int64(st, 7, d->fetched_at);
     sqlite3_bind_text(st, 8, d->links ? d->links : "", -1, SQLITE_STATIC);
+    bind_opt_text(st, 9, d->source);
+    if (d->modified > 0) sqlite3_bind_int64(st, 10, d->modified);
+    else sqlite3_bind_null(st, 10);
+    bind_opt_text(st, 11, d->meta);
     int rc = sqlite3_step(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) return db_err(cs, err, d->url);
@@ -242,15 +248,19 @@ static const char *col_str(sqlite3_stmt *st, int i) {
 int chunk_store_each_document(chunk_store *cs, void (*fn)(void *ctx, const chunk_doc *d), void *ctx, char *err) {
     if (cs->schema < 2) return err_set(err, "chunk store schema %d keeps no crawl state", cs->schema);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(cs->db, "SELECT url, doc_hash, title, chunks, etag, last_modified, fetched_at, links"
-                                   " FROM documents ORDER BY url", -1, &st, NULL) != SQLITE_OK)
+    const char *sql = cs->schema >= 4 ? "SELECT url, doc_hash, title, chunks, etag, last_modified, fetched_at, links,"
+                                        " source, modified, meta FROM documents ORDER BY url"
+                                      : "SELECT url, doc_hash, title, chunks, etag, last_modified, fetched_at, links,"
+                                        " NULL, NULL, NULL FROM documents ORDER BY url";
+    if (sqlite3_prepare_v2(cs->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_err(cs, err, "documents");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         chunk_doc d = {.url = col_str(st, 0), .doc_hash = col_str(st, 1), .title = col_str(st, 2),
                        .chunks = sqlite3_column_int64(st, 3), .etag = col_str(st, 4),
                        .last_modified = col_str(st, 5), .fetched_at = sqlite3_column_int64(st, 6),
-                       .links = col_str(st, 7)};
+                       .links = col_str(st, 7), .source = col_str(st, 8),
+                       .modified = sqlite3_column_int64(st, 9), .meta = col_str(st, 10)};
         fn(ctx, &d);
     }
     sqlite3_finalize(st);
@@ -329,7 +339,7 @@ chunk_store *chunk_store_open(const char *path, char *err) {
     char *ver = chunk_store_get_meta(cs, "schema_version");
     char *dim = chunk_store_get_meta(cs, "dim");
     cs->schema = ver ? atoi(ver) : 0;
-    int ok = cs->schema >= 1 && cs->schema <= 3 && dim && atoi(dim) > 0;
+    int ok = cs->schema >= 1 && cs->schema <= 4 && dim && atoi(dim) > 0;
     if (dim) cs->dim = atoi(dim);
     mem_free(ver);
     mem_free(dim);
@@ -502,30 +512,27 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The URL conditions of a plan; binds start at ?2 (?1 is left to the caller). */
-static char *url_sql(const filter_plan *p) {
-    return mem_printf("%s%s%s", p->url ? " AND c.doc_url = ?2" : "", p->url_prefix ? " AND c.doc_url >= ?3" : "",
-                      p->prefix_end ? " AND c.doc_url < ?4" : "");
-}
-
-static void filter_bind(sqlite3_stmt *st, const filter_plan *p) {
-    if (p->url) sqlite3_bind_text(st, 2, p->url, -1, SQLITE_STATIC);
-    if (p->url_prefix) sqlite3_bind_text(st, 3, p->url_prefix, -1, SQLITE_STATIC);
-    if (p->prefix_end) sqlite3_bind_text(st, 4, p->prefix_end, -1, SQLITE_STATIC);
-    if (p->match) sqlite3_bind_text(st, 5, p->match, -1, SQLITE_STATIC);
-}
-
-static int filter_needs_keywords(chunk_store *cs, const filter_plan *p, char *err) {
+static int filter_usable(chunk_store *cs, const filter_plan *p, char *err) {
     if (p->match && !cs->kw) return err_set(err, "title and heading filters need the keyword index: rebuild the index");
+    if (p->documents && cs->schema < 4)
+        return err_set(err, "source, modified and meta filters need an index built by this version: rebuild it");
     return RAGD_OK;
 }
 
-static int64_t filter_run(chunk_store *cs, const char *sql, const filter_plan *p, int64_t bind1, int64_t max,
-                          int64_t *ids, char *err) {
+/* Run sql with its values: first (NULL: none), the plan's row values,
+ * then last (-1: none). Counts the rows, ids of the first max into ids. */
+static int64_t filter_run(chunk_store *cs, const char *sql, const char *first, int64_t first_int,
+                          const filter_plan *p, int64_t last, int64_t max, int64_t *ids, char *err) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(cs->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(cs, err, "filter");
-    sqlite3_bind_int64(st, 1, bind1);
-    filter_bind(st, p);
+    int i = 1;
+    if (first) sqlite3_bind_text(st, i++, first, -1, SQLITE_STATIC);
+    if (first_int >= 0) sqlite3_bind_int64(st, i++, first_int);
+    for (int b = 0; b < p->n_binds; b++, i++) {
+        if (p->binds[b].text) sqlite3_bind_text(st, i, p->binds[b].text, -1, SQLITE_STATIC);
+        else sqlite3_bind_int64(st, i, p->binds[b].integer);
+    }
+    if (last >= 0) sqlite3_bind_int64(st, i, last);
     int64_t n = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -538,32 +545,32 @@ static int64_t filter_run(chunk_store *cs, const char *sql, const filter_plan *p
 }
 
 int64_t chunk_store_filter_ids(chunk_store *cs, const filter_plan *p, int64_t max, int64_t *ids, char *err) {
-    if (filter_needs_keywords(cs, p, err) != RAGD_OK) return RAGD_ERR;
+    if (filter_usable(cs, p, err) != RAGD_OK) return RAGD_ERR;
     /* No ORDER BY: SQLite stops after max + 1 rows instead of sorting every
      * match. With words, FTS5 streams its matches and each is joined to its
      * row by primary key. */
-    char *urls = url_sql(p);
     char *sql = p->match ? mem_printf("SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
-                                      " WHERE f.chunks_fts MATCH ?5%s LIMIT ?1", urls)
-                         : mem_printf("SELECT c.id FROM chunks c WHERE 1%s LIMIT ?1", urls);
-    int64_t n = filter_run(cs, sql, p, max + 1, max, ids, err);
+                                      " WHERE f.chunks_fts MATCH ?%s LIMIT ?", p->row_sql)
+                         : mem_printf("SELECT c.id FROM chunks c WHERE 1%s LIMIT ?", p->row_sql);
+    int64_t n = filter_run(cs, sql, p->match, -1, p, max + 1, max, ids, err);
     mem_free(sql);
-    mem_free(urls);
     if (n > 0) qsort(ids, (size_t)(n < max ? n : max), sizeof(int64_t), cmp_i64);
     return n;
 }
 
 int chunk_store_filter_check(chunk_store *cs, const filter_plan *p, int64_t id, char *err) {
-    if (filter_needs_keywords(cs, p, err) != RAGD_OK) return RAGD_ERR;
+    if (filter_usable(cs, p, err) != RAGD_OK) return RAGD_ERR;
     int64_t n = 1;
-    if (p->url || p->url_prefix) {
-        char *urls = url_sql(p), *sql = mem_printf("SELECT 1 FROM chunks c WHERE c.id = ?1%s", urls);
-        n = filter_run(cs, sql, p, id, 0, NULL, err);
+    if (p->row_sql[0]) {
+        char *sql = mem_printf("SELECT 1 FROM chunks c WHERE c.id = ?%s", p->row_sql);
+        n = filter_run(cs, sql, NULL, id, p, -1, 0, NULL, err);
         mem_free(sql);
-        mem_free(urls);
     }
-    if (n > 0 && p->match) /* FTS5 answers a rowid constraint without reading other matches */
-        n = filter_run(cs, "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?5 AND rowid = ?1", p, id, 0, NULL, err);
+    if (n > 0 && p->match) { /* FTS5 answers a rowid constraint without reading other matches */
+        filter_plan words = {.match = p->match};
+        n = filter_run(cs, "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid = ?", p->match, -1, &words,
+                       id, 0, NULL, err);
+    }
     return n < 0 ? RAGD_ERR : n > 0;
 }
 

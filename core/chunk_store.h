@@ -63,6 +63,10 @@ typedef struct chunk_doc {
     const char *etag, *last_modified; /* NULL or "" when the server sent none */
     int64_t fetched_at;
     const char *links;
+    /* schema 4: what filters ask about (NULL / 0 when unknown) */
+    const char *source; /* the --source it came from */
+    int64_t modified;   /* Unix seconds: HTTP Last-Modified or file mtime */
+    const char *meta;   /* JSON object of metadata strings ({"author": "..."}) */
 } chunk_doc;
 
 /* One entry of a document's chunk list, in document order. The text and
@@ -89,7 +93,7 @@ int chunk_store_doc_chunks(chunk_store *cs, const char *url, void (*fn)(void *ct
 /* Every chunk id, ascending (caller frees *ids). 0 or -1. */
 int chunk_store_ids(chunk_store *cs, int64_t **ids, int64_t *n, char *err);
 
-/* The store's schema version (1 or 2). */
+/* The store's schema version (1 to 4). */
 int chunk_store_schema(const chunk_store *cs);
 
 /* The keyword index's tokenizer: 1 = porter stemming over unicode61 (the

@@ -32,6 +32,8 @@ static void doc_free(void *p) {
     mem_free(d->etag);
     mem_free(d->last_modified);
     mem_free(d->links);
+    mem_free(d->source);
+    mem_free(d->meta);
     mem_free(d->prior.links);
     mem_free(d);
 }
@@ -65,6 +67,9 @@ static void add_doc(void *ctx, const chunk_doc *cd) {
     d->last_modified = mem_strdup(cd->last_modified);
     d->links = mem_strdup(cd->links);
     d->fetched_at = cd->fetched_at;
+    d->source = mem_strdup(cd->source);
+    d->meta = mem_strdup(cd->meta);
+    d->modified = cd->modified;
     d->chunks = cd->chunks;
     d->shard = lc->shard;
     d->prior.etag = d->etag;

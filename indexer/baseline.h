@@ -39,6 +39,8 @@ typedef struct baseline_doc {
     char *url, *title, *hash, *etag, *last_modified;
     char *links;        /* '\n'-separated, as stored */
     int64_t fetched_at; /* last successful fetch, Unix seconds */
+    char *source, *meta; /* the --source it came from, its metadata (JSON); "" unknown */
+    int64_t modified;    /* Unix seconds, 0 unknown */
     int64_t chunks;
     int shard;
     loader_prior prior; /* etag, last_modified and links split, for the crawler */

@@ -1,6 +1,7 @@
 /* build.c - one index build: load, chunk, embed, build shards, publish */
 #include "build.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ typedef struct bdoc {
     char hash[SHA256_HEX_LEN + 1];
     char *etag, *last_modified, *links; /* crawl state kept for the next run */
     int64_t fetched_at;
+    char *source, *meta; /* for filters: the --source it came from, metadata as JSON */
+    int64_t modified;
     int shard, n_chunks;
 } bdoc;
 
@@ -58,6 +61,7 @@ typedef struct builder {
     baseline *bl;   /* the live version, NULL if none */
     int spec_trains; /* the index spec learns from the data (IVF, PQ) */
     int64_t now;    /* run start, Unix seconds: the fetch time of fresh pages */
+    const char *cur_source; /* the --source being loaded */
     ecache *ecache; /* chunk-embedding cache, NULL if off */
     char fatal[RAGD_ERR_LEN];
     volatile int stop;
@@ -197,9 +201,27 @@ static char *dup_or_null(const char *s) {
     return s && *s ? mem_strdup(s) : NULL;
 }
 
+/* What filters know of a document (strings copied by add_doc). */
+typedef struct doc_facts {
+    const char *source, *meta;
+    int64_t modified;
+} doc_facts;
+
+/* A document's metadata as a JSON object ({"author": "..."}), or NULL. */
+static char *meta_json(const document *d) {
+    if (d->n_meta == 0) return NULL;
+    json_t *o = json_object();
+    for (int i = 0; i < d->n_meta; i++) json_object_set_new(o, d->meta_names[i], json_string(d->meta_values[i]));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    char *out = s ? mem_strdup(s) : NULL;
+    free(s);
+    return out;
+}
+
 /* A new document; links is taken. */
 static int add_doc(builder *b, const char *url, const char *title, const char *hash, const char *etag,
-                   const char *last_modified, char *links, int64_t fetched_at, int n_chunks) {
+                   const char *last_modified, char *links, int64_t fetched_at, int n_chunks, doc_facts f) {
     if (b->n_docs == b->docs_cap) {
         b->docs_cap = b->docs_cap ? b->docs_cap * 2 : 256;
         b->docs = mem_realloc(b->docs, sizeof(bdoc) * (size_t)b->docs_cap);
@@ -213,6 +235,9 @@ static int add_doc(builder *b, const char *url, const char *title, const char *h
     bd->last_modified = dup_or_null(last_modified);
     bd->links = links;
     bd->fetched_at = fetched_at;
+    bd->source = dup_or_null(f.source);
+    bd->meta = dup_or_null(f.meta);
+    bd->modified = f.modified;
     bd->shard = shard_of(url, b->o->shards);
     bd->n_chunks = n_chunks;
     b->r->documents++;
@@ -235,8 +260,10 @@ static void on_document(void *ctx, document *d) {
         return;
     }
     baseline_fresh(b->bl, d->url);
+    char *meta = meta_json(d);
     int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, join_links(d->links, d->n_links),
-                     b->now, n);
+                     b->now, n, (doc_facts){b->cur_source, meta, d->modified});
+    mem_free(meta);
     for (int i = 0; i < n; i++) {
         const chunk_span *sp = &spans[i];
         add_chunk(b, di, i, mem_strndup(d->text + sp->start, sp->end - sp->start), sp->headings,
@@ -248,7 +275,7 @@ static void on_document(void *ctx, document *d) {
 /* Put a live page into this build as it is (304, or carried over after
  * a failed fetch), with its chunks and their vectors. Returns the chunk
  * count, or -1 (logged) when the live copy cannot be read. */
-static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at) {
+static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at, const char *source) {
     if (!strmap_put(b->doc_seen, d->url, NULL)) return 0;
     doc_chunk *ch;
     char **heads, **texts, err[RAGD_ERR_LEN];
@@ -257,7 +284,8 @@ static int reuse_doc(builder *b, const baseline_doc *d, int64_t fetched_at) {
         log_warn("cannot reuse the live copy of %s: %s", d->url, err);
         return -1;
     }
-    int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, mem_strdup(d->links), fetched_at, n);
+    int di = add_doc(b, d->url, d->title, d->hash, d->etag, d->last_modified, mem_strdup(d->links), fetched_at, n,
+                     (doc_facts){source && *source ? source : d->source, d->meta, d->modified});
     for (int i = 0; i < n; i++) {
         add_chunk(b, di, ch[i].ordinal, texts[i], ch[i].headings, ch[i].start_byte, ch[i].end_byte, -1, 1);
         texts[i] = NULL; /* taken by the chunk */
@@ -286,7 +314,7 @@ static void on_not_modified(void *ctx, const char *url) {
     const baseline_doc *d = baseline_doc_get(b->bl, url);
     if (b->stop || !d) return;
     b->r->not_modified++;
-    if (reuse_doc(b, d, b->now) < 0) {
+    if (reuse_doc(b, d, b->now, b->cur_source) < 0) {
         report_event(b->r, url, LOAD_FAILED, "reuse_failed", "304, but the live copy could not be read");
         baseline_outcome(b->bl, url, LOAD_FAILED, "reuse_failed");
         return;
@@ -344,7 +372,7 @@ static void settle_one(void *ctx, baseline_doc *d) {
             report_removed(b->r, d->url, "carry_expired", detail);
             return;
         }
-        int n = reuse_doc(b, d, d->fetched_at);
+        int n = reuse_doc(b, d, d->fetched_at, NULL);
         if (n < 0) {
             report_removed(b->r, d->url, "reuse_failed", "the live copy could not be read");
             return;
@@ -377,6 +405,7 @@ static int load_all(builder *b, char *err) {
     double t = now_ms();
     for (int i = 0; i < b->o->n_sources && !b->stop; i++) {
         const char *src = b->o->sources[i];
+        b->cur_source = src;
         int rc = is_url(src) ? crawl_run(src, &b->o->crawl, &sink, err) : local_walk(src, &b->o->local, &sink, err);
         if (rc != 0) return err_prefix(err, "source %s", src);
     }
@@ -433,6 +462,8 @@ static void builder_free(builder *b) {
         mem_free(b->docs[i].title);
         mem_free(b->docs[i].etag);
         mem_free(b->docs[i].last_modified);
+        mem_free(b->docs[i].source);
+        mem_free(b->docs[i].meta);
         mem_free(b->docs[i].links);
     }
     for (int i = 0; i < b->n_chunks; i++) {
@@ -494,7 +525,9 @@ static void make_plans(builder *b, shard_plan *plans) {
         shard_plan_add_doc(&plans[d->shard], (shard_doc){.url = d->url, .doc_hash = d->hash, .title = d->title,
                                                          .chunks = d->n_chunks, .etag = d->etag,
                                                          .last_modified = d->last_modified,
-                                                         .fetched_at = d->fetched_at, .links = d->links});
+                                                         .fetched_at = d->fetched_at, .links = d->links,
+                                                         .source = d->source, .modified = d->modified,
+                                                         .meta = d->meta});
     }
     for (int i = 0; i < b->n_chunks; i++) {
         const bchunk *c = &b->chunks[i];

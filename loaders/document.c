@@ -72,6 +72,27 @@ void doc_finish(document *d) {
     sha256_final_hex(&c, d->hash);
 }
 
+void doc_add_meta(document *d, const char *name, size_t name_len, const char *value, size_t value_len) {
+    if (d->n_meta >= DOC_META_MAX || name_len == 0 || name_len > DOC_META_NAME_MAX) return;
+    char n[DOC_META_NAME_MAX + 1];
+    for (size_t i = 0; i < name_len; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-'))
+            return;
+        n[i] = c;
+    }
+    n[name_len] = '\0';
+    for (int i = 0; i < d->n_meta; i++)
+        if (!strcmp(d->meta_names[i], n)) return;
+    if (value_len > DOC_META_VALUE_MAX) value_len = DOC_META_VALUE_MAX;
+    d->meta_names = mem_realloc(d->meta_names, sizeof(char *) * (size_t)(d->n_meta + 1));
+    d->meta_values = mem_realloc(d->meta_values, sizeof(char *) * (size_t)(d->n_meta + 1));
+    d->meta_names[d->n_meta] = mem_strdup(n);
+    d->meta_values[d->n_meta] = utf8_sanitize(value, value_len, NULL);
+    d->n_meta++;
+}
+
 void doc_clear(document *d) {
     if (!d) return;
     mem_free(d->url);
@@ -83,5 +104,8 @@ void doc_clear(document *d) {
     mem_free(d->base_href);
     mem_free(d->etag);
     mem_free(d->last_modified);
+    for (int i = 0; i < d->n_meta; i++) mem_free(d->meta_names[i]), mem_free(d->meta_values[i]);
+    mem_free(d->meta_names);
+    mem_free(d->meta_values);
     memset(d, 0, sizeof(*d));
 }

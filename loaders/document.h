@@ -17,6 +17,7 @@
 #define RAGD_DOCUMENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sha256.h"
 
@@ -39,6 +40,9 @@ typedef struct document {
     int n_links, links_cap;
     char *base_href; /* <base href>, if any */
     char *etag, *last_modified; /* HTTP validators of a crawled page, or NULL */
+    int64_t modified;           /* Unix seconds: HTTP Last-Modified or the file's mtime; 0 unknown */
+    char **meta_names, **meta_values; /* <meta name content> or Markdown front matter */
+    int n_meta;
     char hash[SHA256_HEX_LEN + 1];
 } document;
 
@@ -48,6 +52,14 @@ void doc_init(document *d, const char *url);
 void doc_add_block(document *d, enum doc_block_kind kind, int level, const char *text, size_t len);
 
 void doc_add_link(document *d, const char *href);
+
+#define DOC_META_MAX 32          /* entries kept per document */
+#define DOC_META_NAME_MAX 64     /* name bytes: [a-z0-9_.:-], lowercased */
+#define DOC_META_VALUE_MAX 512   /* value bytes (longer values are cut) */
+
+/* Add a metadata entry; a name seen before, an invalid name or one past
+ * DOC_META_MAX is ignored. */
+void doc_add_meta(document *d, const char *name, size_t name_len, const char *value, size_t value_len);
 void doc_set_title(document *d, const char *title);
 
 /* Compute the content hash once all blocks are in. */

@@ -240,6 +240,13 @@ static void collect_links(document *d, const xmlNode *n, int depth) {
             mem_free(rel);
         } else if (name_is(c, "base") && !d->base_href) {
             d->base_href = attr(c, "href");
+        } else if (name_is(c, "meta")) {
+            /* <meta name="author" content="..."> (or property="og:type") */
+            char *name = attr(c, "name"), *content = attr(c, "content");
+            if (!name) name = attr(c, "property");
+            if (name && content) doc_add_meta(d, name, strlen(name), content, strlen(content));
+            mem_free(name);
+            mem_free(content);
         }
         collect_links(d, c->children, depth + 1);
     }

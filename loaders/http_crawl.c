@@ -351,7 +351,11 @@ static void handle_page(crawler *c, transfer *t, item *it) {
     } else {
         loader_emit_event(c->sink, it->url, LOAD_FETCHED, "ok", "");
         if (t->etag[0]) d.etag = mem_strdup(t->etag);
-        if (t->last_modified[0]) d.last_modified = mem_strdup(t->last_modified);
+        if (t->last_modified[0]) {
+            d.last_modified = mem_strdup(t->last_modified);
+            time_t lm = curl_getdate(t->last_modified, NULL); /* RFC 7231 dates, -1 if not one */
+            if (lm > 0) d.modified = (int64_t)lm;
+        }
         loader_emit_document(c->sink, &d);
     }
     doc_clear(&d);

@@ -38,7 +38,7 @@ static int inside_root(const walk_state *w, const char *real) {
     return strncmp(real, w->root, n) == 0 && (real[n] == '/' || real[n] == '\0' || strcmp(w->root, "/") == 0);
 }
 
-static void load_file(walk_state *w, const char *path, const char *real, const char *name) {
+static void load_file(walk_state *w, const char *path, const char *real, const char *name, int64_t mtime) {
     char *url = mem_printf("file://%s", real);
     const char *ext = ext_of(name);
     int html = !strcasecmp(ext, "html") || !strcasecmp(ext, "htm");
@@ -63,6 +63,7 @@ static void load_file(walk_state *w, const char *path, const char *real, const c
             if (html) ok = html_extract(buf, len, url, NULL, &d, err) == 0;
             else text_extract(buf, len, url, md ? TEXT_MARKDOWN : TEXT_PLAIN, &d);
             if (ok) {
+                d.modified = mtime;
                 w->loaded++;
                 loader_emit_event(w->sink, url, LOAD_FETCHED, "ok", "");
                 loader_emit_document(w->sink, &d);
@@ -93,7 +94,7 @@ static void visit(walk_state *w, const char *dir, const char *name, int depth) {
     } else if (S_ISDIR(st.st_mode)) {
         if (depth < w->o->max_depth) walk_dir(w, path, depth + 1);
     } else if (S_ISREG(st.st_mode)) {
-        load_file(w, path, real, name);
+        load_file(w, path, real, name, (int64_t)st.st_mtime);
     }
     mem_free(path);
 }
@@ -132,7 +133,7 @@ int local_walk(const char *root, const local_opts *o, const loader_sink *sink, c
         /* A single file: its folder is the root. */
         char *slash = strrchr(real, '/');
         char *name = mem_strdup(slash + 1);
-        load_file(&w, real, real, name);
+        load_file(&w, real, real, name, (int64_t)st.st_mtime);
         mem_free(name);
     }
     strmap_free(w.seen_dirs, NULL);

@@ -66,9 +66,45 @@ static int is_fence(const char *line, size_t n) {
     return n >= 3 && (strncmp(line, "```", 3) == 0 || strncmp(line, "~~~", 3) == 0);
 }
 
+/* YAML front matter ("---" line, "key: value" lines, "---" or "..."):
+ * scalar values become metadata; the block is not text. Returns the
+ * offset after it (0 when there is none). Nested and list values are
+ * skipped. */
+static size_t front_matter(const char *s, size_t len, document *d) {
+    if (len < 4 || memcmp(s, "---", 3) != 0 || (s[3] != '\n' && s[3] != '\r')) return 0;
+    size_t start = s[3] == '\r' && len > 4 && s[4] == '\n' ? 5 : 4;
+    for (int pass = 0; pass < 2; pass++) { /* 0: find the closing line; 1: read the entries */
+        for (size_t at = start; at < len;) {
+            const char *nl = memchr(s + at, '\n', len - at);
+            size_t n = nl ? (size_t)(nl - (s + at)) : len - at;
+            const char *line = s + at;
+            at += n + (nl ? 1 : 0);
+            if (n && line[n - 1] == '\r') n--;
+            if (n == 3 && (!memcmp(line, "---", 3) || !memcmp(line, "...", 3))) {
+                if (pass == 1) return at;
+                break;
+            }
+            if (at >= len && pass == 0) return 0; /* never closed: not front matter */
+            const char *colon = pass ? memchr(line, ':', n) : NULL;
+            if (!colon || line[0] == ' ' || line[0] == '\t' || line[0] == '-' || line[0] == '#') continue;
+            size_t kl = (size_t)(colon - line), vs = kl + 1;
+            while (vs < n && (line[vs] == ' ' || line[vs] == '\t')) vs++;
+            size_t ve = n;
+            while (ve > vs && (line[ve - 1] == ' ' || line[ve - 1] == '\t')) ve--;
+            if (ve - vs >= 2 && (line[vs] == '"' || line[vs] == '\'') && line[ve - 1] == line[vs]) vs++, ve--;
+            if (ve > vs && line[vs] != '[' && line[vs] != '{' && line[vs] != '|' && line[vs] != '>')
+                doc_add_meta(d, line, kl, line + vs, ve - vs);
+        }
+    }
+    return 0;
+}
+
 static void extract_markdown(const char *s, size_t len, document *d) {
     para p = {0}, code = {0};
     int in_code = 0;
+    size_t skip = front_matter(s, len, d);
+    s += skip;
+    len -= skip;
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(s + at, '\n', len - at);
         size_t n = nl ? (size_t)(nl - (s + at)) : len - at;

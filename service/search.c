@@ -112,13 +112,32 @@ static char *query_spec(const search_query *q) {
     const search_filter *f = &q->filter;
     const char *p = f->url_prefix ? f->url_prefix : "";
     /* vector mode with at most a url_prefix keeps its earlier keys */
-    if (q->mode == MODE_VECTOR && !f->url && !f->title_contains && !f->heading) return mem_strdup(p);
-    /* lengths first: no value can forge another's field */
-    return mem_printf("mode=%s;fusion=%s;alpha=%.4f;url_prefix=%zu:%s;url=%zu:%s;title=%zu:%s;heading=%zu:%s",
-                      search_mode_name(q->mode), fusion_name((enum fusion_method)q->fusion), (double)q->alpha,
-                      strlen(p), p, f->url ? strlen(f->url) : 0, f->url ? f->url : "",
-                      f->title_contains ? strlen(f->title_contains) : 0, f->title_contains ? f->title_contains : "",
-                      f->heading ? strlen(f->heading) : 0, f->heading ? f->heading : "");
+    search_filter rest = *f;
+    rest.url_prefix = NULL;
+    if (q->mode == MODE_VECTOR && filter_empty(&rest)) return mem_strdup(p);
+    /* every value with its length first: no value can forge another's field */
+    const char *texts[] = {p, f->url, f->title_contains, f->heading, f->source};
+    size_t cap = 256, o;
+    for (int i = 0; i < 5; i++) cap += 24 + (texts[i] ? strlen(texts[i]) : 0);
+    for (int i = 0; i < f->n_meta; i++) cap += 48 + strlen(f->meta_names[i]) + strlen(f->meta_values[i]);
+    char *s = mem_alloc(cap);
+    o = (size_t)snprintf(s, cap, "mode=%s;fusion=%s;alpha=%.4f;after=%lld;before=%lld", search_mode_name(q->mode),
+                         fusion_name((enum fusion_method)q->fusion), (double)q->alpha, (long long)f->modified_after,
+                         (long long)f->modified_before);
+    for (int i = 0; i < 5; i++)
+        o += (size_t)snprintf(s + o, cap - o, ";%d=%zu:%s", i, texts[i] ? strlen(texts[i]) : 0, texts[i] ? texts[i] : "");
+    /* meta conditions in name order: the same filter makes the same key */
+    int order[FILTER_MAX_META];
+    for (int i = 0; i < f->n_meta; i++) order[i] = i;
+    for (int i = 1; i < f->n_meta; i++)
+        for (int j = i; j > 0 && strcmp(f->meta_names[order[j - 1]], f->meta_names[order[j]]) > 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    for (int i = 0; i < f->n_meta; i++)
+        o += (size_t)snprintf(s + o, cap - o, ";meta=%zu:%s=%zu:%s", strlen(f->meta_names[order[i]]),
+                              f->meta_names[order[i]], strlen(f->meta_values[order[i]]), f->meta_values[order[i]]);
+    return s;
 }
 
 /* Keep the first `want` hits that pass the plan (the row check of a broad filter). */
@@ -289,6 +308,16 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
                 "\"%s\"", v->m.version_id, search_mode_name(q->mode));
         live_version_release(lv);
         return SEARCH_BAD_REQUEST;
+    }
+    const search_filter *f = &q->filter;
+    int needs_words = f->title_contains || f->heading, needs_docs = f->source || f->modified_after ||
+                                                                    f->modified_before || f->n_meta;
+    if ((needs_words && !index_version_has_keywords(v)) ||
+        (needs_docs && v->m.n_shards > 0 && chunk_store_schema(v->shards[0].store) < 4)) {
+        err_set(err, "version %s cannot apply this filter (%s need an index built by this version): rebuild the index",
+                v->m.version_id, needs_words ? "title and heading filters" : "source, modified and meta filters");
+        live_version_release(lv);
+        return SEARCH_FILTER_UNAVAILABLE;
     }
     omp_set_num_threads(1); /* this request thread searches a shard itself */
     int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = QC_BYPASS;

@@ -77,7 +77,13 @@ typedef struct searcher {
     const char *semantic_off; /* why the semantic tier cannot run (key embedder failed), or NULL */
 } searcher;
 
-enum search_status { SEARCH_OK = 0, SEARCH_NOT_READY = 1, SEARCH_FAILED = 2, SEARCH_BAD_REQUEST = 3 };
+enum search_status {
+    SEARCH_OK = 0,
+    SEARCH_NOT_READY = 1,
+    SEARCH_FAILED = 2,
+    SEARCH_BAD_REQUEST = 3,      /* the mode needs a keyword index this version lacks */
+    SEARCH_FILTER_UNAVAILABLE = 4 /* the filter needs what this version's stores lack */
+};
 
 /* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded),
  * SEARCH_BAD_REQUEST (the mode needs a keyword index this version lacks)

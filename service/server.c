@@ -253,6 +253,7 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
     int st = search_run(srv->s, q, &r, err);
     if (st == SEARCH_NOT_READY) return send_error(c, rq, 503, "not_ready", err);
     if (st == SEARCH_BAD_REQUEST) return send_error(c, rq, 400, "mode_unavailable", err);
+    if (st == SEARCH_FILTER_UNAVAILABLE) return send_error(c, rq, 400, "filter_unavailable", err);
     if (st != SEARCH_OK) {
         search_result_clear(&r);
         return send_error(c, rq, 500, "search_failed", err);
@@ -419,9 +420,9 @@ static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, r
  * a message naming the condition. */
 static int parse_filter(json_t *filter, search_filter *f, char *msg, size_t cap) {
     if (!json_is_object(filter)) return snprintf(msg, cap, "\"filter\" must be an object"), -1;
-    static const char *const keys[] = {"url_prefix", "url", "title_contains", "heading"};
-    const char **slots[] = {&f->url_prefix, &f->url, &f->title_contains, &f->heading};
-    for (int i = 0; i < 4; i++) {
+    static const char *const keys[] = {"url_prefix", "url", "title_contains", "heading", "source"};
+    const char **slots[] = {&f->url_prefix, &f->url, &f->title_contains, &f->heading, &f->source};
+    for (int i = 0; i < 5; i++) {
         json_t *v = json_object_get(filter, keys[i]);
         if (!v) continue;
         if (!json_is_string(v) || !filter_text_ok(json_string_value(v), json_string_length(v)))
@@ -430,6 +431,40 @@ static int parse_filter(json_t *filter, search_filter *f, char *msg, size_t cap)
         *slots[i] = json_string_value(v);
     }
     if (f->url_prefix && !*f->url_prefix) f->url_prefix = NULL; /* "" keeps everything */
+    static const char *const times[] = {"modified_after", "modified_before"};
+    int64_t *tslots[] = {&f->modified_after, &f->modified_before};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(filter, times[i]);
+        if (!v) continue;
+        int64_t t = 0;
+        int ok = json_is_integer(v) ? (t = json_integer_value(v)) > 0
+                                    : json_is_string(v) && json_string_length(v) < 64 &&
+                                          filter_parse_time(json_string_value(v), &t) == 0;
+        if (!ok)
+            return snprintf(msg, cap, "filter \"%s\" must be Unix seconds or a UTC date: \"2024-05-01\" or "
+                            "\"2024-05-01T12:30:00Z\"", times[i]), -1;
+        *tslots[i] = t;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(filter, key, v) {
+        if (strncmp(key, "meta.", 5) != 0) continue;
+        const char *name = key + 5;
+        size_t nl = strlen(name);
+        int name_ok = nl > 0 && nl <= 64;
+        for (size_t i = 0; name_ok && i < nl; i++)
+            name_ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
+                      name[i] == '.' || name[i] == ':' || name[i] == '-';
+        if (!name_ok)
+            return snprintf(msg, cap, "filter \"%.60s\": metadata names are lowercase letters, digits and _.:- "
+                            "(at most 64)", key), -1;
+        if (!json_is_string(v) || !filter_text_ok(json_string_value(v), json_string_length(v)))
+            return snprintf(msg, cap, "filter \"%.60s\" must be UTF-8 text of at most %d bytes", key,
+                            FILTER_MAX_BYTES), -1;
+        if (f->n_meta == FILTER_MAX_META) return snprintf(msg, cap, "at most %d meta.NAME filters", FILTER_MAX_META), -1;
+        f->meta_names[f->n_meta] = name;
+        f->meta_values[f->n_meta++] = json_string_value(v);
+    }
     filter_plan p;
     char err[RAGD_ERR_LEN];
     if (filter_plan_make(f, &p, err) != 0) return snprintf(msg, cap, "%.150s", err), -1;
@@ -452,10 +487,11 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
     char fmsg[160];
     json_t *mode = json_object_get(root, "mode"), *fusion = json_object_get(root, "fusion");
     json_t *alpha = json_object_get(root, "alpha");
-    char msg[160], emsg[128] = "", unknown[160] = "";
+    char msg[160], emsg[128] = "", unknown[256] = "";
     snprintf(msg, sizeof(msg), "\"k\" must be an integer from 1 to %d", srv->o.max_k);
     static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", NULL};
-    static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", NULL};
+    static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", "source",
+                                          "modified_after", "modified_before", NULL};
     if (json_is_object(root)) {
         const char *key;
         json_t *val;
@@ -469,8 +505,10 @@ static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, 
             json_object_foreach(filter, key, val) {
                 int known = 0;
                 for (int i = 0; filters[i] && !known; i++) known = !strcmp(filters[i], key);
+                known = known || !strncmp(key, "meta.", 5);
                 if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown filter \"%.60s\" (known: "
-                                                    "url_prefix, url, title_contains, heading)", key);
+                                                    "url_prefix, url, title_contains, heading, source, modified_after,"
+                                                    " modified_before, meta.NAME)", key);
             }
     }
     search_query sq = {.tenant = rq->tenant};

@@ -5,7 +5,11 @@ them, so a url_prefix on a/ matches more than SEARCH_FILTER_EXACT_MAX
 (2048) chunks per shard and takes the "search deeper" path; one document,
 one heading phrase and one title take the "score exactly" path. Results are
 compared with brute force over the stored vectors (ragd-index search --exact).
+a/ and b/ are two --source folders with old and new file times; some pages
+carry metadata (Markdown front matter, HTML <meta>).
 """
+import http.server
+import threading
 import json
 import os
 import random
@@ -16,6 +20,7 @@ import harness
 WORK = CORPUS = INDEX = SRV = None
 RARE = "Quartz window calibration"  # the heading of 4 sections of one document (about 0.1% of the chunks)
 RARE_CHUNKS = None  # chunks under it, counted from ragd-index dump
+OLD, NEW = 1577836800, 1717200000  # file times of a/ (2020-01-01) and b/ (2024-06-01)
 
 
 def setup_module():
@@ -33,10 +38,18 @@ def setup_module():
                 elif p % 10 == 0 or (folder == "b" and d == 7 and p == 4):
                     lines += ["## Part %d %s" % (p // 10, rnd.choice(harness.WORDS)), ""]
                 lines += [" ".join(rnd.choice(harness.WORDS) for _ in range(12)) + ".", ""]
-            with open(os.path.join(CORPUS, folder, "n%03d.md" % d), "w") as f:
-                f.write("\n".join(lines))
+            front = "---\nauthor: Grace Hopper\nlang: 'en'\ntags: [a, b]\n---\n" if (folder, d) == ("b", 5) else ""
+            path = os.path.join(CORPUS, folder, "n%03d.md" % d)
+            with open(path, "w") as f:
+                f.write(front + "\n".join(lines))
+            os.utime(path, (OLD if folder == "a" else NEW,) * 2)
+    with open(os.path.join(CORPUS, "a", "page.html"), "w") as f:
+        f.write('<html><head><title>Ada page</title><meta name="Author" content="Ada Lovelace">'
+                '<meta property="og:type" content="article"></head><body><p>harbor engines notes</p></body></html>')
+    os.utime(os.path.join(CORPUS, "a", "page.html"), (OLD, OLD))
     INDEX = os.path.join(WORK, "idx")
-    r = harness.ragd_index("build", "--out", INDEX, "--source", CORPUS, "--embedder", "hash", "--index-spec", "Flat",
+    r = harness.ragd_index("build", "--out", INDEX, "--source", os.path.join(CORPUS, "a"), "--source",
+                           os.path.join(CORPUS, "b"), "--embedder", "hash", "--index-spec", "Flat",
                            "--shards", "2", "--chunk-tokens", "16", "--chunk-overlap", "0", "--log-level", "warn")
     assert r.returncode == 0, r.stderr
     RARE_CHUNKS = sum(1 for c in harness.dump_chunks(INDEX) if RARE in c["headings"])
@@ -123,10 +136,35 @@ def test_title_and_combined_conditions():
     assert search({"query": "harbor", "k": 5, "filter": {"url": url("a", 999)}})["results"] == []
 
 
+def test_source_modified_and_meta_filters():
+    a, b = os.path.join(CORPUS, "a"), os.path.join(CORPUS, "b")
+    for f, want in (({"source": a}, "/a/"), ({"source": b}, "/b/"), ({"modified_after": "2023-01-01"}, "/b/"),
+                    ({"modified_before": "2023-01-01T00:00:00Z"}, "/a/"), ({"modified_after": NEW}, "/b/")):
+        for mode in ("vector", "hybrid"):
+            res = search({"query": "harbor reef", "k": 20, "mode": mode, "filter": f})["results"]
+            assert len(res) == 20 and all(want in h["url"] for h in res), (f, mode)
+    assert search({"query": "harbor", "k": 5, "filter": {"modified_after": NEW + 1}})["results"] == []
+    assert search({"query": "harbor", "k": 5, "filter": {"source": a + "/"}})["results"] == []  # exactly as given
+    res = search({"query": "harbor", "k": 50, "filter": {"meta.author": "Grace Hopper"}})["results"]
+    assert res and all(h["url"].endswith("/b/n005.md") for h in res)
+    assert len(search({"query": "harbor", "k": 50, "filter": {"meta.author": "Grace Hopper", "meta.lang": "en"}})
+               ["results"]) == len(res)
+    assert search({"query": "harbor", "k": 5, "filter": {"meta.author": "Grace Hopper", "meta.lang": "de"}})[
+        "results"] == []
+    assert search({"query": "harbor", "k": 5, "filter": {"meta.tags": "[a, b]"}})["results"] == []  # lists are not kept
+    html = search({"query": "harbor", "k": 5, "filter": {"meta.author": "Ada Lovelace", "meta.og:type": "article"}})
+    assert [h["url"].split("/")[-1] for h in html["results"]] == ["page.html"]
+    # front matter is metadata, not text
+    assert not any("Grace Hopper" in h["text"] for h in res)
+
+
 def test_bad_filters_are_400s_naming_the_key():
     for f, key in (({"title_contains": "?!"}, "title_contains"), ({"heading": ""}, "heading"),
                    ({"url": 5}, "url"), ({"url_prefix": "x" * 3000}, "url_prefix"), ({"heading": ["a"]}, "heading"),
-                   ({"source": "a"}, "source"), ({"meta.lang": "en"}, "meta.lang")):
+                   ({"src": "a"}, "src"), ({"source": 3}, "source"), ({"modified_after": "yesterday"}, "modified_after"),
+                   ({"modified_before": "2024-13-45"}, "modified_before"), ({"modified_after": -5}, "modified_after"),
+                   ({"meta.Author": "x"}, "meta.Author"), ({"meta.": "x"}, "meta."), ({"meta.lang": 1}, "meta.lang"),
+                   ({"meta": {"lang": "en"}}, "meta")):
         st, _, body = SRV.post("/v1/search", json.dumps({"query": "a", "filter": f}))
         err = json.loads(body)["error"]
         assert st == 400 and err["code"] == "invalid_filter" and key in err["message"], (f, st, err)
@@ -153,6 +191,72 @@ def test_cache_keys_hold_the_whole_filter():
     finally:
         srv.close()
         redis.stop()
+
+
+class Pages(http.server.SimpleHTTPRequestHandler):
+    """Static pages with Last-Modified, answering If-Modified-Since with 304."""
+
+    def log_message(self, *a):
+        pass
+
+
+def test_crawled_pages_keep_modified_time_and_meta_across_304s():
+    site = os.path.join(WORK, "site")
+    os.makedirs(site)
+    with open(os.path.join(site, "index.html"), "w") as f:
+        f.write('<html><head><title>Home</title><meta name="team" content="storage"></head><body>'
+                '<p>quarry basalt notes</p><a href="other.html">other</a></body></html>')
+    with open(os.path.join(site, "other.html"), "w") as f:
+        f.write('<html><head><title>Other</title></head><body><p>quarry glacier notes</p></body></html>')
+    for name in ("index.html", "other.html"):
+        os.utime(os.path.join(site, name), (OLD, OLD))
+    handler = lambda *a, **kw: Pages(*a, directory=site, **kw)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    root = "http://127.0.0.1:%d/index.html" % httpd.server_address[1]
+    idx = os.path.join(WORK, "idx-site")
+    try:
+        for run in range(2):  # the second run gets 304s and reuses the live copies
+            rep = os.path.join(WORK, "site-%d.json" % run)
+            r = harness.ragd_index("build", "--out", idx, "--source", root, "--embedder", "hash", "--incremental",
+                                   "--report", rep, "--log-level", "warn")
+            assert r.returncode == 0, r.stderr
+        assert harness.load_json(rep)["pages"]["not_modified"] == 2
+        srv = harness.Server(idx, "--watch-ms", "0")
+        try:
+            def post(f):
+                st, _, body = srv.post("/v1/search", json.dumps({"query": "quarry", "k": 5, "filter": f}))
+                assert st == 200, body
+                return [h["url"].split("/")[-1] for h in json.loads(body)["results"]]
+            assert post({"meta.team": "storage"}) == ["index.html"]
+            assert sorted(post({"modified_before": "2021-01-01", "source": root})) == ["index.html", "other.html"]
+            assert post({"modified_after": "2021-01-01"}) == []
+        finally:
+            srv.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_older_index_refuses_document_filters():
+    old = os.path.join(WORK, "idx-v3")
+    shutil.copytree(INDEX, old, symlinks=True)
+    import glob
+    import sqlite3
+    for db in glob.glob(os.path.join(old, "versions", "*", "shard-*.db")):
+        c = sqlite3.connect(db)
+        c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        c.commit()
+        c.close()
+    srv = harness.Server(old, "--watch-ms", "0", "--no-verify")
+    try:
+        st, _, body = srv.post("/v1/search", json.dumps({"query": "a", "filter": {"meta.lang": "en"}}))
+        err = json.loads(body)["error"]
+        assert st == 400 and err["code"] == "filter_unavailable" and "rebuild" in err["message"], (st, err)
+        st, _, body = srv.post("/v1/search", json.dumps({"query": "a", "filter": {"heading": RARE}}))
+        assert st == 200
+    finally:
+        srv.close()
 
 
 if __name__ == "__main__":

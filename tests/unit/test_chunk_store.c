@@ -36,8 +36,8 @@ TEST(test_chunk_id_stable_and_positive) {
 static void doc_line(void *ctx, const chunk_doc *d) {
     char *out = ctx;
     size_t l = strlen(out);
-    snprintf(out + l, 512 - l, "%s|%s|%s|%lld|%s;", d->url, d->etag, d->last_modified, (long long)d->fetched_at,
-             d->links);
+    snprintf(out + l, 512 - l, "%s|%s|%s|%lld|%s|%s|%lld|%s;", d->url, d->etag, d->last_modified,
+             (long long)d->fetched_at, d->links, d->source, (long long)d->modified, d->meta);
 }
 
 static void chunk_line(void *ctx, const doc_chunk *c) {
@@ -62,7 +62,8 @@ TEST(test_write_then_read) {
     CHECK(chunk_store_add_source(cs, 42, "http://h/copy", "Copy", "[]", err) == 0);
     chunk_doc doc = {.url = "http://h/doc", .doc_hash = r.doc_hash, .title = "Title", .chunks = 1,
                      .etag = "\"v1\"", .last_modified = NULL, .fetched_at = 1700000000,
-                     .links = "http://h/a\nhttp://h/b"};
+                     .links = "http://h/a\nhttp://h/b", .source = "http://h/", .modified = 1690000000,
+                     .meta = "{\"lang\":\"en\"}"};
     CHECK(chunk_store_put_document(cs, &doc, err) == 0);
     doc_chunk dc = {.ordinal = 0, .headings = "[\"A\"]", .start_byte = 10, .end_byte = 19};
     memcpy(dc.content_hash, r.content_hash, sizeof(dc.content_hash));
@@ -83,7 +84,7 @@ TEST(test_write_then_read) {
     CHECK(same);
     CHECK(memcmp(back, v, sizeof(v)) == 0);
     CHECK(chunk_store_get(cs, 43, &got, NULL, err) == 1);
-    CHECK_EQ_INT(chunk_store_schema(cs), 3);
+    CHECK_EQ_INT(chunk_store_schema(cs), 4);
     CHECK(chunk_store_has_keywords(cs));
     const char *words[] = {"Title"};
     int64_t kid;
@@ -92,7 +93,7 @@ TEST(test_write_then_read) {
     CHECK(kid == 42 && ksc > 0);
     char seen[512] = "";
     CHECK(chunk_store_each_document(cs, doc_line, seen, err) == 0);
-    CHECK(strcmp(seen, "http://h/doc|\"v1\"||1700000000|http://h/a\nhttp://h/b;") == 0);
+    CHECK(strcmp(seen, "http://h/doc|\"v1\"||1700000000|http://h/a\nhttp://h/b|http://h/|1690000000|{\"lang\":\"en\"};") == 0);
     seen[0] = '\0';
     CHECK(chunk_store_doc_chunks(cs, "http://h/doc", chunk_line, seen, err) == 0);
     CHECK(strncmp(seen, "0:[\"A\"]:10-19:", 14) == 0 && strstr(seen, r.content_hash));
