@@ -57,9 +57,10 @@ curl -fsG "http://127.0.0.1:$serve_port/v1/search" --data-urlencode "q=$QUERY" -
 import json, sys
 r = json.load(sys.stdin)
 for i, h in enumerate(r["results"], 1):
-    print("%d. %.3f  %s" % (i, h["score"], h["title"]))
+    print("%d. %.3f  %s  (found by %s)" % (i, h["score"], h["title"], " + ".join(h.get("found_by", [r["mode"]]))))
     print("   %s  (%s)" % (h["url"], " > ".join(h["headings"])))
     print("   " + " ".join(h["text"].split())[:160] + "...")
-print("index_version %s, took %.1f ms (embed %.1f, search %.1f, fetch %.1f)" % (r["index_version"], r["took_ms"],
-      r["timings"]["embed_ms"], r["timings"]["search_ms"], r["timings"]["fetch_ms"]))'
+t = r["timings"]
+print("mode %s, index_version %s, took %.1f ms (embed %.1f, search %.1f, keyword %.1f, fetch %.1f)" % (
+      r["mode"], r["index_version"], r["took_ms"], t["embed_ms"], t["search_ms"], t["keyword_ms"], t["fetch_ms"]))'
 echo "== serve it yourself: bin/ragd-serve --index $INDEX --port 8080"
