@@ -558,21 +558,60 @@ int64_t chunk_store_filter_ids(chunk_store *cs, const filter_plan *p, int64_t ma
     return n;
 }
 
-int chunk_store_filter_check(chunk_store *cs, const filter_plan *p, int64_t id, char *err) {
+/* " IN (1,2,3)": ids are integers, so they are written into the SQL. */
+static char *id_list(const int64_t *ids, int n) {
+    size_t cap = (size_t)n * 21 + 8, o = 0;
+    char *s = mem_alloc(cap);
+    o += (size_t)snprintf(s, cap, " IN (");
+    for (int i = 0; i < n; i++) o += (size_t)snprintf(s + o, cap - o, "%s%lld", i ? "," : "", (long long)ids[i]);
+    snprintf(s + o, cap - o, ")");
+    return s;
+}
+
+static int mark_passing(chunk_store *cs, const char *sql, const filter_plan *p, const char *first, const int64_t *ids,
+                        int n, unsigned char *pass, char *err) {
+    int64_t *got = mem_alloc(sizeof(int64_t) * (size_t)(n + 1));
+    int64_t m = filter_run(cs, sql, first, -1, p, -1, n, got, err);
+    if (m >= 0) {
+        qsort(got, (size_t)(m < n ? m : n), sizeof(int64_t), cmp_i64);
+        for (int i = 0; i < n; i++) {
+            int64_t lo = 0, hi = (m < n ? m : n) - 1, found = 0;
+            while (lo <= hi && !found) {
+                int64_t mid = (lo + hi) / 2;
+                if (got[mid] == ids[i]) found = 1;
+                else if (got[mid] < ids[i]) lo = mid + 1;
+                else hi = mid - 1;
+            }
+            pass[i] = pass[i] && found;
+        }
+    }
+    mem_free(got);
+    return m < 0 ? RAGD_ERR : RAGD_OK;
+}
+
+int chunk_store_filter_check_many(chunk_store *cs, const filter_plan *p, const int64_t *ids, int n,
+                                  unsigned char *pass, char *err) {
     if (filter_usable(cs, p, err) != RAGD_OK) return RAGD_ERR;
-    int64_t n = 1;
+    memset(pass, 1, (size_t)n);
+    if (n == 0) return RAGD_OK;
+    char *in = id_list(ids, n);
+    int rc = RAGD_OK;
     if (p->row_sql[0]) {
-        char *sql = mem_printf("SELECT 1 FROM chunks c WHERE c.id = ?%s", p->row_sql);
-        n = filter_run(cs, sql, NULL, id, p, -1, 0, NULL, err);
+        /* NOT INDEXED: look the ids up by rowid, never scan the doc_url index */
+        char *sql = mem_printf("SELECT c.id FROM chunks c NOT INDEXED WHERE c.id%s%s", in, p->row_sql);
+        rc = mark_passing(cs, sql, p, NULL, ids, n, pass, err);
         mem_free(sql);
     }
-    if (n > 0 && p->match) { /* FTS5 answers a rowid constraint without reading other matches */
+    if (rc == RAGD_OK && p->match) {
         filter_plan words = {.match = p->match};
-        n = filter_run(cs, "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid = ?", p->match, -1, &words,
-                       id, 0, NULL, err);
+        char *sql = mem_printf("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid%s", in);
+        rc = mark_passing(cs, sql, &words, p->match, ids, n, pass, err);
+        mem_free(sql);
     }
-    return n < 0 ? RAGD_ERR : n > 0;
+    mem_free(in);
+    return rc;
 }
+
 
 int64_t chunk_store_count(chunk_store *cs) {
     sqlite3_stmt *st = NULL;

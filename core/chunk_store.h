@@ -157,8 +157,10 @@ int chunk_store_keyword_in(chunk_store *cs, const char *const *words, int n, con
  * then holds max of them), or -1 + message. Thread-safe. */
 int64_t chunk_store_filter_ids(chunk_store *cs, const filter_plan *p, int64_t max, int64_t *ids, char *err);
 
-/* 1 if chunk id passes the plan, 0 if not, -1 + message. Thread-safe. */
-int chunk_store_filter_check(chunk_store *cs, const filter_plan *p, int64_t id, char *err);
+/* Which of n chunk ids pass the plan, in one query per kind of condition:
+ * pass[i] = 1 if ids[i] passes. 0 or -1 + message. Thread-safe. */
+int chunk_store_filter_check_many(chunk_store *cs, const filter_plan *p, const int64_t *ids, int n,
+                                  unsigned char *pass, char *err);
 
 /* Value of a meta key (caller frees), or NULL if absent. */
 char *chunk_store_get_meta(chunk_store *cs, const char *key);

@@ -140,15 +140,28 @@ static char *query_spec(const search_query *q) {
     return s;
 }
 
-/* Keep the first `want` hits that pass the plan (the row check of a broad filter). */
+/* Keep the first `want` hits that pass the plan (the row check of a
+ * broad filter): one query per shard for all candidates, order kept. */
 static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit *l, int n, int want, char *err) {
-    int m = 0;
-    for (int i = 0; i < n && m < want; i++) {
-        int ok = chunk_store_filter_check(v->shards[l[i].shard].store, p, l[i].id, err);
-        if (ok < 0) return -1;
-        if (ok) l[m++] = l[i];
+    unsigned char *pass = mem_alloc((size_t)n + 1);
+    int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)(n + 1));
+    int *at = mem_alloc(sizeof(int) * (size_t)(n + 1)), rc = 0;
+    for (int s = 0; s < v->m.n_shards && rc == 0; s++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (l[i].shard == s) at[m] = i, ids[m++] = l[i].id;
+        unsigned char *sp = mem_alloc((size_t)m + 1);
+        if (chunk_store_filter_check_many(v->shards[s].store, p, ids, m, sp, err) != 0) rc = -1;
+        for (int j = 0; j < m; j++) pass[at[j]] = sp[j];
+        mem_free(sp);
     }
-    return m;
+    int kept = 0;
+    for (int i = 0; rc == 0 && i < n && kept < want; i++)
+        if (pass[i]) l[kept++] = l[i];
+    mem_free(pass);
+    mem_free(ids);
+    mem_free(at);
+    return rc == 0 ? kept : -1;
 }
 
 /* Does the semantic tier run for this version? */
@@ -187,37 +200,38 @@ typedef struct lists {
     int nv, nk;
 } lists;
 
-/* Unfiltered or broadly filtered: search `d` deep, keep what passes, and
- * go 4x deeper while fewer than depth pass and the index has more. */
-static int search_lists(searcher *s, live_version *lv, const search_query *q, const float *qv, const filter_plan *p,
-                        int depth, lists *L, search_result *r, char *err) {
-    const index_version *v = lv->v;
+/* One list, unfiltered or broadly filtered: search `d` deep, keep what
+ * passes, and go 4x deeper while fewer than depth pass and the index
+ * holds more. Each list deepens on its own. */
+static int one_list(searcher *s, const index_version *v, const search_query *q, const float *qv,
+                    const filter_plan *p, int depth, int vector, ranked_hit **out, search_result *r, char *err) {
     int64_t total = v->m.total_chunks > 0 ? v->m.total_chunks : 1;
     int d = p->active ? depth * 4 : depth;
     for (;;) {
-        int vd = index_version_candidates(v, d); /* more for a lossy spec: re-ranked, then cut */
-        if (vd < d) vd = d;
-        ranked_hit *vl = mem_alloc(sizeof(ranked_hit) * (size_t)vd), *kl = mem_alloc(sizeof(ranked_hit) * (size_t)d);
-        int nv = 0, nk = 0;
-        if (q->mode != MODE_KEYWORD && (nv = vector_search(s, v, qv, vd, vl, r, err)) >= 0 && nv > d) nv = d;
-        if (nv >= 0 && q->mode != MODE_VECTOR) nk = keyword_search(v, q, d, kl, r, err);
-        if (nv >= 0 && nk >= 0 && p->active) {
-            int cv = nv, ck = nk;
-            nv = keep_passing(v, p, vl, nv, depth, err);
-            if (nv >= 0) nk = keep_passing(v, p, kl, nk, depth, err);
-            /* more candidates exist and too few passed: deeper */
-            int short_v = q->mode != MODE_KEYWORD && nv >= 0 && nv < depth && cv == d;
-            int short_k = q->mode != MODE_VECTOR && nk >= 0 && nk < depth && ck == d;
-            if ((short_v || short_k) && (int64_t)d < total) {
-                mem_free(vl);
-                mem_free(kl);
-                d = (int64_t)d * 4 > total ? (int)total : d * 4;
-                continue;
-            }
+        int want = vector ? index_version_candidates(v, d) : d; /* more for a lossy spec: re-ranked, then cut */
+        if (want < d) want = d;
+        ranked_hit *l = mem_alloc(sizeof(ranked_hit) * (size_t)want);
+        int n = vector ? vector_search(s, v, qv, want, l, r, err) : keyword_search(v, q, d, l, r, err);
+        if (n > d) n = d;
+        int got = n;
+        if (n >= 0 && p->active) n = keep_passing(v, p, l, n, depth, err);
+        if (n >= 0 && n < depth && got == d && (int64_t)d < total) {
+            mem_free(l);
+            d = (int64_t)d * 4 > total ? (int)total : d * 4;
+            continue;
         }
-        L->vl = vl, L->kl = kl, L->nv = nv, L->nk = nk;
-        return nv < 0 || nk < 0 ? RAGD_ERR : RAGD_OK;
+        *out = l;
+        return n;
     }
+}
+
+static int search_lists(searcher *s, live_version *lv, const search_query *q, const float *qv, const filter_plan *p,
+                        int depth, lists *L, search_result *r, char *err) {
+    const index_version *v = lv->v;
+    L->nv = L->nk = 0;
+    if (q->mode != MODE_KEYWORD && (L->nv = one_list(s, v, q, qv, p, depth, 1, &L->vl, r, err)) < 0) return RAGD_ERR;
+    if (q->mode != MODE_VECTOR && (L->nk = one_list(s, v, q, qv, p, depth, 0, &L->kl, r, err)) < 0) return RAGD_ERR;
+    return RAGD_OK;
 }
 
 /* A selective filter: score exactly the chunks it matches. */
