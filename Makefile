@@ -35,7 +35,7 @@ CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c \
-              service/rate_limit.c service/access_log.c service/search.c service/server.c
+              service/rate_limit.c service/access_log.c service/search.c service/embeddings.c service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
@@ -87,12 +87,14 @@ unit: all $(UNIT_TESTS)
 
 test: deps model
 	@$(MAKE) --no-print-directory unit
+	@bash tests/setup_venv.sh
 	@bash tests/run.sh $(O)/tests $(B)
 
 # AddressSanitizer + UBSan: a separate object tree and binaries, same suite.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan: deps model
 	@$(MAKE) --no-print-directory unit O=build/asan B=build/asan/bin CFLAGS="$(ASAN_FLAGS)"
+	@bash tests/setup_venv.sh
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -10,7 +10,7 @@ PACKAGES=(
   libfaiss-dev libopenblas-dev liblapack-dev
   libmicrohttpd-dev libxml2-dev libcurl4-openssl-dev libhiredis-dev
   libsqlite3-dev libutf8proc-dev libjansson-dev
-  redis-server wrk python3 curl python3.11-doc
+  redis-server wrk python3 python3-venv curl python3.11-doc
 )
 
 missing=()

@@ -423,7 +423,7 @@ static int embed_flush(embedder *e, char **lines, int n, float *out, char *err) 
     int dim = embedder_dim(e);
     for (int i = 0; i < n; i++) {
         fputc('[', stdout);
-        for (int d = 0; d < dim; d++) printf(d ? ",%.8g" : "%.8g", out[(size_t)i * dim + d]);
+        for (int d = 0; d < dim; d++) printf(d ? ",%.9g" : "%.9g", out[(size_t)i * dim + d]); /* float32 round-trips */
         fputs("]\n", stdout);
         mem_free(lines[i]);
     }

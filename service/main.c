@@ -46,6 +46,8 @@ static void usage(FILE *f) {
         "  --max-k N              largest k (100)\n"
         "  --request-timeout-s N  idle connection timeout (30)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
+        "  --embeddings-max-inputs N  inputs per POST /v1/embeddings request (256)\n"
+        "  --embeddings-allow-remote  let /v1/embeddings call a remote index embedder\n"
         "  --search-mode M        mode when a request names none: vector, keyword or\n"
         "                         hybrid (hybrid; measured: docs/search.md)\n"
         "  --hybrid-alpha F       hybrid convex fusion: weight of the vector list, 0..1 (0.5)\n"
@@ -103,7 +105,8 @@ static int set_int(const char *key, const char *v, long long lo, long long hi, i
 
 static int apply(serve_cli *c, const char *key, const char *v, char *err) {
     int n = 0;
-    static const char *flags[] = {"protect-ops", "no-verify", "log-queries", "no-access-log", "check", NULL};
+    static const char *flags[] = {"protect-ops", "no-verify", "log-queries", "no-access-log", "check",
+                                  "embeddings-allow-remote", NULL};
     for (int i = 0; flags[i]; i++) {
         if (strcmp(key, flags[i]) != 0) continue;
         int on = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
@@ -111,7 +114,8 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         else if (i == 1) c->lp.verify = !on;
         else if (i == 2) c->so.log_queries = on;
         else if (i == 3) c->access_log = !on;
-        else c->check = on;
+        else if (i == 4) c->check = on;
+        else c->so.emb.allow_remote = on;
         return RAGD_OK;
     }
     int r = embedder_cli_option(&c->lp.emb, key, v, err);
@@ -133,6 +137,8 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
         else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
         else c->co.results_ttl_ms = n;
+    } else if (!strcmp(key, "embeddings-max-inputs")) {
+        if (set_int(key, v, 1, 100000, &c->so.emb.max_inputs, err)) return RAGD_ERR;
     } else if (!strcmp(key, "search-mode")) {
         if (search_mode_parse(v, strlen(v), &c->so.default_mode) != 0)
             return err_set(err, "--search-mode: \"%s\" is not vector, keyword or hybrid", v);
@@ -214,7 +220,7 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
 
 static int is_flag(const char *key) {
     return !strcmp(key, "protect-ops") || !strcmp(key, "no-verify") || !strcmp(key, "log-queries") ||
-           !strcmp(key, "no-access-log") || !strcmp(key, "check");
+           !strcmp(key, "no-access-log") || !strcmp(key, "check") || !strcmp(key, "embeddings-allow-remote");
 }
 
 static int apply_arg(void *ctx, const char *key, const char *value, int from_flags, char *err) {

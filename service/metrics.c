@@ -8,8 +8,8 @@
 
 #include "mem.h"
 
-static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready",
-                                               "/metrics", "/v1/index", "/admin/reload", "other"};
+static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready", "/metrics",
+                                               "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "other"};
 static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache", "keyword"};
 static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
 static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 503};

@@ -53,7 +53,7 @@ server_opts server_opts_default(void) {
     server_opts o = {.bind = "127.0.0.1", .port = 8080, .threads = 2, .max_body_bytes = 64 * 1024,
                      .max_query_bytes = 2048, .max_k = 100, .default_k = 10, .request_timeout_s = 30,
                      .default_mode = SEARCH_DEFAULT_MODE, .default_alpha = SEARCH_DEFAULT_ALPHA,
-                     .default_fusion = FUSION_CONVEX,
+                     .default_fusion = FUSION_CONVEX, .emb = embeddings_opts_default(),
                      .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0};
     return o;
 }
@@ -75,7 +75,9 @@ static enum MHD_Result send_text(struct MHD_Connection *c, request *rq, int stat
     if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (status == 405) {
-        const char *allow = rq->route == ROUTE_SEARCH ? "GET, POST" : rq->route == ROUTE_RELOAD ? "POST" : "GET";
+        const char *allow = rq->route == ROUTE_SEARCH                                   ? "GET, POST"
+                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS ? "POST"
+                                                                                         : "GET";
         MHD_add_response_header(resp, "Allow", allow);
     }
     rq->status = status;
@@ -87,10 +89,11 @@ static enum MHD_Result send_text(struct MHD_Connection *c, request *rq, int stat
     return r;
 }
 
-/* Serialise (and free) a JSON value; a value that cannot be encoded is a bug. */
-static enum MHD_Result send_json(struct MHD_Connection *c, request *rq, int status, json_t *body,
-                                 const char *retry_after) {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+/* Serialise (and free) a JSON value, floats to `digits` significant
+ * digits; a value that cannot be encoded is a bug. */
+static enum MHD_Result send_json_digits(struct MHD_Connection *c, request *rq, int status, json_t *body,
+                                        const char *retry_after, int digits) {
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(digits)) : NULL;
     json_decref(body);
     if (!s) s = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"response encoding failed\"}}"), status = 500;
     size_t n = strlen(s);
@@ -99,6 +102,16 @@ static enum MHD_Result send_json(struct MHD_Connection *c, request *rq, int stat
     memcpy(line + n, "\n", 2);
     free(s);
     return send_text(c, rq, status, line, "application/json", retry_after);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, request *rq, int status, json_t *body,
+                                 const char *retry_after) {
+    return send_json_digits(c, rq, status, body, retry_after, 7);
+}
+
+/* JSON with floats to 9 significant digits: every float32 reads back exactly. */
+static enum MHD_Result send_json_precise(struct MHD_Connection *c, request *rq, int status, json_t *body) {
+    return send_json_digits(c, rq, status, body, NULL, 9);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, request *rq, int status, const char *code,
@@ -117,7 +130,8 @@ static enum route route_of(const char *url) {
         enum route r;
     } table[] = {{"/v1/search", ROUTE_SEARCH}, {"/", ROUTE_COMPAT},       {"/health", ROUTE_HEALTH},
                  {"/ready", ROUTE_READY},       {"/metrics", ROUTE_METRICS}, {"/v1/index", ROUTE_INDEX},
-                 {"/admin/reload", ROUTE_RELOAD}};
+                 {"/admin/reload", ROUTE_RELOAD}, {"/v1/embeddings", ROUTE_EMBEDDINGS},
+                 {"/v1/models", ROUTE_MODELS}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(url, table[i].path) == 0) return table[i].r;
     return ROUTE_OTHER;
@@ -128,6 +142,7 @@ static int method_allowed(enum route r, const char *m) {
     switch (r) {
     case ROUTE_SEARCH: return get || post;
     case ROUTE_RELOAD: return post;
+    case ROUTE_EMBEDDINGS: return post;
     case ROUTE_OTHER: return 1;
     default: return get;
     }
@@ -185,7 +200,7 @@ static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum
         if (rq->route == ROUTE_RELOAD && !k->admin)
             return *out = send_error(c, rq, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
     }
-    if (rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT) {
+    if (rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) {
         char bucket[96];
         if (k) snprintf(bucket, sizeof(bucket), "key:%s", k->id);
         else {
@@ -638,6 +653,16 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *
     case ROUTE_METRICS: return route_metrics(srv, c, rq);
     case ROUTE_INDEX: return route_index(srv, c, rq);
     case ROUTE_RELOAD: return route_reload(srv, c, rq);
+    case ROUTE_EMBEDDINGS: {
+        json_t *resp = NULL;
+        int st = embeddings_answer(srv->s->li, &srv->o.emb, rq->body, rq->body_len, &resp);
+        return send_json_precise(c, rq, st, resp);
+    }
+    case ROUTE_MODELS: {
+        json_t *resp = NULL;
+        int st = embeddings_models(srv->s->li, &resp);
+        return send_json_precise(c, rq, st, resp);
+    }
     default: return send_error(c, rq, 404, "not_found", "no such route");
     }
 }

@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "rate_limit.h"
+#include "embeddings.h"
 #include "search.h"
 
 typedef struct server_opts {
@@ -36,6 +37,7 @@ typedef struct server_opts {
     int log_queries;
     const char *index_name; /* for per-key index limits */
     double rate, burst;     /* per key (or client address) */
+    embeddings_opts emb;    /* /v1/embeddings limits */
 } server_opts;
 
 typedef struct server server;

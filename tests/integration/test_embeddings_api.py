@@ -1,0 +1,161 @@
+"""test_embeddings_api.py - /v1/embeddings and /v1/models, driven by the official openai package.
+
+The openai package (build/test-venv, tests/setup_venv.sh) is pointed at
+ragd-serve with base_url, unchanged; its vectors must equal `ragd-index
+embed` bit for bit (float32), in both encodings.
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+
+import harness
+from fake_embeddings import FakeEmbeddings
+
+WORK = INDEX = SRV = None
+VENV_PY = os.path.join(harness.ROOT, "build", "test-venv", "bin", "python")
+TEXTS = ["How do I reset my password?", "caf\u00e9 \u4e2d\u6587 emoji \U0001F600", "lorem ipsum " * 300]
+
+
+def setup_module():
+    global WORK, INDEX, SRV
+    WORK = harness.tmpdir()
+    corpus = os.path.join(WORK, "corpus")
+    harness.make_corpus(corpus, n_docs=5)
+    INDEX = os.path.join(WORK, "idx")
+    r = harness.ragd_index("build", "--out", INDEX, "--source", corpus, "--embedder", "minilm", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    SRV = harness.Server(INDEX, "--watch-ms", "0", "--embeddings-max-inputs", "8")
+
+
+def teardown_module():
+    if SRV:
+        SRV.close()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def openai_script(body, base_url, api_key="unused"):
+    """Run Python in the test venv with an OpenAI client `c` bound to ragd; return its JSON output."""
+    code = ("import json, openai\nc = openai.OpenAI(base_url=%r, api_key=%r, max_retries=0)\n" % (base_url, api_key) +
+            body)
+    r = subprocess.run([VENV_PY, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)
+
+
+def f32(v):
+    return struct.pack("<%df" % len(v), *v)
+
+
+def reference():
+    r = harness.run([harness.binary("ragd-index"), "embed", "--embedder", "minilm"],
+                    input="".join(t + "\n" for t in TEXTS))
+    assert r.returncode == 0, r.stderr
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def test_openai_package_gets_the_index_vectors_bit_for_bit():
+    want = reference()
+    out = openai_script(
+        "r = c.embeddings.create(model='all-MiniLM-L6-v2', input=%r)\n"  # the package asks for base64
+        "f = c.embeddings.create(model='all-MiniLM-L6-v2', input=%r, encoding_format='float')\n"
+        "print(json.dumps({'b64': [d.embedding for d in r.data], 'float': [d.embedding for d in f.data],"
+        " 'model': r.model, 'usage': [r.usage.prompt_tokens, r.usage.total_tokens],"
+        " 'index': [d.index for d in r.data]}))" % (TEXTS, TEXTS), SRV.url("/v1"))
+    for got in (out["b64"], out["float"]):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert len(g) == 384 and f32(g) == f32(w)
+    assert out["model"] == "all-MiniLM-L6-v2" and out["index"] == [0, 1, 2]
+    assert out["usage"][0] == out["usage"][1] > 0
+    st, _, body = SRV.post("/v1/embeddings", json.dumps({"model": "all-MiniLM-L6-v2", "input": TEXTS}))
+    assert json.loads(body)["truncated_inputs"] == [2]  # 600 words are over the model's 256 tokens
+
+
+def test_models_route_and_model_names():
+    out = openai_script("print(json.dumps([m.id for m in c.models.list()]))", SRV.url("/v1"))
+    assert out == ["all-MiniLM-L6-v2"]
+    for name in ("all-MiniLM-L6-v2", "minilm"):
+        st, _, _ = SRV.post("/v1/embeddings", json.dumps({"model": name, "input": "a"}))
+        assert st == 200, name
+    out = openai_script(
+        "try:\n    c.embeddings.create(model='text-embedding-3-small', input='a')\n"
+        "except openai.NotFoundError as e:\n    print(json.dumps([e.status_code, e.code, e.param]))\n",
+        SRV.url("/v1"))
+    assert out == [404, "model_not_found", "model"]
+
+
+def test_bad_input_is_an_openai_shaped_400():
+    cases = [({"input": "", "model": "minilm"}, "input"), ({"input": [], "model": "minilm"}, "input"),
+             ({"input": ["a"] * 9, "model": "minilm"}, "input"), ({"input": ["a", 3], "model": "minilm"}, "input"),
+             ({"input": [[1, 2, 3]], "model": "minilm"}, "input"), ({"input": "a" * 70000, "model": "minilm"}, "input"),
+             ({"input": "a", "model": "minilm", "encoding_format": "int8"}, "encoding_format"),
+             ({"input": "a", "model": "minilm", "dimensions": 128}, "dimensions"),
+             ({"input": "a", "model": "minilm", "temperature": 1}, "temperature"),
+             ({"input": "a"}, "model"), ({"model": "minilm"}, "input")]
+    for body, param in cases:
+        raw = json.dumps(body)
+        st, _, resp = SRV.post("/v1/embeddings", raw) if len(raw) < 60000 else (None, None, None)
+        if st is None:  # over --max-body-bytes: ragd's own 413
+            continue
+        err = json.loads(resp)["error"]
+        assert st == 400 and err["type"] == "invalid_request_error" and err["param"] == param and err["message"], \
+            (body if len(raw) < 200 else param, st, err)
+    st, _, resp = SRV.post("/v1/embeddings", "{not json")
+    assert st == 400 and json.loads(resp)["error"]["code"] == "invalid_json"
+    assert SRV.get("/v1/embeddings")[0] == 405
+    out = openai_script(
+        "try:\n    c.embeddings.create(model='all-MiniLM-L6-v2', input=[])\n"
+        "except openai.BadRequestError as e:\n    print(json.dumps([e.status_code, e.code]))\n", SRV.url("/v1"))
+    assert out == [400, "invalid_input"]
+
+
+def test_keys_rate_limits_and_metrics_apply():
+    keys = os.path.join(WORK, "keys")
+    with open(keys, "w") as f:
+        f.write("s3cret-agent-key id=agent\n")
+    srv = harness.Server(INDEX, "--watch-ms", "0", "--api-keys", keys)
+    try:
+        out = openai_script("print(json.dumps(len(c.embeddings.create(model='minilm', input=['a', 'b']).data)))",
+                            srv.url("/v1"), api_key="s3cret-agent-key")
+        assert out == 2
+        out = openai_script(
+            "try:\n    c.embeddings.create(model='minilm', input='a')\n"
+            "except openai.AuthenticationError as e:\n    print(json.dumps(e.status_code))\n", srv.url("/v1"),
+            api_key="wrong")
+        assert out == 401
+        metrics = srv.get("/metrics", {"Authorization": "Bearer s3cret-agent-key"})[2].decode()
+        assert 'ragd_http_requests_total{route="/v1/embeddings",status="200"} 1' in metrics, metrics[:500]
+    finally:
+        srv.close()
+
+
+def test_remote_index_embedder_is_refused_unless_allowed():
+    fake = FakeEmbeddings(dim=8)
+    try:
+        idx = os.path.join(WORK, "idx-remote")
+        r = harness.ragd_index("build", "--out", idx, "--source", os.path.join(WORK, "corpus"), "--embedder", "openai",
+                               "--openai-url", fake.url(), "--openai-model", "m", "--dim", "8", "--log-level", "warn")
+        assert r.returncode == 0, r.stderr
+        common = ["--watch-ms", "0", "--openai-url", fake.url(), "--openai-model", "m"]
+        srv = harness.Server(idx, *common)
+        try:
+            fake.script()
+            st, _, body = srv.post("/v1/embeddings", json.dumps({"model": "openai-m-d8", "input": "a"}))
+            assert st == 400 and json.loads(body)["error"]["code"] == "remote_embedder"
+            assert fake.log() == []
+        finally:
+            srv.close()
+        srv = harness.Server(idx, *common, "--embeddings-allow-remote")
+        try:
+            st, _, body = srv.post("/v1/embeddings", json.dumps({"model": "openai-m-d8", "input": ["a", "b"]}))
+            assert st == 200 and len(json.loads(body)["data"]) == 2 and len(fake.log()) == 1
+        finally:
+            srv.close()
+    finally:
+        fake.close()
+
+
+if __name__ == "__main__":
+    harness.main(globals())
