@@ -9,6 +9,8 @@ Sections (each records its command lines, versions and inputs):
             FAISS called directly on the same index and queries
   filters   filtered search on the service index: one page (0.1%), a broad
             URL prefix, a heading word; latency and fewest results
+  embeddings  POST /v1/embeddings (wrk, 1 and 16 connections) vs ragd-index
+            embed on the same texts
   seed      the seed's LangChain + FastAPI stack vs ragd (minilm, exact) over
             the same CISI chunks: wrk on /?query=, alternating A/B
   cache     a CISI query log (each query, an exact repeat, two rewordings)
@@ -338,6 +340,24 @@ def section_filters(out, queries_file):
     out["filters"] = res
 
 
+def section_embeddings(out, queries_file):
+    """POST /v1/embeddings (one query text per request, wrk at 1 and 16 connections) against
+    ragd-index embed on the same texts (64 per call): texts per second."""
+    index = os.path.join(common.WORK, "tutorial-minilm")
+    if not os.path.exists(index):
+        build(index, os.path.join(DOCS, "tutorial"), "--embedder", "minilm")
+    qs = [l.strip() for l in open(queries_file) if l.strip()]
+    t = time.time()
+    common.run([IDX, "embed", "--embedder", "minilm"], input="\n".join(qs) + "\n")
+    cli_s = time.time() - t
+    res = {"texts": len(qs), "cli_texts_per_s": len(qs) / cli_s, "cli_command": "ragd-index embed --embedder minilm",
+           "runs": {}}
+    with common.ragd_serve(index) as url:
+        for c in (1, 16):
+            res["runs"]["c%d" % c] = wrk(url, queries_file, "/v1/embeddings", "embeddings", "all-MiniLM-L6-v2", c)
+    out["embeddings_api"] = res
+
+
 def section_seed(out):
     work = os.path.join(common.WORK, "eval-cisi")
     index = os.path.join(work, "index-minilm")
@@ -634,6 +654,15 @@ def markdown(out, pngs):
             L.append("| %s | %s | %.2f | %.2f | %.2f | %d |" % (r["filter"], r["mode"], r["took_p50_ms"],
                                                              r["took_p99_ms"], r["filter_p50_ms"], r["fewest_results"]))
         L.append("")
+    ea = out.get("embeddings_api")
+    if ea:
+        L += ["## /v1/embeddings (all-MiniLM-L6-v2, %d query texts, one per request)" % ea["texts"], "",
+              "| client | texts/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|",
+              "| `%s` (64 texts per call) | %.0f | | | |" % (ea["cli_command"], ea["cli_texts_per_s"])]
+        for k, r in ea["runs"].items():
+            L.append("| POST /v1/embeddings, %s connection(s) | %.0f | %.2f | %.2f | %d |" % (
+                k[1:], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"] + r["non2xx"]))
+        L.append("")
     sd = out.get("seed")
     if sd and "c1" in sd:
         L += ["## Seed stack side by side (CISI, %d chunks, all-MiniLM-L6-v2, exact search, GET /?query= top 5)" % sd["chunks"], "",
@@ -703,7 +732,8 @@ def markdown(out, pngs):
 def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
-    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "seed", "cache", "ann", "guard"}
+    only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann",
+                                 "guard"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -714,7 +744,8 @@ def main():
         index = section_indexing(out)
     else:
         index = os.path.join(common.WORK, "pydocs-hash")
-    if only & {"embedder", "service", "filters", "seed", "cache", "ann"} and not os.path.exists(texts_file):
+    if only & {"embedder", "service", "filters", "embeddings", "seed", "cache", "ann"} and \
+            not os.path.exists(texts_file):
         rows = dump_texts(index, 0)
         with open(texts_file, "w") as f:
             for r in rows[:2000]:
@@ -729,7 +760,8 @@ def main():
             f.write("\n".join(heads[:1000]) + "\n")
     for name, fn in [("embedder", lambda: section_embedder(out, texts_file, queries_file)),
                      ("service", lambda: section_service(out, queries_file)),
-                     ("filters", lambda: section_filters(out, queries_file)), ("seed", lambda: section_seed(out)),
+                     ("filters", lambda: section_filters(out, queries_file)),
+                     ("embeddings", lambda: section_embeddings(out, queries_file)), ("seed", lambda: section_seed(out)),
                      ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
                      ("guard", lambda: out.update(guard=sts_curve.measure(STSB)))]:
         if name in only:
@@ -737,7 +769,7 @@ def main():
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
-    everything = {"indexing", "embedder", "service", "filters", "seed", "cache", "ann", "guard"}
+    everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:

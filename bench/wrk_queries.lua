@@ -1,7 +1,12 @@
 -- wrk_queries.lua - GET PATH?PARAM=<query> for a rotating list of queries; JSON latency percentiles at the end.
 -- usage: wrk ... -s bench/wrk_queries.lua URL -- QUERIES_FILE PATH PARAM [EXTRA]
-local queries, path, param, extra = {}, "/v1/search", "q", "&k=10"
+-- With PARAM "embeddings": POST PATH {"model": EXTRA, "input": "<query>"} instead.
+local queries, raw, path, param, extra = {}, {}, "/v1/search", "q", "&k=10"
 local idx = 0
+
+local function jsonstr(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return string.format("\\u%04x", string.byte(c)) end) .. '"'
+end
 
 local function urlencode(s)
   return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
@@ -9,7 +14,10 @@ end
 
 function init(args)
   for line in io.lines(args[1]) do
-    if #line > 0 then table.insert(queries, urlencode(line)) end
+    if #line > 0 then
+      table.insert(queries, urlencode(line))
+      table.insert(raw, jsonstr(line))
+    end
   end
   path = args[2] or path
   param = args[3] or param
@@ -19,6 +27,10 @@ end
 
 function request()
   idx = idx % #queries + 1
+  if param == "embeddings" then
+    return wrk.format("POST", path, {["Content-Type"] = "application/json"},
+                      '{"model": "' .. extra .. '", "input": ' .. raw[idx] .. '}')
+  end
   return wrk.format("GET", path .. "?" .. param .. "=" .. queries[idx] .. extra)
 end
 
