@@ -2,15 +2,20 @@
 # setup_venv.sh - the Python packages the test suite drives ragd with (PyPI), in build/test-venv.
 #
 # Called by `make test` and `make asan`. The official openai package checks
-# that /v1/embeddings is OpenAI-compatible for real clients; ragd's own
+# that /v1/embeddings is OpenAI-compatible for real clients, langchain-core
+# that the client's LangChain retriever and embeddings work; ragd's own
 # Python client (clients/python) is installed from the tree each run, so
 # the tests use what `pip install ./clients/python` gives a user.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 venv=$top/build/test-venv
-PINS=(openai==3.51.0)
+# langchain-core 1.8 needs a certifi newer than the registry serves; 1.7.0 resolves
+PINS=(openai==3.51.0 langchain-core==1.7.0)
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/python" -c "import openai; assert openai.__version__ == '${PINS[0]#openai==}'" 2>/dev/null; then
+if ! "$venv/bin/python" -c "
+import importlib.metadata as m
+assert [m.version(p) for p in ('openai', 'langchain-core')] == ['${PINS[0]#openai==}', '${PINS[1]#langchain-core==}']
+" 2>/dev/null; then
   echo "tests: installing ${PINS[*]} into $venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 fi

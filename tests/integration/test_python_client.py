@@ -91,6 +91,19 @@ def test_keys_and_rate_limits():
         srv.close()
 
 
+def test_langchain_retriever_and_embeddings():
+    out = client("from ragd_client.langchain import RagdRetriever, RagdEmbeddings\n"
+                 "r = RagdRetriever(url=%r, k=2, mode='keyword')\n"
+                 "docs = r.invoke('QX-4471')\n"
+                 "e = RagdEmbeddings(%r)\n"
+                 "print(json.dumps({'n': len(docs), 'meta': docs[0].metadata, 'text': docs[0].page_content,"
+                 " 'q': e.embed_query('disk full'), 'd': e.embed_documents(['disk full', 'x']),"
+                 " 'none': e.embed_documents([])}))" % (SRV.url(""), SRV.url("")), SRV.url(""))
+    assert out["n"] == 1 and out["meta"]["url"].endswith("codes.md") and "QX-4471" in out["text"]  # one chunk holds it
+    assert set(out["meta"]) == {"id", "url", "title", "headings", "score", "index_version", "found_by"}
+    assert out["q"] == out["d"][0] and len(out["d"]) == 2 and out["none"] == []
+
+
 def test_not_ready():
     empty = os.path.join(WORK, "empty")
     os.makedirs(empty)
