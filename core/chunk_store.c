@@ -494,17 +494,16 @@ int chunk_store_has_keywords(const chunk_store *cs) {
     return cs->kw != NULL;
 }
 
-int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
-                        char *err) {
-    if (!cs->kw) return err_set(err, "this index has no keyword index (built before schema 3): rebuild it");
-    return kwindex_search(cs->kw, words, n, NULL, 0, limit, ids, scores);
-}
-
 int chunk_store_keyword_in(chunk_store *cs, const char *const *words, int n, const int64_t *allowed,
                            int64_t n_allowed, int limit, int64_t *ids, float *scores, char *err) {
     if (!cs->kw) return err_set(err, "this index has no keyword index (built before schema 3): rebuild it");
-    if (n_allowed == 0) return 0;
+    if (allowed && n_allowed == 0) return 0;
     return kwindex_search(cs->kw, words, n, allowed, n_allowed, limit, ids, scores);
+}
+
+int chunk_store_keyword(chunk_store *cs, const char *const *words, int n, int limit, int64_t *ids, float *scores,
+                        char *err) {
+    return chunk_store_keyword_in(cs, words, n, NULL, 0, limit, ids, scores, err);
 }
 
 static int cmp_i64(const void *a, const void *b) {

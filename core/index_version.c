@@ -268,7 +268,8 @@ int index_version_keyword_in(const index_version *v, const char *const *words, i
     int64_t *got_ids = mem_alloc(sizeof(int64_t) * (size_t)k);
     float *scores = mem_alloc(sizeof(float) * (size_t)k);
     for (int s = 0; s < ns && m >= 0; s++) {
-        int got = chunk_store_keyword_in(v->shards[s].store, words, n_words, ids[s], n[s], k, got_ids, scores, err);
+        int got = ids ? chunk_store_keyword_in(v->shards[s].store, words, n_words, ids[s], n[s], k, got_ids, scores, err)
+                      : chunk_store_keyword(v->shards[s].store, words, n_words, k, got_ids, scores, err);
         if (got < 0) m = -1;
         for (int i = 0; i < got; i++) all[m++] = (ranked_hit){got_ids[i], s, scores[i]};
     }
@@ -281,27 +282,7 @@ int index_version_keyword_in(const index_version *v, const char *const *words, i
 
 int index_version_keyword(const index_version *v, const char *const *words, int n_words, int k, ranked_hit *out,
                           char *err) {
-    int ns = v->m.n_shards, n = 0;
-    ranked_hit *all = mem_alloc(sizeof(ranked_hit) * (size_t)k * (size_t)ns + 1);
-    int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)k);
-    float *scores = mem_alloc(sizeof(float) * (size_t)k);
-    for (int s = 0; s < ns; s++) {
-        int got = chunk_store_keyword(v->shards[s].store, words, n_words, k, ids, scores, err);
-        if (got < 0) {
-            n = -1;
-            break;
-        }
-        for (int i = 0; i < got; i++) all[n++] = (ranked_hit){ids[i], s, scores[i]};
-    }
-    if (n > 0) {
-        qsort(all, (size_t)n, sizeof(ranked_hit), ranked_desc);
-        if (n > k) n = k;
-        memcpy(out, all, sizeof(ranked_hit) * (size_t)n);
-    }
-    mem_free(all);
-    mem_free(ids);
-    mem_free(scores);
-    return n;
+    return index_version_keyword_in(v, words, n_words, NULL, NULL, k, out, err);
 }
 
 void index_version_free(index_version *v) {

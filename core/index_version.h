@@ -94,7 +94,7 @@ int index_version_filter(const index_version *v, const filter_plan *p, int64_t m
 int index_version_search_in(const index_version *v, const float *query, int64_t *const *ids, const int64_t *n, int k,
                             struct ranked_hit *out, char *err);
 
-/* Keyword search over the listed chunks of each shard. */
+/* Keyword search over the listed chunks of each shard (ids NULL: all of them). */
 int index_version_keyword_in(const index_version *v, const char *const *words, int n_words, int64_t *const *ids,
                              const int64_t *n, int k, struct ranked_hit *out, char *err);
 

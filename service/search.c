@@ -263,11 +263,11 @@ static int exact_lists(live_version *lv, const search_query *q, const float *qv,
 
 /* Fresh results for a miss: the mode's lists (inside the filter), fused
  * for hybrid, rows fetched. qv holds the query vector when have_vec (else
- * it is embedded here when needed). fused holds depth entries. */
+ * it is embedded here when needed). fused holds depth entries (the
+ * candidates each list contributes, HYBRID_DEPTH for hybrid). */
 static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
-                        fused_hit *fused, int *nf, search_result *r, char *err) {
+                        int depth, fused_hit *fused, int *nf, search_result *r, char *err) {
     const index_version *v = lv->v;
-    int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
     filter_plan plan;
     if (filter_plan_make(&q->filter, &plan, err) != RAGD_OK) return RAGD_ERR;
     int64_t **ids = NULL, *n = NULL;
@@ -398,7 +398,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
             goto done;
         }
     }
-    if (search_fresh(s, lv, q, qv, have_vec || embedded, hits, &n, r, err) == RAGD_OK) {
+    if (search_fresh(s, lv, q, qv, have_vec || embedded, depth, hits, &n, r, err) == RAGD_OK) {
         status = SEARCH_OK;
         if (cst != QC_BYPASS) {
             /* Cache what was served (after any filter), best first. */
