@@ -34,7 +34,7 @@ LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c lo
 CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
-SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c \
+SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c service/key_file.c \
               service/rate_limit.c service/access_log.c service/search.c service/embeddings.c service/server.c
 
 # Everything but the mains: what tests link.

@@ -30,6 +30,14 @@ int index_dir_current(const char *index_dir, char *out, size_t cap, char *err) {
 }
 
 index_version *index_version_open(const char *index_dir, int flags, char *err) {
+    return index_version_open_tracked(index_dir, flags, NULL, err);
+}
+
+index_version *index_version_open_dir(const char *version_dir, int flags, char *err) {
+    return index_version_open_dir_tracked(version_dir, flags, NULL, err);
+}
+
+index_version *index_version_open_tracked(const char *index_dir, int flags, index_load_progress *p, char *err) {
     /* `current` may be swapped, and the version it named pruned, between
      * readlink and open: try again on a fresh readlink. */
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -37,7 +45,7 @@ index_version *index_version_open(const char *index_dir, int flags, char *err) {
         if (index_dir_current(index_dir, id, sizeof(id), err) != 0) return NULL;
         char *dir = mem_printf("%s/versions/%s", index_dir, id);
         int gone = !fsio_exists(dir);
-        index_version *v = gone ? NULL : index_version_open_dir(dir, flags, err);
+        index_version *v = gone ? NULL : index_version_open_dir_tracked(dir, flags, p, err);
         mem_free(dir);
         if (v) return v;
         char now[MANIFEST_NAME_LEN];
@@ -69,15 +77,22 @@ static int check_file(const char *dir, const char *name, int64_t bytes, const ch
     return rc;
 }
 
-static int open_shard(const index_version *v, int i, int flags, index_shard *sh, char *err) {
+static void progress_add(index_load_progress *p, int64_t bytes) {
+    if (p) atomic_fetch_add(&p->bytes_done, (long long)bytes);
+}
+
+static int open_shard(const index_version *v, int i, int flags, index_shard *sh, index_load_progress *prog,
+                      char *err) {
     const manifest_shard *ms = &v->m.shards[i];
     if (check_file(v->dir, ms->index_file, ms->index_bytes, ms->index_sha256, flags, err) ||
         check_file(v->dir, ms->store_file, ms->store_bytes, ms->store_sha256, flags, err))
         return RAGD_ERR;
+    if (flags & INDEX_VERIFY_CHECKSUMS) progress_add(prog, ms->index_bytes + ms->store_bytes);
     char *p = fsio_join(v->dir, ms->index_file);
     sh->index = vindex_read(p, err);
     mem_free(p);
     if (!sh->index) return RAGD_ERR;
+    progress_add(prog, ms->index_bytes);
     if (vindex_dim(sh->index) != v->m.dim)
         return err_set(err, "%s: dimension %d, manifest says %d", ms->index_file, vindex_dim(sh->index), v->m.dim);
     if (vindex_ntotal(sh->index) != ms->chunks)
@@ -90,6 +105,7 @@ static int open_shard(const index_version *v, int i, int flags, index_shard *sh,
     sh->store = chunk_store_open(p, err);
     mem_free(p);
     if (!sh->store) return RAGD_ERR;
+    progress_add(prog, ms->store_bytes);
     if (chunk_store_dim(sh->store) != v->m.dim)
         return err_set(err, "%s: dimension %d, manifest says %d", ms->store_file, chunk_store_dim(sh->store),
                        v->m.dim);
@@ -99,7 +115,8 @@ static int open_shard(const index_version *v, int i, int flags, index_shard *sh,
     return RAGD_OK;
 }
 
-index_version *index_version_open_dir(const char *version_dir, int flags, char *err) {
+index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
+                                              char *err) {
     index_version *v = mem_calloc(1, sizeof(*v));
     v->dir = mem_strdup(version_dir);
     char *mpath = fsio_join(version_dir, MANIFEST_FILE);
@@ -113,12 +130,23 @@ index_version *index_version_open_dir(const char *version_dir, int flags, char *
     }
     v->rerank = vindex_spec_is_lossy(v->m.index_spec);
     v->shards = mem_calloc((size_t)v->m.n_shards, sizeof(index_shard));
+    if (p) {
+        long long total = 0;
+        for (int i = 0; i < v->m.n_shards; i++) total += v->m.shards[i].index_bytes + v->m.shards[i].store_bytes;
+        if (flags & INDEX_VERIFY_CHECKSUMS) total *= 2;
+        atomic_store(&p->shards_done, 0);
+        atomic_store(&p->bytes_done, 0);
+        atomic_store(&p->bytes_total, total);
+        atomic_store(&p->shards_total, v->m.n_shards);
+    }
     for (int i = 0; i < v->m.n_shards; i++) {
-        if (open_shard(v, i, flags, &v->shards[i], err) != 0) {
+        if (p) atomic_store(&p->shards_done, i);
+        if (open_shard(v, i, flags, &v->shards[i], p, err) != 0) {
             err_prefix(err, "%s", version_dir);
             goto fail;
         }
     }
+    if (p) atomic_store(&p->shards_done, v->m.n_shards);
     return v;
 fail:
     index_version_free(v);

@@ -15,6 +15,7 @@
 #ifndef RAGD_INDEX_VERSION_H
 #define RAGD_INDEX_VERSION_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,20 @@ index_version *index_version_open(const char *index_dir, int flags, char *err);
 
 /* Open a version folder directly (versions/<id>). NULL + message. */
 index_version *index_version_open_dir(const char *version_dir, int flags, char *err);
+
+/* How far an open has come, for a readiness probe to report while a large
+ * index loads: set by the opener, read from any thread. Bytes count each
+ * shard file once as it is verified (with INDEX_VERIFY_CHECKSUMS) and once
+ * as it is read, so bytes_total is known before the first byte. */
+typedef struct index_load_progress {
+    atomic_int shards_done, shards_total;
+    atomic_llong bytes_done, bytes_total;
+} index_load_progress;
+
+/* index_version_open / _open_dir reporting into `p` (may be NULL). */
+index_version *index_version_open_tracked(const char *index_dir, int flags, index_load_progress *p, char *err);
+index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
+                                              char *err);
 
 /* Search every shard and merge into the best k hits, best first (highest
  * score for inner product, lowest distance for L2). Returns the number of

@@ -1,4 +1,4 @@
-/* log.c - leveled, timestamped log lines on stderr */
+/* log.c - leveled, timestamped log lines on stderr, as text or JSON */
 #include "log.h"
 
 #include <stdarg.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static volatile int log_level = LOG_INFO;
+static volatile int log_format = -1; /* -1: decide on first use (isatty) */
 
 static const char *log_names[] = {"debug", "info", "warn", "error", "quiet"};
 
@@ -25,6 +26,64 @@ int log_parse_level(const char *name) {
     return -1;
 }
 
+void log_set_format(enum log_format format) {
+    log_format = format;
+}
+
+enum log_format log_get_format(void) {
+    if (log_format < 0) log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
+    return (enum log_format)log_format;
+}
+
+int log_parse_format(const char *name) {
+    if (strcmp(name, "text") == 0) return LOG_FORMAT_TEXT;
+    if (strcmp(name, "json") == 0) return LOG_FORMAT_JSON;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, c &= 0x1F;
+    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, c &= 0x0F;
+    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, c &= 0x07;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    return len;
+}
+
+size_t log_json_escape(char *buf, size_t cap, const char *s, size_t n) {
+    size_t o = 0;
+    if (cap == 0) return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        char esc[8];
+        const char *piece = esc;
+        size_t len, step;
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\') esc[0] = '\\', esc[1] = (char)c, len = 2, step = 1;
+        else if (c == '\n') memcpy(esc, "\\n", 2), len = 2, step = 1;
+        else if (c == '\t') memcpy(esc, "\\t", 2), len = 2, step = 1;
+        else if (c < 0x20 || c == 0x7F) len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c), step = 1;
+        else if ((step = utf8_len(u + i, n - i)) == 0) piece = "\xEF\xBF\xBD", len = 3, step = 1;
+        else piece = s + i, len = step;
+        if (o + len > cap - 1) break;
+        memcpy(buf + o, piece, len);
+        o += len;
+        i += step;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
 void log_timestamp(char *buf, int with_millis) {
     struct timespec ts;
     struct tm tm;
@@ -39,15 +98,23 @@ void log_timestamp(char *buf, int with_millis) {
 
 void log_msg(enum log_level level, const char *fmt, ...) {
     if ((int)level < log_level || level >= LOG_QUIET) return;
-    char line[2048], ts[32];
+    char msg[2048], line[4096], ts[32];
     log_timestamp(ts, 1);
-    int n = snprintf(line, sizeof(line), "%s %-5s ", ts, log_names[level]);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+    size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    size_t len;
+    if (log_get_format() == LOG_FORMAT_JSON) {
+        len = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, log_names[level]);
+        len += log_json_escape(line + len, sizeof(line) - len - 3, msg, mlen);
+        memcpy(line + len, "\"}", 2);
+        len += 2;
+    } else {
+        len = (size_t)snprintf(line, sizeof(line), "%s %-5s %.*s", ts, log_names[level], (int)mlen, msg);
+        if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+    }
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;

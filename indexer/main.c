@@ -92,6 +92,7 @@ static void usage(FILE *f) {
         "  --threads N            embedding workers and shard builders (cores)\n"
         "  --batch N              texts per embedding call (64)\n"
         "  --log-level L          debug, info, warn, error (info)\n"
+        "  --log-format F         text or json lines (json when stderr is not a terminal)\n"
         "\n"
         "info: describe the live version; --verify also checks every SHA-256.\n"
         "search: embed QUERY with the index's embedder, print the top k (10) as JSON\n"
@@ -189,6 +190,10 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
         int l = log_parse_level(v);
         if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
         log_set_level((enum log_level)l);
+    } else if (!strcmp(key, "log-format")) {
+        int f = log_parse_format(v);
+        if (f < 0) return err_set(err, "--log-format: \"%s\" is not text or json", v);
+        log_set_format((enum log_format)f);
     } else if (!strcmp(key, "max-failed-share")) {
         char *end;
         double f = strtod(v, &end);

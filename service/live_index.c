@@ -20,6 +20,10 @@ struct live_index {
     pthread_mutex_t reload_mu; /* one reload at a time */
     live_version *cur;
     char last_error[RAGD_ERR_LEN];
+    index_load_progress prog;    /* of the load under way */
+    int loading;                 /* guarded by mu */
+    char loading_id[MANIFEST_NAME_LEN];
+    double loading_since;
     volatile sig_atomic_t reload_requested;
     atomic_int stopping;
     int poll_ms;
@@ -34,6 +38,7 @@ live_index *live_index_new(const char *index_dir, const live_params *p) {
     pthread_mutex_init(&li->mu, NULL);
     pthread_mutex_init(&li->reload_mu, NULL);
     snprintf(li->last_error, sizeof(li->last_error), "no version loaded yet");
+    li->loading = 1; /* until the first load has been tried: /ready says "loading" */
     return li;
 }
 
@@ -66,9 +71,30 @@ static int apply_params(live_index *li, index_version *v, char *err) {
     return RAGD_OK;
 }
 
-static live_version *load(live_index *li, char *err) {
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_loading(live_index *li, const char *id) {
+    pthread_mutex_lock(&li->mu);
+    li->loading = id != NULL;
+    if (id) {
+        snprintf(li->loading_id, sizeof(li->loading_id), "%s", id);
+        li->loading_since = mono_s();
+        atomic_store(&li->prog.shards_total, 0);
+        atomic_store(&li->prog.shards_done, 0);
+        atomic_store(&li->prog.bytes_done, 0);
+        atomic_store(&li->prog.bytes_total, 0);
+    }
+    pthread_mutex_unlock(&li->mu);
+}
+
+static live_version *load(live_index *li, const char *id, char *err) {
     int flags = li->params.verify ? INDEX_VERIFY_CHECKSUMS : 0;
-    index_version *v = index_version_open(li->dir, flags, err);
+    set_loading(li, id);
+    index_version *v = index_version_open_tracked(li->dir, flags, &li->prog, err);
     if (!v) return NULL;
     embedder *e = embedder_for_manifest(&v->m, &li->params.emb, err);
     if (!e || apply_params(li, v, err) != 0) {
@@ -94,7 +120,7 @@ int live_index_reload(live_index *li, char *err) {
         int same = cur && strcmp(cur->v->m.version_id, id) == 0;
         live_version_release(cur);
         if (!same) {
-            live_version *lv = load(li, err);
+            live_version *lv = load(li, id, err);
             if (!lv) {
                 rc = -1;
             } else {
@@ -117,6 +143,7 @@ int live_index_reload(live_index *li, char *err) {
         pthread_mutex_unlock(&li->mu);
         log_error("reload rejected: %s%s", err, serving ? " (still serving the previous version)" : "");
     }
+    set_loading(li, NULL);
     if (rc != 0) metrics_reload(rc > 0);
     pthread_mutex_unlock(&li->reload_mu);
     return rc;
@@ -130,6 +157,7 @@ static void *watch_loop(void *arg) {
     live_index *li = arg;
     char last[MANIFEST_NAME_LEN] = "", now[MANIFEST_NAME_LEN], err[RAGD_ERR_LEN];
     index_dir_current(li->dir, last, sizeof(last), NULL);
+    if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
     int waited = 0;
     while (!atomic_load(&li->stopping)) {
         usleep(50 * 1000);
@@ -155,10 +183,36 @@ void live_index_watch(live_index *li, int poll_ms) {
     if (pthread_create(&li->watcher, NULL, watch_loop, li) == 0) li->watching = 1;
 }
 
+void live_index_status(live_index *li, live_status *out) {
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&li->mu);
+    out->ready = li->cur != NULL;
+    out->loading = li->loading;
+    if (li->loading) {
+        snprintf(out->loading_id, sizeof(out->loading_id), "%s", li->loading_id);
+        out->loading_s = mono_s() - li->loading_since;
+        out->shards_total = atomic_load(&li->prog.shards_total);
+        out->shards_done = atomic_load(&li->prog.shards_done);
+        out->bytes_total = atomic_load(&li->prog.bytes_total);
+        out->bytes_done = atomic_load(&li->prog.bytes_done);
+    }
+    if (!out->ready) {
+        if (li->loading && !li->loading_id[0])
+            snprintf(out->reason, sizeof(out->reason), "starting: the first load has not begun");
+        else if (li->loading)
+            snprintf(out->reason, sizeof(out->reason), "loading index version %s: %d of %d shards, %lld of %lld bytes",
+                     out->loading_id, out->shards_done, out->shards_total, out->bytes_done, out->bytes_total);
+        else
+            snprintf(out->reason, sizeof(out->reason), "%s", li->last_error);
+    }
+    pthread_mutex_unlock(&li->mu);
+}
+
 int live_index_ready(live_index *li, char *reason, size_t cap) {
     pthread_mutex_lock(&li->mu);
     int ok = li->cur != NULL;
-    if (!ok) snprintf(reason, cap, "%s", li->last_error);
+    if (!ok && li->loading) snprintf(reason, cap, "loading index version %s", li->loading_id);
+    else if (!ok) snprintf(reason, cap, "%s", li->last_error);
     pthread_mutex_unlock(&li->mu);
     return ok;
 }

@@ -7,12 +7,13 @@
  * the version `current` names (checksums, dims, counts) and the embedder
  * its manifest names, off the request path; one that fails is rejected
  * with a log line and the old version keeps serving. A watcher thread
- * reloads on request (SIGHUP, /admin/reload) and, if asked, whenever
- * `current` points somewhere new.
+ * makes the first load (so the server can listen, answer /health and
+ * report loading progress on /ready meanwhile), then reloads on request
+ * (SIGHUP, /admin/reload) and, if asked, whenever `current` points
+ * somewhere new.
  *
- *     live_index *li = live_index_new("var/index", NULL, &search_params);
- *     live_index_reload(li, err);                 // first load
- *     live_index_watch(li, 1000);                 // poll `current` every second
+ *     live_index *li = live_index_new("var/index", &params);
+ *     live_index_watch(li, 1000);                 // load, then poll `current` every second
  *     live_version *lv = live_index_acquire(li);  // per request
  *     ... lv->v, lv->e ...
  *     live_version_release(lv);
@@ -23,6 +24,7 @@
 #include <stdatomic.h>
 
 #include "embedder.h"
+#include "err.h"
 #include "index_version.h"
 
 typedef struct live_version {
@@ -51,13 +53,27 @@ int live_index_reload(live_index *li, char *err);
 /* Ask the watcher thread to reload soon (async-signal-safe). */
 void live_index_request_reload(live_index *li);
 
-/* Start the watcher thread: handles requested reloads and, if
- * poll_ms > 0, reloads when `current` changes. */
+/* Start the watcher thread: loads the version `current` names now,
+ * then handles requested reloads and, if poll_ms > 0, reloads when
+ * `current` changes. */
 void live_index_watch(live_index *li, int poll_ms);
 
 /* The live version with a reference taken, or NULL if none is loaded. */
 live_version *live_index_acquire(live_index *li);
 void live_version_release(live_version *lv);
+
+/* What a readiness probe reports. */
+typedef struct live_status {
+    int ready;   /* a version is serving */
+    int loading; /* a load is under way; the fields below say how far */
+    char loading_id[MANIFEST_NAME_LEN];
+    int shards_done, shards_total;
+    long long bytes_done, bytes_total;
+    double loading_s;          /* since the load began */
+    char reason[RAGD_ERR_LEN]; /* not ready: why (the last error, or that it is loading) */
+} live_status;
+
+void live_index_status(live_index *li, live_status *out);
 
 /* 1 if a version is loaded; otherwise 0 and the reason in `reason`. */
 int live_index_ready(live_index *li, char *reason, size_t cap);

@@ -1,4 +1,5 @@
 /* main.c - ragd-serve: the command line of the query service */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
-#include "auth.h"
+#include "key_file.h"
 #include "config.h"
 #include "embedder.h"
 #include "err.h"
@@ -35,7 +36,8 @@ static void usage(FILE *f) {
         "  --threads N            HTTP request threads (cores)\n"
         "  --search-threads N     shard-search workers shared by all requests (cores - 1)\n"
         "  --index-name NAME      name API keys are limited to (folder name of --index)\n"
-        "  --api-keys FILE        key file (see docs/api.md); none = open access\n"
+        "  --api-keys FILE        key file (see docs/api.md), reloaded when it changes;\n"
+        "                         none = open access\n"
         "  --protect-ops          require a key on /health, /ready and /metrics too\n"
         "  --rate-limit R         requests per second per key (or client address); 0 = off\n"
         "  --burst N              bucket size for the rate limit (2 x rate)\n"
@@ -78,9 +80,11 @@ static void usage(FILE *f) {
         "  --log-queries          include query text in the access log\n"
         "  --no-access-log        no per-request log lines\n"
         "  --log-level L          debug, info, warn, error (info)\n"
+        "  --log-format F         text or json lines (json when stderr is not a terminal)\n"
         "  --check                load and verify the index, print a summary, exit\n"
         "\n"
-        "Signals: SIGHUP reloads; SIGTERM/SIGINT stop accepting, finish in-flight\n"
+        "Signals: SIGHUP reloads the index and the --api-keys file (both are also\n"
+        "reloaded when they change, every --watch-ms); SIGTERM/SIGINT stop accepting, finish in-flight\n"
         "requests, exit 0.\n", embedder_cli_help());
 }
 
@@ -182,6 +186,10 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         int l = log_parse_level(v);
         if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
         log_set_level((enum log_level)l);
+    } else if (!strcmp(key, "log-format")) {
+        int f = log_parse_format(v);
+        if (f < 0) return err_set(err, "--log-format: \"%s\" is not text or json", v);
+        log_set_format((enum log_format)f);
     } else if (!strcmp(key, "rate-limit") || !strcmp(key, "burst")) {
         char *end;
         double x = strtod(v, &end);
@@ -312,23 +320,25 @@ static void install_signals(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-static int wait_signal(void) {
-    unsigned char b;
+/* The next signal, or 0 after timeout_ms (< 0: wait for ever). */
+static int wait_signal(int timeout_ms) {
+    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
     for (;;) {
-        ssize_t n = read(signal_pipe[0], &b, 1);
-        if (n == 1) return b;
+        int r = poll(&p, 1, timeout_ms);
+        if (r == 0) return 0;
+        if (r < 0) continue; /* EINTR */
+        unsigned char b;
+        if (read(signal_pipe[0], &b, 1) == 1) return b;
     }
 }
 
-static int serve(serve_cli *c, auth *keys) {
+static int serve(serve_cli *c, key_file *keys) {
     char err[RAGD_ERR_LEN];
     install_signals();
     /* Budget: requests and shard workers are the parallelism; BLAS and
      * OpenMP inside them run single-threaded (see docs/operations.md). */
     embedder_set_blas_threads(1);
     live_index *li = live_index_new(c->index_dir, &c->lp);
-    if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
-    live_index_watch(li, c->watch_ms);
     search_pool *pool = search_pool_new(c->search_threads);
     qcache *cache = NULL;
     embedder *key = NULL;
@@ -363,10 +373,16 @@ static int serve(serve_cli *c, auth *keys) {
         log_info("listening on http://%s:%d/ (%d request threads, %d search workers%s)", c->so.bind,
                  server_port(srv), c->so.threads, c->search_threads,
                  keys ? ", API keys required" : ", open access: no --api-keys given");
+        /* Listen first, then load: /health answers and /ready reports
+         * progress while a large index loads (a startupProbe waits). */
+        live_index_watch(li, c->watch_ms);
+        /* The key file is checked for changes as often as the index's
+         * `current` (--watch-ms); SIGHUP reloads both. */
         for (;;) {
-            int sig = wait_signal();
-            if (sig == SIGHUP) {
-                live_index_request_reload(li);
+            int sig = wait_signal(keys && c->watch_ms > 0 ? c->watch_ms : -1);
+            if (sig == 0 || sig == SIGHUP) {
+                if (keys) key_file_reload(keys, sig == SIGHUP, err);
+                if (sig == SIGHUP) live_index_request_reload(li);
                 continue;
             }
             log_info("signal %d: stopping; finishing in-flight requests (up to %d s)", sig, c->shutdown_s);
@@ -414,14 +430,14 @@ int main(int argc, char **argv) {
     if (c.check) {
         code = check_only(&c);
     } else {
-        auth *keys = NULL;
-        if (c.keys_path && !(keys = auth_load(c.keys_path, err))) {
+        key_file *keys = NULL;
+        if (c.keys_path && !(keys = key_file_open(c.keys_path, err))) {
             fprintf(stderr, "ragd-serve: %s\n", err);
             code = 2;
         } else {
             code = serve(&c, keys);
         }
-        auth_free(keys);
+        key_file_free(keys);
     }
     mem_free(name);
     config_free(conf, nconf);

@@ -44,7 +44,9 @@ static struct {
     atomic_uint_fast64_t key_calls, key_errors;
     atomic_uint_fast64_t guard[N_GUARD];
     atomic_uint_fast64_t reloads_ok, reloads_failed;
-} M;
+    atomic_uint_fast64_t key_reloads_ok, key_reloads_failed;
+    atomic_int_fast64_t api_keys; /* -1: no key file (open access) */
+} M = {.api_keys = -1};
 
 const char *route_name(enum route r) {
     return route_names[r < ROUTE_COUNT ? r : ROUTE_OTHER];
@@ -118,6 +120,11 @@ void metrics_guard_reject(const char *reason) {
 
 void metrics_reload(int ok) {
     atomic_fetch_add(ok ? &M.reloads_ok : &M.reloads_failed, 1);
+}
+
+void metrics_api_keys(int count, int reload_ok) {
+    atomic_store(&M.api_keys, count);
+    if (reload_ok >= 0) atomic_fetch_add(reload_ok ? &M.key_reloads_ok : &M.key_reloads_failed, 1);
 }
 
 void metrics_redis_latency(double seconds) {
@@ -244,6 +251,14 @@ char *metrics_render(const metrics_gauges *g) {
             "# TYPE ragd_index_reloads_total counter\n"
             "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",
         (unsigned long long)atomic_load(&M.reloads_ok), (unsigned long long)atomic_load(&M.reloads_failed));
+    if (atomic_load(&M.api_keys) >= 0) {
+        put(&b, "# HELP ragd_api_keys Keys in the loaded API key file.\n# TYPE ragd_api_keys gauge\nragd_api_keys %lld\n",
+            (long long)atomic_load(&M.api_keys));
+        put(&b, "# HELP ragd_api_key_reloads_total API key file reloads (SIGHUP or a changed file) by result.\n"
+                "# TYPE ragd_api_key_reloads_total counter\n"
+                "ragd_api_key_reloads_total{result=\"ok\"} %llu\nragd_api_key_reloads_total{result=\"rejected\"} %llu\n",
+            (unsigned long long)atomic_load(&M.key_reloads_ok), (unsigned long long)atomic_load(&M.key_reloads_failed));
+    }
     put(&b, "# HELP ragd_index_chunks Chunks in the live index version.\n"
             "# TYPE ragd_index_chunks gauge\nragd_index_chunks %lld\n", (long long)g->index_chunks);
     put(&b, "# HELP ragd_index_info The live index version (value is 1).\n# TYPE ragd_index_info gauge\n");

@@ -77,6 +77,10 @@ void metrics_key_embed(int failed);
 /* A semantic candidate the guard turned down ("numbers", "negation", ...). */
 void metrics_guard_reject(const char *reason);
 void metrics_reload(int ok);
+
+/* Keys in the API key file now; reload_ok 1/0 counts a reload that
+ * succeeded/was rejected, -1 none (the first load). */
+void metrics_api_keys(int count, int reload_ok);
 void metrics_redis_latency(double seconds);
 
 /* Prometheus exposition text (caller frees). */

@@ -24,7 +24,7 @@
 struct server {
     server_opts o;
     searcher *s;
-    const auth *keys;
+    key_file *keys;
     rate_limit *rl;
     struct MHD_Daemon *d;
     int port;
@@ -187,22 +187,23 @@ static const char *presented_key(struct MHD_Connection *c) {
 
 /* 0 if the request may go on; otherwise an error response was queued. */
 static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum MHD_Result *out) {
-    const api_key *k = NULL;
+    key_grant grant, *k = NULL;
     if (needs_key(srv, rq->route)) {
         const char *p = presented_key(c);
         if (!p || !*p) return *out = send_error(c, rq, 401, "missing_api_key", "send the key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\""), 1;
-        k = auth_check(srv->keys, p, strlen(p));
-        if (!k) return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
-        snprintf(rq->key_id, sizeof(rq->key_id), "%s", k->id);
-        snprintf(rq->tenant, sizeof(rq->tenant), "%s", k->tenant);
-        if (!auth_allows_index(k, srv->o.index_name))
+        if (!key_file_check(srv->keys, p, strlen(p), srv->o.index_name, &grant))
+            return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
+        k = &grant;
+        snprintf(rq->key_id, sizeof(rq->key_id), "%.63s", k->id);
+        snprintf(rq->tenant, sizeof(rq->tenant), "%.63s", k->tenant);
+        if (!k->allowed)
             return *out = send_error(c, rq, 403, "index_forbidden", "this key may not query this index"), 1;
         if (rq->route == ROUTE_RELOAD && !k->admin)
             return *out = send_error(c, rq, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
     }
     if (rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) {
         char bucket[96];
-        if (k) snprintf(bucket, sizeof(bucket), "key:%s", k->id);
+        if (k) snprintf(bucket, sizeof(bucket), "key:%.63s", k->id);
         else {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
             char ip[INET6_ADDRSTRLEN] = "?";
@@ -583,14 +584,22 @@ static enum MHD_Result route_compat(server *srv, struct MHD_Connection *c, reque
 }
 
 static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, request *rq) {
-    char reason[RAGD_ERR_LEN];
     live_version *lv = live_index_acquire(srv->s->li);
     if (!lv) {
-        live_index_ready(srv->s->li, reason, sizeof(reason));
-        char *safe = utf8_sanitize(reason, strlen(reason), NULL);
-        json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "not_ready", "reason", safe, "error", "code",
-                              "not_ready", "message", safe);
+        live_status st;
+        live_index_status(srv->s->li, &st);
+        char *safe = utf8_sanitize(st.reason, strlen(st.reason), NULL);
+        json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", st.loading ? "loading" : "not_ready", "reason",
+                              safe, "error", "code", "not_ready", "message", safe);
         mem_free(safe);
+        if (st.loading && st.loading_id[0])
+            json_object_set_new(o, "progress",
+                                json_pack("{s:s, s:i, s:i, s:I, s:I, s:f, s:f}", "index_version", st.loading_id,
+                                          "shards_loaded", st.shards_done, "shards", st.shards_total, "bytes_loaded",
+                                          (json_int_t)st.bytes_done, "bytes", (json_int_t)st.bytes_total,
+                                          "fraction",
+                                          st.bytes_total > 0 ? (double)st.bytes_done / (double)st.bytes_total : 0.0,
+                                          "elapsed_s", st.loading_s));
         return send_json(c, rq, 503, o, NULL);
     }
     char sem[RAGD_ERR_LEN + 8];
@@ -751,7 +760,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     *state = NULL;
 }
 
-server *server_start(const server_opts *o, searcher *s, const auth *keys, char *err) {
+server *server_start(const server_opts *o, searcher *s, key_file *keys, char *err) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
         err_set(err, "--bind %s: not an IPv4 address", o->bind);

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "auth.h"
+#include "key_file.h"
 #include "rate_limit.h"
 #include "embeddings.h"
 #include "search.h"
@@ -45,7 +45,7 @@ typedef struct server server;
 server_opts server_opts_default(void);
 
 /* Bind and start serving. `keys` may be NULL (open access). NULL + err. */
-server *server_start(const server_opts *o, searcher *s, const auth *keys, char *err);
+server *server_start(const server_opts *o, searcher *s, key_file *keys, char *err);
 
 int server_port(const server *srv);
 

@@ -140,8 +140,9 @@ def make_corpus(folder, n_docs=60, seed=7):
 class Server:
     """A ragd-serve process on a free port, stopped by close()."""
 
-    def __init__(self, index, *args, env=None):
+    def __init__(self, index, *args, env=None, wait_loaded=True):
         self.port = free_port()
+        self.wait_loaded = wait_loaded
         self.log = tempfile.NamedTemporaryFile(prefix="ragd-serve-", suffix=".log", delete=False)
         cmd = [binary("ragd-serve"), "--index", index, "--port", str(self.port), "--log-level", "warn",
                "--no-access-log"] + [str(a) for a in args]
@@ -156,7 +157,14 @@ class Server:
         if self.proc.poll() is not None:
             return False
         try:
-            return http("GET", self.url("/health"), timeout=2)[0] in (200, 401)
+            if http("GET", self.url("/health"), timeout=2)[0] not in (200, 401):
+                return False
+            if not self.wait_loaded:
+                return True
+            # The server listens before it loads: wait until the first
+            # load has been tried (ready, or not ready for a reason).
+            st, _, body = http("GET", self.url("/ready"), timeout=2)
+            return st != 503 or json.loads(body).get("status") != "loading"
         except OSError:
             return False
 
