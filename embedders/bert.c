@@ -6,9 +6,9 @@
  * and runs the encoder in fp32: word + position + token-type embeddings and
  * LayerNorm, then per layer self-attention and an erf-GELU feed-forward
  * block, each followed by a residual LayerNorm; then mean (or CLS) pooling
- * and L2 normalisation. The linear layers run as one cblas_sgemm over all
- * tokens of a batch packed together (no padding), or, for up to 256 rows
- * (one text), on tensor.c's packed kernel; attention runs per sequence.
+ * and L2 normalisation. The linear layers run on tensor.c's packed kernel
+ * over all tokens of a batch packed together (no padding); attention runs
+ * per sequence. Each text's vector is the same bits alone or in any batch.
  * The model is read-only after loading, so embed() may run on several
  * threads at once (each call has its own buffers). docs/embedders.md.
  */

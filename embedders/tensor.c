@@ -275,17 +275,7 @@ void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tens
     int64_t rows = x->ne[1], in = x->ne[0], out = y->ne[0];
     RAGD_CHECK(y->ne[1] == rows && in == w->in && out == w->out);
     if (rows == 0) return;
-    if (rows <= TENSOR_SMALL_ROWS) {
-        linear_panels(x, w, b, y);
-        return;
-    }
-    float beta = 0.0f;
-    if (b) { /* start from the bias, then accumulate x W^T into it */
-        for (int64_t r = 0; r < rows; r++) memcpy(tensor_row(y, r), b, sizeof(float) * (size_t)out);
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f, x->data, ld(x), w->w,
-                (int)in, beta, y->data, ld(y));
+    linear_panels(x, w, b, y);
 }
 
 /* ---- fused epilogues ---- */

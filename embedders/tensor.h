@@ -62,14 +62,16 @@ size_t tensor_weight_floats(int64_t out, int64_t in);
 tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels);
 float *tensor_panels_alloc(size_t floats); /* free() it */
 
-/* Inputs of at most this many rows (one sequence of up to 256 tokens, or a
- * few short ones) use the packed panels: cblas_sgemm packs (copies) the
- * whole weight matrix on every call, which for a single query costs more
- * than the multiply; at a few thousand rows (a batch) sgemm is as fast or
- * faster (measured: docs/embedders.md). */
-#define TENSOR_SMALL_ROWS 256
+/* Every product runs on the packed panels, whatever the number of rows:
+ * cblas_sgemm packs (copies) the whole weight matrix on every call, which
+ * for a single query costs more than the multiply, and at a few thousand
+ * rows (a batch) the panels are as fast (measured: docs/embedders.md).
+ * One kernel also makes each row's result independent of the rows it is
+ * computed with, so a text's vector is the same bits alone or in any
+ * batch (the service batches concurrent requests together). */
 
-/* y = x W^T, plus b on every row when b is not NULL. */
+/* y = x W^T, plus b on every row when b is not NULL; row r of y depends
+ * on row r of x only, bit for bit. */
 void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y);
 
 /* Epilogues fused into one pass over the linear layer's output:

@@ -39,8 +39,7 @@ static void copy(tensor *dst, const tensor *src) {
     for (int64_t r = 0; r < src->ne[1]; r++) memcpy(tensor_row(dst, r), tensor_row(src, r), sizeof(float) * (size_t)src->ne[0]);
 }
 
-/* One linear layer through tensor_linear (packed panels up to
- * TENSOR_SMALL_ROWS rows, cblas_sgemm above) against the reference. */
+/* One linear layer through tensor_linear (the packed panels) against the reference. */
 static float linear_error(int in, int out, int rows, int with_bias) {
     tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows), r = tensor_alloc(out, rows);
     float *w = malloc(sizeof(float) * (size_t)in * out), *b = calloc((size_t)out, sizeof(float));
@@ -55,10 +54,10 @@ static float linear_error(int in, int out, int rows, int with_bias) {
     return d / sqrtf((float)in);
 }
 
-TEST(test_linear_both_paths) {
-    /* Rows around the register block (8) and the path switch (TENSOR_SMALL_ROWS),
-     * outputs that fill panels and one that ends in a partial panel. */
-    int rows[] = {1, 2, 7, 8, 9, 37, TENSOR_SMALL_ROWS, TENSOR_SMALL_ROWS + 1, 300};
+TEST(test_linear_against_reference) {
+    /* Rows around the register block (8), a few hundred (one long text) and
+     * a batch, outputs that fill panels and one that ends in a partial panel. */
+    int rows[] = {1, 2, 7, 8, 9, 37, 256, 257, 300, 1500};
     int outs[] = {96, 40, 5};
     float worst = 0;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -86,9 +85,33 @@ static void linear_on_view(int rows) {
     CHECK(d < 1e-4f);
 }
 
+TEST(test_linear_rows_do_not_depend_on_each_other) {
+    /* A row's output is the same bits whatever rows it is computed with. */
+    int in = 384, out = 70, rows = 300;
+    tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows);
+    float *w = malloc(sizeof(float) * (size_t)in * out), *b = malloc(sizeof(float) * (size_t)out);
+    fill(&x);
+    for (int i = 0; i < in * out; i++) w[i] = frand();
+    for (int i = 0; i < out; i++) b[i] = frand();
+    tensor_weight tw = tensor_weight_make(w, out, in);
+    tensor_linear(&x, &tw, b, &y);
+    int same = 1;
+    for (int r0 = 0; r0 < rows; r0 += 37) {
+        int n = r0 % 3 + 1; /* 1 to 3 rows at a time */
+        if (r0 + n > rows) n = rows - r0;
+        tensor xs = tensor_view(&x, 0, in, r0, n), ys = tensor_alloc(out, n);
+        tensor_linear(&xs, &tw, b, &ys);
+        for (int r = 0; r < n; r++)
+            same &= memcmp(tensor_row(&ys, r), tensor_row(&y, r0 + r), sizeof(float) * (size_t)out) == 0;
+        tensor_free(&ys);
+    }
+    tensor_free(&x), tensor_free(&y), free(w), free(b), tensor_weight_free(&tw);
+    CHECK(same);
+}
+
 TEST(test_linear_on_strided_view) {
     linear_on_view(5);
-    linear_on_view(TENSOR_SMALL_ROWS + 100);
+    linear_on_view(356);
 }
 
 TEST(test_fused_epilogues) {
@@ -182,7 +205,8 @@ TEST(test_exp_and_erf_against_libm) {
 
 int main(void) {
     RUN(test_exp_and_erf_against_libm);
-    RUN(test_linear_both_paths);
+    RUN(test_linear_against_reference);
+    RUN(test_linear_rows_do_not_depend_on_each_other);
     RUN(test_linear_on_strided_view);
     RUN(test_fused_epilogues);
     RUN(test_layernorm_and_gelu);
