@@ -35,7 +35,7 @@ CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c service/key_file.c \
-              service/rate_limit.c service/access_log.c service/search.c service/embeddings.c service/server.c
+              service/rate_limit.c service/access_log.c service/search.c service/embed_batcher.c service/embeddings.c service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))

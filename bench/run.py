@@ -352,9 +352,21 @@ def section_embeddings(out, queries_file):
     cli_s = time.time() - t
     res = {"texts": len(qs), "cli_texts_per_s": len(qs) / cli_s, "cli_command": "ragd-index embed --embedder minilm",
            "runs": {}}
-    with common.ragd_serve(index) as url:
-        for c in (1, 16):
-            res["runs"]["c%d" % c] = wrk(url, queries_file, "/v1/embeddings", "embeddings", "all-MiniLM-L6-v2", c)
+    # Default server (request threads = cores, so requests never wait to be
+    # combined), then more request threads than cores with requests combined
+    # into shared passes (--embed-batch-max 64) and without (0).
+    variants = [("default", []), ("threads8", ["--threads", "8"]),
+                ("threads8-nocombine", ["--threads", "8", "--embed-batch-max", "0"])]
+    for name, flags in variants:
+        with common.ragd_serve(index, *flags) as url:
+            for c in ((1, 16) if name == "default" else (16,)):
+                r = wrk(url, queries_file, "/v1/embeddings", "embeddings", "all-MiniLM-L6-v2", c)
+                r["server_flags"] = " ".join(flags)
+                m = urllib.request.urlopen(url + "/metrics").read().decode()
+                got = dict(re.findall(r"^(ragd_embed_pass(?:es|_requests)_total) (\d+)$", m, re.M))
+                if got:
+                    r["requests_per_pass"] = int(got["ragd_embed_pass_requests_total"]) / max(1, int(got["ragd_embed_passes_total"]))
+                res["runs"]["c%d" % c if name == "default" else "c%d-%s" % (c, name)] = r
     out["embeddings_api"] = res
 
 
@@ -660,8 +672,11 @@ def markdown(out, pngs):
               "| client | texts/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|",
               "| `%s` (64 texts per call) | %.0f | | | |" % (ea["cli_command"], ea["cli_texts_per_s"])]
         for k, r in ea["runs"].items():
-            L.append("| POST /v1/embeddings, %s connection(s) | %.0f | %.2f | %.2f | %d |" % (
-                k[1:], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"] + r["non2xx"]))
+            conns, _, variant = k[1:].partition("-")
+            flags = " (`%s`%s)" % (r["server_flags"], ", %.2f requests per encoder pass" % r["requests_per_pass"]
+                                   if "requests_per_pass" in r else "") if r.get("server_flags") else ""
+            L.append("| POST /v1/embeddings, %s connection(s)%s | %.0f | %.2f | %.2f | %d |" % (
+                conns, flags, r["qps"], r["p50_ms"], r["p99_ms"], r["errors"] + r["non2xx"]))
         L.append("")
     sd = out.get("seed")
     if sd and "c1" in sd:

@@ -118,7 +118,8 @@ static int parse(const embeddings_opts *o, const embedder *e, json_t *root, cons
     return 0;
 }
 
-int embeddings_answer(live_index *li, const embeddings_opts *o, const char *body, size_t len, json_t **resp) {
+int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o, const char *body, size_t len,
+                      json_t **resp) {
     json_error_t jerr;
     json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -140,7 +141,7 @@ int embeddings_answer(live_index *li, const embeddings_opts *o, const char *body
     } else if ((status = parse(o, e, root, &texts, &n, &b64, resp)) == 0) {
         float *vecs = mem_alloc(sizeof(float) * (size_t)n * (size_t)e->dim);
         char err[RAGD_ERR_LEN];
-        int rc = embedder_embed(e, texts, n, vecs, err);
+        int rc = b ? embed_batcher_embed(b, e, texts, n, vecs, err) : embedder_embed(e, texts, n, vecs, err);
         metrics_embed(1, rc != 0, 0);
         if (rc != 0) {
             status = oai_error(resp, 500, "server_error", NULL, "embedding_failed", err);

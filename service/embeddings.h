@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "embed_batcher.h"
+
 #include "live_index.h"
 
 typedef struct embeddings_opts {
@@ -29,7 +31,8 @@ embeddings_opts embeddings_opts_default(void);
 
 /* Answer POST /v1/embeddings with body[0..len): the HTTP status and the
  * JSON to send (*resp, caller sends and frees). */
-int embeddings_answer(live_index *li, const embeddings_opts *o, const char *body, size_t len, json_t **resp);
+int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o, const char *body, size_t len,
+                      json_t **resp);
 
 /* Answer GET /v1/models: the live version's model. */
 int embeddings_models(live_index *li, json_t **resp);

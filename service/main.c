@@ -49,6 +49,10 @@ static void usage(FILE *f) {
         "  --request-timeout-s N  idle connection timeout (30)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
         "  --embeddings-max-inputs N  inputs per POST /v1/embeddings request (256)\n"
+        "  --embed-concurrency N  embedding passes at once (cores); requests beyond it\n"
+        "                         wait and are combined into the next pass\n"
+        "  --embed-batch-max N    texts of concurrent requests (queries, /v1/embeddings\n"
+        "                         inputs) one pass may combine (64; 0 = no combining)\n"
         "  --embeddings-allow-remote  let /v1/embeddings call a remote index embedder\n"
         "  --search-mode M        mode when a request names none: vector, keyword or\n"
         "                         hybrid (hybrid; measured: docs/search.md)\n"
@@ -97,6 +101,7 @@ typedef struct serve_cli {
     int semantic;             /* enum semantic_mode */
     const char *index_dir, *keys_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
+    int embed_batch_max, embed_concurrency;
     double burst_set;
 } serve_cli;
 
@@ -141,6 +146,10 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
         else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
         else c->co.results_ttl_ms = n;
+    } else if (!strcmp(key, "embed-concurrency")) {
+        if (set_int(key, v, 1, 1024, &c->embed_concurrency, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "embed-batch-max")) {
+        if (set_int(key, v, 0, 4096, &c->embed_batch_max, err)) return RAGD_ERR;
     } else if (!strcmp(key, "embeddings-max-inputs")) {
         if (set_int(key, v, 1, 100000, &c->so.emb.max_inputs, err)) return RAGD_ERR;
     } else if (!strcmp(key, "search-mode")) {
@@ -254,6 +263,7 @@ static void defaults(serve_cli *c) {
     c->watch_ms = 1000;
     c->shutdown_s = 10;
     c->access_log = 1;
+    c->embed_batch_max = 64;
 }
 
 static int check_only(serve_cli *c) {
@@ -361,8 +371,13 @@ static int serve(serve_cli *c, key_file *keys) {
             log_info("cache on redis %s:%d; semantic tier off%s%s", c->co.redis.host, c->co.redis.port,
                      key_err[0] ? ": " : "", key_err);
     }
+    /* At most one encoder pass per core: requests beyond that wait and
+     * are combined into the next pass (service/embed_batcher.h). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int passes = c->embed_concurrency > 0 ? c->embed_concurrency : cores > 0 ? (int)cores : 1;
+    embed_batcher *batcher = c->embed_batch_max > 0 ? embed_batcher_new(passes, c->embed_batch_max) : NULL;
     searcher s = {.li = li, .pool = pool, .cache = cache, .semantic = c->semantic, .key = key,
-                  .semantic_off = key_err[0] ? key_err : NULL};
+                  .semantic_off = key_err[0] ? key_err : NULL, .batcher = batcher};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;
@@ -392,6 +407,7 @@ static int serve(serve_cli *c, key_file *keys) {
         }
     }
     qcache_free(cache);
+    embed_batcher_free(batcher);
     embedder_free(key);
     search_pool_free(pool);
     live_index_free(li);

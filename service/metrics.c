@@ -251,6 +251,15 @@ char *metrics_render(const metrics_gauges *g) {
             "# TYPE ragd_index_reloads_total counter\n"
             "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",
         (unsigned long long)atomic_load(&M.reloads_ok), (unsigned long long)atomic_load(&M.reloads_failed));
+    if (g->batching)
+        put(&b, "# HELP ragd_embed_passes_total Encoder passes run for requests (queries, /v1/embeddings), each "
+                "combining the texts of one or more requests.\n# TYPE ragd_embed_passes_total counter\n"
+                "ragd_embed_passes_total %lld\n"
+                "# HELP ragd_embed_pass_texts_total Texts embedded in those passes.\n"
+                "# TYPE ragd_embed_pass_texts_total counter\nragd_embed_pass_texts_total %lld\n"
+                "# HELP ragd_embed_pass_requests_total Requests served by those passes (requests / passes = "
+                "requests combined per pass).\n# TYPE ragd_embed_pass_requests_total counter\n"
+                "ragd_embed_pass_requests_total %lld\n", g->embed_passes, g->embed_texts, g->embed_requests);
     if (atomic_load(&M.api_keys) >= 0) {
         put(&b, "# HELP ragd_api_keys Keys in the loaded API key file.\n# TYPE ragd_api_keys gauge\nragd_api_keys %lld\n",
             (long long)atomic_load(&M.api_keys));

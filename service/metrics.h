@@ -47,6 +47,8 @@ typedef struct metrics_gauges {
     int64_t cache_mirror_size;
     int cache_up; /* -1 disabled, 0 down, 1 up */
     const char *cache_epoch; /* the Redis dataset epoch the mirror follows; NULL or "" if none */
+    int batching;            /* the encoder batcher's counters below are set */
+    long long embed_passes, embed_texts, embed_requests;
 } metrics_gauges;
 
 const char *route_name(enum route r);

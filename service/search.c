@@ -46,11 +46,18 @@ static int fetch_rows(const index_version *v, const fused_hit *hits, int n, cons
     return RAGD_OK;
 }
 
+/* One text through the batcher (with other requests' texts) if there is one. */
+static int embed_one(const searcher *s, embedder *e, const char *text, float *out, char *err) {
+    const char *const *t = &text;
+    return s->batcher ? embed_batcher_embed(s->batcher, e, t, 1, out, err) : embedder_embed(e, t, 1, out, err);
+}
+
 /* Embed the query (counted in metrics). */
-static int embed_query(live_version *lv, const search_query *q, float *qv, search_result *r, char *err) {
+static int embed_query(const searcher *s, live_version *lv, const search_query *q, float *qv, search_result *r,
+                       char *err) {
     double t = now_ms();
     char *text = mem_strndup(q->text, q->len);
-    int rc = embedder_embed(lv->e, (const char *const *)&text, 1, qv, err);
+    int rc = embed_one(s, lv->e, text, qv, err);
     mem_free(text);
     r->embed_ms = now_ms() - t;
     metrics_embed(1, rc != 0, 0);
@@ -184,10 +191,10 @@ const char *search_semantic_state(const searcher *s, const live_version *lv, cha
 /* The key vector of the query from a key embedder other than the
  * index's: 0, or -1 when it failed (the search then goes on without the
  * semantic tier: a cache must never fail a request). */
-static int key_embed(embedder *key, const search_query *q, float *kv) {
+static int key_embed(const searcher *s, embedder *key, const search_query *q, float *kv) {
     char err[RAGD_ERR_LEN];
     char *text = mem_strndup(q->text, q->len);
-    int rc = embedder_embed(key, (const char *const *)&text, 1, kv, err);
+    int rc = embed_one(s, key, text, kv, err);
     mem_free(text);
     metrics_key_embed(rc != 0);
     if (rc != 0) log_warn("semantic cache: key embedder: %s", err);
@@ -273,7 +280,7 @@ static int search_fresh(searcher *s, live_version *lv, const search_query *q, fl
     int64_t **ids = NULL, *n = NULL;
     lists L = {0};
     int rc = RAGD_ERR, selective = 0;
-    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(lv, q, qv, r, err) != 0) goto out;
+    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(s, lv, q, qv, r, err) != 0) goto out;
     if (plan.active) {
         double t = now_ms();
         if (index_version_filter(v, &plan, SEARCH_FILTER_EXACT_MAX, &ids, &n, err) != RAGD_OK) goto out;
@@ -373,11 +380,11 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     if (semantic) {
         if (key) {
             kv = mem_alloc(sizeof(float) * (size_t)kdim);
-            if (key_embed(key, q, kv) != 0) semantic = 0;
+            if (key_embed(s, key, q, kv) != 0) semantic = 0;
         } else {
             /* the index's own embedder makes the key vector */
             if (!have_vec) {
-                if (embed_query(lv, q, qv, r, err) != 0) goto done;
+                if (embed_query(s, lv, q, qv, r, err) != 0) goto done;
                 embedded = 1;
             }
             kv = mem_alloc(sizeof(float) * (size_t)kdim);

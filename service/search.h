@@ -21,6 +21,7 @@
 #include "chunk_store.h"
 #include "filter.h"
 #include "fusion.h"
+#include "embed_batcher.h"
 #include "live_index.h"
 #include "metrics.h"
 #include "search_pool.h"
@@ -75,6 +76,7 @@ typedef struct searcher {
     int semantic;            /* enum semantic_mode */
     embedder *key;           /* key embedder of the semantic tier; NULL: the index's own */
     const char *semantic_off; /* why the semantic tier cannot run (key embedder failed), or NULL */
+    embed_batcher *batcher;   /* concurrent requests' texts in one pass; NULL: each alone */
 } searcher;
 
 enum search_status {

@@ -619,6 +619,11 @@ static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, requ
                         .cache_up = srv->s->cache ? qcache_up(srv->s->cache) : -1,
                         .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0,
                         .cache_epoch = epoch};
+    if (srv->s->batcher) {
+        embed_batcher_stats st;
+        embed_batcher_stats_get(srv->s->batcher, &st);
+        g.batching = 1, g.embed_passes = st.passes, g.embed_texts = st.texts, g.embed_requests = st.requests;
+    }
     char *text = metrics_render(&g);
     live_version_release(lv);
     return send_text(c, rq, 200, text, "text/plain; version=0.0.4", NULL);
@@ -664,7 +669,7 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *
     case ROUTE_RELOAD: return route_reload(srv, c, rq);
     case ROUTE_EMBEDDINGS: {
         json_t *resp = NULL;
-        int st = embeddings_answer(srv->s->li, &srv->o.emb, rq->body, rq->body_len, &resp);
+        int st = embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
         return send_json_precise(c, rq, st, resp);
     }
     case ROUTE_MODELS: {

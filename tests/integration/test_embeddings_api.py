@@ -6,6 +6,7 @@ embed` bit for bit (float32), in both encodings.
 """
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -155,6 +156,104 @@ def test_remote_index_embedder_is_refused_unless_allowed():
             srv.close()
     finally:
         fake.close()
+
+
+def test_concurrent_requests_get_their_own_vectors_bit_for_bit():
+    # Concurrent requests are combined into shared encoder passes; each must
+    # still get exactly the vectors of its own texts, as `ragd-index embed`
+    # of each text alone gives them.
+    texts = ["question number %d about %s" % (i, w) for i, w in enumerate("alpha bravo charlie delta echo "
+                                                                             "foxtrot golf hotel india juliet".split())]
+    ref = {}
+    for t in texts:
+        r = harness.run([harness.binary("ragd-index"), "embed", "--embedder", "minilm"], input=t + "\n")
+        ref[t] = f32(json.loads(r.stdout))
+    srv = harness.Server(INDEX, "--watch-ms", "0", "--threads", "8", "--embed-concurrency", "1")
+    try:
+        out = {}
+
+        def one(i):
+            for rep in range(3):
+                t = texts[(i + rep) % len(texts)]
+                st, _, body = srv.post("/v1/embeddings", json.dumps({"model": "all-MiniLM-L6-v2", "input": [t, t]}))
+                assert st == 200, body
+                data = json.loads(body)["data"]
+                out[(i, rep)] = (t, [f32(d["embedding"]) for d in data])
+
+        threads = [harness.threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert len(out) == 24
+        for t, vecs in out.values():
+            assert vecs == [ref[t], ref[t]], t
+        m = srv.get("/metrics")[2].decode()
+        passes = int(re.search(r"^ragd_embed_passes_total (\d+)$", m, re.M).group(1))
+        served = int(re.search(r"^ragd_embed_pass_requests_total (\d+)$", m, re.M).group(1))
+        assert served == 24 and 1 <= passes <= served, (passes, served)
+    finally:
+        srv.close()
+
+
+def test_waiting_requests_share_one_upstream_call():
+    # With a remote embedder, requests that arrive while a call is under way
+    # wait (--embed-concurrency 1) and go upstream together: fewer calls,
+    # every request still answered with its own vectors (searches too).
+    fake = FakeEmbeddings(dim=8)
+    try:
+        idx = os.path.join(WORK, "idx-remote-batch")
+        r = harness.ragd_index("build", "--out", idx, "--source", os.path.join(WORK, "corpus"), "--embedder", "openai",
+                               "--openai-url", fake.url(), "--openai-model", "m", "--dim", "8", "--log-level", "warn")
+        assert r.returncode == 0, r.stderr
+        srv = harness.Server(idx, "--watch-ms", "0", "--openai-url", fake.url(), "--openai-model", "m",
+                             "--embeddings-allow-remote", "--threads", "12", "--embed-concurrency", "1")
+        try:
+            fake.script("hang:1.5")  # the first call is slow; the others queue behind it
+            results, errors = {}, []
+
+            def embed(i):
+                st, _, body = srv.post("/v1/embeddings", json.dumps({"model": "openai-m-d8", "input": "text %d" % i}))
+                results[i] = (st, body)
+
+            def search(i):
+                st, _, body = srv.post("/v1/search", json.dumps({"query": "query %d" % i, "mode": "vector"}))
+                results["s%d" % i] = (st, body)
+
+            first = harness.threading.Thread(target=embed, args=(0,))
+            first.start()
+            assert harness.wait_until(lambda: len(fake.log()) == 1, 10)
+            rest = [harness.threading.Thread(target=embed, args=(i,)) for i in range(1, 9)] + \
+                   [harness.threading.Thread(target=search, args=(i,)) for i in range(3)]
+            for th in rest:
+                th.start()
+            for th in [first] + rest:
+                th.join()
+            for i in range(9):
+                st, body = results[i]
+                assert st == 200, body
+                got = json.loads(body)["data"][0]["embedding"]
+                want = fake_vector("text %d" % i)
+                # its own text's vector (normalised in float32 by ragd: to 1e-6)
+                assert max(abs(a - b) for a, b in zip(got, want)) < 1e-6, i
+            for i in range(3):
+                assert results["s%d" % i][0] == 200, results["s%d" % i]
+            calls = fake.log()
+            sent = sum(len(json.loads(c["body"])["input"]) for c in calls)
+            print("    %d requests, %d upstream calls" % (12, len(calls)))
+            assert sent == 12 and len(calls) < 12, [json.loads(c["body"])["input"] for c in calls]
+        finally:
+            srv.close()
+    finally:
+        fake.close()
+
+
+def fake_vector(text):
+    from fake_embeddings import vector
+    import math
+    v = vector(text, 8)
+    n = math.sqrt(sum(x * x for x in v))
+    return [x / n for x in v]
 
 
 if __name__ == "__main__":
