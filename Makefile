@@ -61,9 +61,12 @@ $(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(LIB_OBJ)
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(O)/tests/%: tests/unit/%.c tests/test.h tests/index_fixture.h $(LIB_OBJ)
+# Unit tests link the service's modules too (all but its main).
+TEST_OBJ = $(LIB_OBJ) $(patsubst %.c,$(O)/%.o,$(filter-out service/main.c,$(SERVICE_SRC)))
+
+$(O)/tests/%: tests/unit/%.c tests/test.h tests/index_fixture.h $(TEST_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # The encoder's kernels are written to be vectorised: -O3, finite-math
 # flags for this file only (no reassociation, so the exp range reduction

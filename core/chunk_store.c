@@ -319,6 +319,24 @@ int chunk_store_finish(chunk_store *cs, chunk_store_stats *st, char *err) {
     return rc;
 }
 
+/* "file:PATH?immutable=1" with PATH percent-encoded, so "#", "?" or "%41"
+ * in a folder name stay bytes of the name (security review finding 11). */
+static char *immutable_uri(const char *path) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path);
+    char *uri = mem_alloc(5 + 3 * n + 13), *w = uri;
+    memcpy(w, "file:", 5), w += 5;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("/-._~", *p)) {
+            *w++ = (char)*p;
+        } else {
+            *w++ = '%', *w++ = hex[*p >> 4], *w++ = hex[*p & 15];
+        }
+    }
+    memcpy(w, "?immutable=1", 13);
+    return uri;
+}
+
 chunk_store *chunk_store_open(const char *path, char *err) {
     if (!fsio_exists(path)) {
         err_set(err, "%s: missing", path);
@@ -327,7 +345,7 @@ chunk_store *chunk_store_open(const char *path, char *err) {
     chunk_store *cs = mem_calloc(1, sizeof(*cs));
     /* immutable=1: versions never change once published, so SQLite may skip
      * locking and never creates -wal/-shm files beside the shard. */
-    char *uri = mem_printf("file:%s?immutable=1", path);
+    char *uri = immutable_uri(path);
     int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX;
     int rc = sqlite3_open_v2(uri, &cs->db, flags, NULL);
     mem_free(uri);

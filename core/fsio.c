@@ -153,8 +153,12 @@ char *fsio_join(const char *dir, const char *name) {
 
 int fsio_is_plain_name(const char *name) {
     if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return 0;
+    /* What ragd writes (shard-000.db, 20261123T014246.167Z-96b8d9): nothing
+     * a path, a shell or an SQLite URI would read as syntax ("?", "#", "%"). */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p == '/' || *p < 0x20 || *p == 0x7f) return 0;
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
+            return 0;
     return 1;
 }
 

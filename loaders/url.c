@@ -51,10 +51,16 @@ static char *clean_href(const char *href) {
 
 char *url_resolve(const char *base, const char *raw_href) {
     if (!raw_href || strlen(raw_href) > URL_MAX_LEN || (base && strlen(base) > URL_MAX_LEN)) return NULL;
-    char *href = clean_href(raw_href);
+    /* Decode unreserved escapes first, then let libcurl resolve the dot
+     * segments (RFC 3986 6.2.2.2, then 5.2.4): decoding after would turn
+     * "/guide/%2e%2e/secret" into "/guide/../secret", a URL that passes a
+     * "/guide/" scope or robots rule while the server serves /secret. */
+    char *href = clean_href(raw_href), *base_c = base ? mem_strdup(base) : NULL;
+    canon_escapes(href);
+    if (base_c) canon_escapes(base_c);
     CURLU *h = curl_url();
     char *out = NULL, *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
-    if (base && curl_url_set(h, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
+    if (base_c && curl_url_set(h, CURLUPART_URL, base_c, 0) != CURLUE_OK) goto done;
     if (curl_url_set(h, CURLUPART_URL, href, CURLU_URLENCODE) != CURLUE_OK) goto done;
     if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) goto done;
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) goto done;
@@ -83,6 +89,7 @@ done:
     curl_free(query);
     curl_url_cleanup(h);
     mem_free(href);
+    mem_free(base_c);
     return out;
 }
 

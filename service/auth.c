@@ -42,26 +42,41 @@ static int parse_secret(const char *tok, api_key *k) {
     return 0;
 }
 
-static int parse_attr(const char *tok, api_key *k) {
+/* One "name=value" (or "admin") attribute; -1 + why for anything else. */
+static int parse_attr(const char *tok, api_key *k, char *why, size_t cap) {
     const char *eq = strchr(tok, '=');
     if (!eq) {
         if (strcmp(tok, "admin") == 0) return k->admin = 1, 0;
-        return -1;
+        return snprintf(why, cap, "unknown attribute \"%.40s\"", tok), -1;
     }
     size_t kl = (size_t)(eq - tok);
     const char *v = eq + 1;
-    if (kl == 2 && !strncmp(tok, "id", 2)) snprintf(k->id, sizeof(k->id), "%s", v);
-    else if (kl == 6 && !strncmp(tok, "tenant", 6)) snprintf(k->tenant, sizeof(k->tenant), "%s", v);
-    else if (kl == 4 && !strncmp(tok, "rate", 4)) k->rate = atof(v);
-    else if (kl == 5 && !strncmp(tok, "burst", 5)) k->burst = atof(v);
-    else if (kl == 7 && !strncmp(tok, "indexes", 7)) {
+    if ((kl == 2 && !strncmp(tok, "id", 2)) || (kl == 6 && !strncmp(tok, "tenant", 6))) {
+        char *dst = kl == 2 ? k->id : k->tenant;
+        /* never truncated: two long ids must not become one */
+        if (!*v || strlen(v) >= sizeof(k->id))
+            return snprintf(why, cap, "%.*s must be 1 to %zu characters", (int)kl, tok, sizeof(k->id) - 1), -1;
+        memcpy(dst, v, strlen(v) + 1);
+    } else if ((kl == 4 && !strncmp(tok, "rate", 4)) || (kl == 5 && !strncmp(tok, "burst", 5))) {
+        char *end;
+        double x = strtod(v, &end);
+        if (!*v || *end || !(x > 0 && x <= 1e6))
+            return snprintf(why, cap, "%.*s must be a number above 0 (at most 1000000)", (int)kl, tok), -1;
+        if (kl == 4) k->rate = x;
+        else k->burst = x;
+    } else if (kl == 7 && !strncmp(tok, "indexes", 7)) {
         char *copy = mem_strdup(v), *save = NULL;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             k->indexes = mem_realloc(k->indexes, sizeof(char *) * (size_t)(k->n_indexes + 1));
             k->indexes[k->n_indexes++] = mem_strdup(t);
         }
         mem_free(copy);
-    } else return -1;
+        /* "indexes=" used to leave the list unset, which means every index */
+        if (k->n_indexes == 0)
+            return snprintf(why, cap, "indexes= names no index (leave it out to allow every index)"), -1;
+    } else {
+        return snprintf(why, cap, "unknown attribute \"%.40s\"", tok), -1;
+    }
     return 0;
 }
 
@@ -74,10 +89,7 @@ static int parse_line(char *line, api_key *k, char *why, size_t cap) {
         return -1;
     }
     while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
-        if (parse_attr(tok, k) != 0) {
-            snprintf(why, cap, "unknown attribute \"%.40s\"", tok);
-            return -1;
-        }
+        if (parse_attr(tok, k, why, cap) != 0) return -1;
     }
     if (!k->id[0]) {
         /* Default id: a prefix of the hash, safe to log. */

@@ -119,7 +119,11 @@ int live_index_reload(live_index *li, char *err) {
         live_version *cur = live_index_acquire(li);
         int same = cur && strcmp(cur->v->m.version_id, id) == 0;
         live_version_release(cur);
-        if (!same) {
+        if (same) { /* `current` is back on the live version: nothing is wrong any more */
+            pthread_mutex_lock(&li->mu);
+            li->last_error[0] = '\0';
+            pthread_mutex_unlock(&li->mu);
+        } else {
             live_version *lv = load(li, id, err);
             if (!lv) {
                 rc = -1;
@@ -153,16 +157,23 @@ void live_index_request_reload(live_index *li) {
     li->reload_requested = 1;
 }
 
+/* A reload that failed (a shard still being copied, a volume not yet
+ * mounted) is tried again after 1 s, doubling to 1 min, until it loads or
+ * `current` moves on (security review finding 5: it used to be skipped
+ * for good while /ready said 200 on the old version). */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 60000
+
 static void *watch_loop(void *arg) {
     live_index *li = arg;
     char last[MANIFEST_NAME_LEN] = "", now[MANIFEST_NAME_LEN], err[RAGD_ERR_LEN];
     index_dir_current(li->dir, last, sizeof(last), NULL);
-    if (live_index_reload(li, err) < 0) log_warn("not ready yet: %s", err);
+    int backoff = RETRY_FIRST_MS, retry_in = live_index_reload(li, err) < 0 ? backoff : 0;
     int waited = 0;
     while (!atomic_load(&li->stopping)) {
         usleep(50 * 1000);
         waited += 50;
-        int changed = 0;
+        int changed = 0, due = 0;
         if (li->poll_ms > 0 && waited >= li->poll_ms) {
             waited = 0;
             if (index_dir_current(li->dir, now, sizeof(now), NULL) == 0 && strcmp(now, last) != 0) {
@@ -170,9 +181,17 @@ static void *watch_loop(void *arg) {
                 memcpy(last, now, sizeof(last));
             }
         }
-        if (li->reload_requested || changed) {
+        if (retry_in > 0 && (retry_in -= 50) <= 0) due = 1;
+        if (li->reload_requested || changed || due) {
+            int fresh = li->reload_requested || changed;
             li->reload_requested = 0;
-            live_index_reload(li, err);
+            if (live_index_reload(li, err) < 0) {
+                backoff = fresh ? RETRY_FIRST_MS : backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
+                retry_in = backoff;
+            } else {
+                backoff = RETRY_FIRST_MS;
+                retry_in = 0;
+            }
         }
     }
     return NULL;
@@ -196,6 +215,7 @@ void live_index_status(live_index *li, live_status *out) {
         out->bytes_total = atomic_load(&li->prog.bytes_total);
         out->bytes_done = atomic_load(&li->prog.bytes_done);
     }
+    if (out->ready && li->last_error[0]) snprintf(out->reload_error, sizeof(out->reload_error), "%s", li->last_error);
     if (!out->ready) {
         if (li->loading && !li->loading_id[0])
             snprintf(out->reason, sizeof(out->reason), "starting: the first load has not begun");

@@ -71,6 +71,7 @@ typedef struct live_status {
     long long bytes_done, bytes_total;
     double loading_s;          /* since the load began */
     char reason[RAGD_ERR_LEN]; /* not ready: why (the last error, or that it is loading) */
+    char reload_error[RAGD_ERR_LEN]; /* ready, but the newest version failed to load: why ("" if none) */
 } live_status;
 
 void live_index_status(live_index *li, live_status *out);

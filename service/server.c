@@ -606,6 +606,13 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "status", "ready", "index_version", lv->v->m.version_id,
                           "chunks", (json_int_t)lv->v->m.total_chunks, "cache", cache_state(srv), "semantic_cache",
                           search_semantic_state(srv->s, lv, sem, sizeof(sem)));
+    live_status st;
+    live_index_status(srv->s->li, &st);
+    if (st.reload_error[0]) { /* still ready (the old version serves), but say why the new one is not live */
+        char *safe = utf8_sanitize(st.reload_error, strlen(st.reload_error), NULL);
+        json_object_set_new(o, "reload_error", json_string(safe));
+        mem_free(safe);
+    }
     live_version_release(lv);
     return send_json(c, rq, 200, o, NULL);
 }

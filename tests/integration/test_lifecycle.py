@@ -97,6 +97,32 @@ def test_not_ready_until_the_first_version_is_published():
         srv.close()
 
 
+def test_a_rejected_reload_is_retried_until_it_loads():
+    # Security review finding 5: a version that fails to load once (here a
+    # shard file damaged, as if still being copied) used to be skipped for
+    # good. It is retried with back-off; /ready says why meanwhile.
+    index = os.path.join(WORK, "retry")
+    v1 = build(index)
+    srv = harness.Server(index, "--watch-ms", "0")
+    try:
+        v2 = build(index, "--chunk-tokens", "40")
+        shard = os.path.join(index, "versions", v2, "shard-001.db")
+        with open(shard, "rb") as f:
+            good = f.read()
+        with open(shard, "ab") as f:
+            f.write(b"partial copy")
+        srv.proc.send_signal(signal.SIGHUP)
+        assert harness.wait_until(lambda: "reload_error" in get_json(srv, "/ready")[1], 10)
+        st, ready = get_json(srv, "/ready")
+        assert st == 200 and ready["index_version"] == v1 and "shard-001.db" in ready["reload_error"], ready
+        with open(shard, "wb") as f:
+            f.write(good)
+        assert harness.wait_until(lambda: get_json(srv, "/ready")[1]["index_version"] == v2, 20)
+        assert "reload_error" not in get_json(srv, "/ready")[1]
+    finally:
+        srv.close()
+
+
 def write_keys(path, text):
     # Like a Kubernetes secret update: write a new file, then rename it in.
     tmp = path + ".new"

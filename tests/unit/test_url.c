@@ -55,8 +55,31 @@ TEST(test_scope) {
     mem_free(pq);
 }
 
+/* Security review finding 1: escaped dots are decoded before dot segments
+ * are removed, so "%2e%2e" cannot climb out of a scope (or a robots rule)
+ * while the request goes elsewhere. */
+TEST(test_escaped_dot_segments) {
+    const char *b = "http://h/guide/index.html";
+    CHECK(resolves_to(b, "/guide/%2e%2e/secret.html", "http://h/secret.html"));
+    CHECK(resolves_to(b, "/guide/%2E%2e/secret.html", "http://h/secret.html"));
+    CHECK(resolves_to(b, "%2e%2e/%2E%2E/x", "http://h/x"));
+    CHECK(resolves_to(b, ".%2e/a", "http://h/a"));
+    CHECK(resolves_to(b, "%2e/a", "http://h/guide/a"));
+    CHECK(resolves_to(NULL, "http://h/guide/%2e%2e/secret.html", "http://h/secret.html"));
+    CHECK(resolves_to("http://h/guide/%2e%2e/", "x", "http://h/x"));
+    CHECK(resolves_to(b, "/guide/%2e%2e%2fsecret", "http://h/guide/..%2fsecret")); /* %2f stays a byte of the name */
+    url_scope s;
+    char err[RAGD_ERR_LEN];
+    CHECK(url_scope_init(&s, b, err) == 0);
+    char *u = url_resolve(b, "/guide/%2e%2e/secret.html");
+    CHECK(u && !url_in_scope(&s, u));
+    mem_free(u);
+    url_scope_clear(&s);
+}
+
 int main(void) {
     RUN(test_resolution_and_normalisation);
+    RUN(test_escaped_dot_segments);
     RUN(test_scope);
     return test_summary("url");
 }

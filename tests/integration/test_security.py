@@ -1,0 +1,149 @@
+"""test_security.py - regression tests for the security review's findings (issue 18),
+through the real binaries. Parser-level findings have unit tests too
+(test_url.c: escaped dot segments; test_auth.c: key file attributes).
+"""
+import http.server
+import json
+import os
+import re
+import shutil
+
+import harness
+
+WORK = None
+
+
+def setup_module():
+    global WORK
+    WORK = harness.tmpdir()
+
+
+def teardown_module():
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+class Site(http.server.BaseHTTPRequestHandler):
+    """A site with a guide under /guide/ and a secret outside it."""
+    pages = {
+        "/robots.txt": "User-agent: *\nDisallow: /secret\n",
+        "/guide/index.html": "<html><head><title>Guide</title></head><body><p>The guide of the zebra manual.</p>"
+                             "<a href='/guide/%2e%2e/secret.html'>up</a> <a href='%2E%2E/secret.html'>up2</a>"
+                             "<a href='page.html'>next</a></body></html>",
+        "/guide/page.html": "<html><head><title>Page</title></head><body><p>A page about quokkas.</p></body></html>",
+        "/secret.html": "<html><head><title>Secret</title></head><body><p>launch codes</p></body></html>",
+    }
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        self.server.requested.append(path)
+        body = self.pages.get(path)
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain" if path.endswith(".txt") else "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_escaped_dot_segments_cannot_leave_the_scope():
+    # Finding 1: "/guide/%2e%2e/secret.html" passed the /guide/ scope and the
+    # robots rule, while the server was asked for /secret.html.
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    srv.requested = []
+    harness.serve_in_thread(srv)
+    try:
+        index = os.path.join(WORK, "crawl")
+        r = harness.ragd_index("build", "--out", index, "--source",
+                               "http://127.0.0.1:%d/guide/index.html" % srv.server_address[1],
+                               "--embedder", "hash", "--log-level", "warn")
+        assert r.returncode == 0, r.stderr
+        assert "/secret.html" not in srv.requested, srv.requested
+        urls = {c["url"] for c in harness.dump_chunks(index)}
+        assert urls and all("/guide/" in u and ".." not in u and "%2e" not in u.lower() for u in urls), urls
+    finally:
+        srv.shutdown()
+
+
+class Links(http.server.BaseHTTPRequestHandler):
+    """Every page links to 2,000 new pages."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        stem = path.rsplit("/", 1)[-1].split(".")[0]
+        if path == "/robots.txt":
+            data, ctype = b"", "text/plain"
+        elif not path.startswith("/p/") or (stem and not stem.isdigit()):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        else:
+            n = int(path.rsplit("/", 1)[-1].split(".")[0] or 0) if path[-1] != "/" else 0
+            links = "".join("<a href='/p/%d.html'>x</a>" % (n * 2000 + i + 1) for i in range(2000))
+            data, ctype = ("<html><head><title>P%d</title></head><body><p>page %d of the maze</p>%s</body></html>"
+                           % (n, n, links)).encode(), "text/html"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_links_beyond_max_pages_are_not_queued():
+    # Finding 10: with --max-pages 3 the crawler still queued (and
+    # remembered) every link it saw; now it stops queueing at the limit.
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Links)
+    harness.serve_in_thread(srv)
+    try:
+        index = os.path.join(WORK, "maze")
+        report = os.path.join(WORK, "maze-report.json")
+        r = harness.ragd_index("build", "--out", index, "--source", "http://127.0.0.1:%d/p/" % srv.server_address[1],
+                               "--embedder", "hash", "--max-pages", "3", "--report", report, "--log-level", "warn")
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"(\d+) more links not followed: --max-pages 3 reached", r.stderr)
+        assert m and int(m.group(1)) >= 3990, r.stderr
+        rep = json.dumps(harness.load_json(report))
+        assert rep.count("/p/") < 100, len(rep)  # the report does not list thousands of skipped links
+    finally:
+        srv.shutdown()
+
+
+def test_key_file_with_an_empty_index_list_is_refused():
+    # Finding 8: "indexes=" used to grant every index.
+    keys = os.path.join(WORK, "keys")
+    with open(keys, "w") as f:
+        f.write("sk-live-4f9a0c71e2 id=ui indexes=\n")
+    r = harness.run([harness.binary("ragd-serve"), "--index", os.path.join(WORK, "none"), "--api-keys", keys])
+    assert r.returncode == 2 and "keys:1: indexes= names no index" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_index_paths_with_uri_syntax_open():
+    # Finding 11: the chunk store was opened as "file:PATH?immutable=1" with
+    # PATH unescaped, so "#", "?" or "%41" in a folder name broke it.
+    corpus = os.path.join(WORK, "corpus")
+    harness.make_corpus(corpus, n_docs=4)
+    index = os.path.join(WORK, "we#ird?dir%41 x", "idx")
+    r = harness.ragd_index("build", "--out", index, "--source", corpus, "--embedder", "hash", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    r = harness.ragd_index("search", index, "alpha bravo", "--k", "3")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+    srv = harness.Server(index, "--watch-ms", "0")
+    try:
+        st, _, body = srv.get("/v1/search?q=alpha&k=3&mode=keyword")
+        assert st == 200 and len(json.loads(body)["results"]) == 3, body
+    finally:
+        srv.close()
+
+
+harness.main(globals())
