@@ -3,6 +3,7 @@
 #   make          build bin/ragd-index and bin/ragd-serve
 #   make test     install what is missing, build, run unit + integration tests
 #   make asan     the same test suite under AddressSanitizer + UBSan
+#   make fuzz     every fuzz harness under libFuzzer for FUZZ_SECONDS (30) each
 #   make deps     Debian packages + FAISS C API built from Debian's source
 #   make model    the all-MiniLM-L6-v2 model files under models/
 #   make demo     the quick-start job
@@ -43,7 +44,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit asan deps model demo bench eval clean distclean install
+.PHONY: all test unit asan deps model demo bench eval clean distclean install fuzz objs
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
@@ -86,7 +87,29 @@ deps:
 model:
 	@bash deploy/model.sh
 
-unit: all $(UNIT_TESTS)
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c): `make test` replays each one's
+# corpus and past crashes through the plain build (test_fuzz_NAME, run
+# like a unit test); `make fuzz` runs them under libFuzzer (clang).
+FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAYS = $(FUZZ_NAMES:%=$(O)/tests/test_fuzz_%)
+
+$(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
+	  -DFUZZ_DIRS='"$(CURDIR)/tests/fuzz/corpus/$*:$(CURDIR)/tests/fuzz/regress/$*"' \
+	  -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+
+unit: all $(UNIT_TESTS) $(FUZZ_REPLAYS)
+
+# The objects a harness links, for tests/fuzz/run.sh (built with clang there).
+objs: $(TEST_OBJ)
+
+print-%:
+	@echo '$($*)'
+
+FUZZ_SECONDS ?= 30
+fuzz: deps model
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_NAMES)
 
 test: deps model
 	@$(MAKE) --no-print-directory unit

@@ -559,6 +559,14 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
     } else if (expires > wall_ms()) {
         float *v = mem_alloc(vbytes);
         memcpy(v, b + QC_ENTRY_HEAD, vbytes);
+        int finite = 1;
+        for (uint32_t i = 0; i < dim; i++) finite &= isfinite(v[i]) != 0;
+        if (!finite) { /* a NaN would make every cosine against it false, an inf every one true */
+            event(c, "corrupt_entries");
+            mem_free(v);
+            freeReplyObject(r);
+            return;
+        }
         mirror_add(c->mirror, key, group, v, (int)dim, expires, b + QC_ENTRY_HEAD + vbytes,
                    len - QC_ENTRY_HEAD - vbytes);
         mem_free(v);
@@ -607,7 +615,8 @@ static int check_epoch(qcache *c, redisContext *ctx, char *last, size_t last_cap
 
 static void *feeder_loop(void *arg) {
     qcache *c = arg;
-    char last[64] = "0";
+    char last[64] = "0", feed_err[160] = "";
+    int feed_backoff_ms = 100;
     redisContext *ctx = NULL;
     while (!atomic_load(&c->stopping)) {
         if (!ctx && !(ctx = rpool_connect(c->pool, 1500))) {
@@ -629,15 +638,36 @@ static void *feeder_loop(void *arg) {
             ctx = NULL;
             continue;
         }
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* WRONGTYPE (the key is not a stream), LOADING, BUSY, an ACL
+             * refusal: the reply comes at once, so back off (0.1 s doubling
+             * to 5 s), count every one and log when the error changes,
+             * instead of asking again at once (security review finding 4). */
+            event(c, "feed_errors");
+            if (strncmp(feed_err, r->str ? r->str : "", sizeof(feed_err) - 1) != 0) {
+                snprintf(feed_err, sizeof(feed_err), "%s", r->str ? r->str : "");
+                log_warn("semantic cache feed %s: redis says \"%s\"; retrying with back-off", QC_FEED, feed_err);
+            }
+            freeReplyObject(r);
+            for (int waited = 0; waited < feed_backoff_ms && !atomic_load(&c->stopping); waited += 50) usleep(50 * 1000);
+            feed_backoff_ms = feed_backoff_ms * 2 > 5000 ? 5000 : feed_backoff_ms * 2;
+            continue;
+        }
+        feed_backoff_ms = 100;
+        feed_err[0] = '\0';
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2) {
             redisReply *msgs = r->element[0]->element[1];
             for (size_t i = 0; i < msgs->elements; i++) {
                 redisReply *m = msgs->element[i];
-                if (m->elements != 2 || m->element[0]->type != REDIS_REPLY_STRING) continue;
+                if (m->type != REDIS_REPLY_ARRAY || m->elements != 2 || m->element[0]->type != REDIS_REPLY_STRING)
+                    continue;
                 snprintf(last, sizeof(last), "%s", m->element[0]->str);
                 redisReply *f = m->element[1];
+                if (f->type != REDIS_REPLY_ARRAY) continue;
                 for (size_t j = 0; j + 1 < f->elements; j += 2)
-                    if (!strcmp(f->element[j]->str, "k")) feed_entry(c, ctx, f->element[j + 1]->str);
+                    if (f->element[j]->type == REDIS_REPLY_STRING && f->element[j + 1]->type == REDIS_REPLY_STRING &&
+                        !strcmp(f->element[j]->str, "k"))
+                        feed_entry(c, ctx, f->element[j + 1]->str);
             }
         }
         freeReplyObject(r);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -28,6 +29,39 @@ static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "file://" + path, with '%', control bytes and bytes that are not UTF-8
+ * percent-encoded, so a URL is always valid UTF-8 (a JSON string, an FTS
+ * and filter value) and says which file it is (security review finding
+ * 6: such hits used to vanish from search results). */
+static char *file_url(const char *path) {
+    size_t n = strlen(path);
+    char *url = mem_alloc(7 + 3 * n + 1), *w = url;
+    memcpy(w, "file://", 7), w += 7;
+    const unsigned char *p = (const unsigned char *)path;
+    for (size_t i = 0; i < n;) {
+        size_t clen = 0;
+        unsigned c = p[i];
+        if (c >= 0x20 && c < 0x7f && c != '%') clen = 1;
+        else if (c >= 0xC2 && c <= 0xDF) clen = 2;
+        else if (c >= 0xE0 && c <= 0xEF) clen = 3;
+        else if (c >= 0xF0 && c <= 0xF4) clen = 4;
+        int ok = clen > 0 && i + clen <= n;
+        for (size_t k = 1; ok && k < clen; k++) ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && clen == 3) { /* no overlongs, no surrogates */
+            ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] >= 0xA0);
+        } else if (ok && clen == 4) {
+            ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] >= 0x90);
+        }
+        if (ok) {
+            memcpy(w, p + i, clen), w += clen, i += clen;
+        } else {
+            w += sprintf(w, "%%%02X", c), i++;
+        }
+    }
+    *w = '\0';
+    return url;
+}
+
 static const char *ext_of(const char *name) {
     const char *dot = strrchr(name, '.');
     return dot ? dot + 1 : "";
@@ -39,7 +73,7 @@ static int inside_root(const walk_state *w, const char *real) {
 }
 
 static void load_file(walk_state *w, const char *path, const char *real, const char *name, int64_t mtime) {
-    char *url = mem_printf("file://%s", real);
+    char *url = file_url(real);
     const char *ext = ext_of(name);
     int html = !strcasecmp(ext, "html") || !strcasecmp(ext, "htm");
     int md = !strcasecmp(ext, "md") || !strcasecmp(ext, "markdown");
@@ -84,11 +118,11 @@ static void visit(walk_state *w, const char *dir, const char *name, int depth) {
     struct stat lst, st;
     char real[PATH_MAX];
     if (lstat(path, &lst) != 0 || stat(path, &st) != 0 || !realpath(path, real)) {
-        char *url = mem_printf("file://%s", path);
+        char *url = file_url(path);
         loader_emit_event(w->sink, url, LOAD_FAILED, "read_error", strerror(errno));
         mem_free(url);
     } else if (S_ISLNK(lst.st_mode) && !inside_root(w, real)) {
-        char *url = mem_printf("file://%s", path);
+        char *url = file_url(path);
         loader_emit_event(w->sink, url, LOAD_SKIPPED, "symlink_out_of_root", real);
         mem_free(url);
     } else if (S_ISDIR(st.st_mode)) {

@@ -24,9 +24,9 @@ typedef struct histogram {
 } histogram;
 
 /* The events cache/query_cache.c reports; anything else counts as "other". */
-#define N_EVENTS 8
+#define N_EVENTS 9
 static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "foreign_entries", "writes",
-                                             "write_errors", "mirror_purges", "l1_hits", "other"};
+                                             "write_errors", "mirror_purges", "l1_hits", "feed_errors", "other"};
 /* The guard's reasons (cache/query_guard.c); anything else counts as "other". */
 #define N_GUARD 5
 static const char *guard_names[N_GUARD] = {"numbers", "negation", "entity", "words", "other"};

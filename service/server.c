@@ -227,12 +227,25 @@ static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum
 
 /* ---- routes ---- */
 
+/* A JSON string of stored text; bytes that are not UTF-8 (an old index's
+ * file:// path, say) become U+FFFD instead of failing the whole hit, which
+ * used to vanish from the results (security review finding 6). */
+static json_t *jstr(const char *s) {
+    json_t *j = json_string(s ? s : "");
+    if (j) return j;
+    char *safe = utf8_sanitize(s, strlen(s), NULL);
+    j = json_string(safe);
+    mem_free(safe);
+    return j;
+}
+
 static json_t *hit_json(const search_hit *h, int mode) {
     json_t *heads = json_loads(h->row.headings, 0, NULL);
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)h->id);
-    json_t *o = json_pack("{s:s, s:f, s:s, s:s, s:s, s:o}", "id", id, "score", (double)h->score, "text", h->row.text,
-                          "url", h->row.doc_url, "title", h->row.title, "headings", heads ? heads : json_array());
+    json_t *o = json_pack("{s:s, s:f, s:o, s:o, s:o, s:o}", "id", id, "score", (double)h->score, "text",
+                          jstr(h->row.text), "url", jstr(h->row.doc_url), "title", jstr(h->row.title), "headings",
+                          heads ? heads : json_array());
     if (mode == MODE_HYBRID) {
         /* which list(s) found the chunk, and its score in each */
         json_t *found = json_array(), *scores = json_object();
@@ -281,8 +294,8 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
     json_t *results = json_array();
     for (int i = 0; i < r.n; i++) {
         if (compat) {
-            json_array_append_new(results, json_pack("{s:s, s:s, s:f}", "content", r.hits[i].row.text, "source",
-                                                     r.hits[i].row.doc_url, "score", (double)r.hits[i].score));
+            json_array_append_new(results, json_pack("{s:o, s:o, s:f}", "content", jstr(r.hits[i].row.text), "source",
+                                                     jstr(r.hits[i].row.doc_url), "score", (double)r.hits[i].score));
         } else {
             json_array_append_new(results, hit_json(&r.hits[i], q->mode));
         }

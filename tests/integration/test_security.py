@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 import harness
 
@@ -117,6 +118,67 @@ def test_links_beyond_max_pages_are_not_queued():
         assert rep.count("/p/") < 100, len(rep)  # the report does not list thousands of skipped links
     finally:
         srv.shutdown()
+
+
+def test_feed_error_replies_back_off():
+    # Finding 4: an error reply to XREAD (here WRONGTYPE: the feed key is a
+    # string) was retried at once, ~51k commands/s from each replica.
+    corpus = os.path.join(WORK, "feed-corpus")
+    harness.make_corpus(corpus, n_docs=3)
+    index = os.path.join(WORK, "feed-idx")
+    r = harness.ragd_index("build", "--out", index, "--source", corpus, "--embedder", "hash", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    redis = harness.Redis()
+    srv = None
+    try:
+        redis.cli("SET", "ragd:v1:semfeed", "not a stream")
+        srv = harness.Server(index, "--redis", redis.url(), "--cache-semantic", "on", "--cache-key-embedder", "hash",
+                             "--watch-ms", "0", "--log-level", "info")
+        redis.cli("CONFIG", "RESETSTAT")
+        time.sleep(3)  # a window to count commands in; the assertion is on the count, not on time
+
+        def xreads():
+            m = re.search(r"cmdstat_xread:calls=(\d+)", redis.cli("INFO", "commandstats"))
+            return int(m.group(1)) if m else 0
+
+        n = xreads()
+        assert 1 <= n <= 30, n  # back-off: 0.1 s doubling to 5 s (at once: tens of thousands)
+        metrics = srv.get("/metrics")[2].decode()
+        assert re.search(r'ragd_cache_events_total\{event="feed_errors"\} [1-9]', metrics)
+        assert srv.output().count("WRONGTYPE") == 1, srv.output()[-2000:]  # logged once, not per retry
+        assert srv.get("/v1/search?q=alpha")[0] == 200
+        redis.cli("DEL", "ragd:v1:semfeed")  # the feed recovers once the key is usable
+        assert harness.wait_until(lambda: srv.post("/v1/search", json.dumps({"query": "bravo charlie"}))[0] == 200, 10)
+    finally:
+        if srv:
+            srv.close()
+        redis.stop()
+
+
+def test_files_with_non_utf8_names_are_found():
+    # Finding 6: a file whose name is not UTF-8 got a file:// URL that was
+    # not either, and its hits silently vanished from search results.
+    corpus = os.path.join(WORK, "latin1").encode()
+    os.makedirs(corpus)
+    for name, text in ((b"caf\xe9.md", "# Cafe\n\nThe zebra cafe menu."), (b"100%.md", "# Percent\n\nZebra percent."),
+                       (b"plain.md", "# Plain\n\nA zebra plain page.")):
+        with open(os.path.join(corpus, name), "w") as f:
+            f.write(text)
+    index = os.path.join(WORK, "latin1-idx")
+    r = harness.ragd_index("build", "--out", index, "--source", corpus.decode("utf-8", "surrogateescape"),
+                           "--embedder", "hash", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    urls = sorted(c["url"] for c in harness.dump_chunks(index))
+    assert len(urls) == 3 and urls[0].endswith("/100%25.md") and urls[1].endswith("/caf%E9.md"), urls
+    srv = harness.Server(index, "--watch-ms", "0")
+    try:
+        st, _, body = srv.get("/v1/search?q=zebra&k=3&mode=keyword")
+        res = json.loads(body)["results"]
+        assert st == 200 and sorted(h["url"] for h in res) == urls, body
+        st, _, body = srv.get("/?query=zebra")
+        assert st == 200 and len(json.loads(body)["results"]) == 3, body
+    finally:
+        srv.close()
 
 
 def test_key_file_with_an_empty_index_list_is_refused():
