@@ -27,7 +27,7 @@ fi
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 obj=build/fuzz/obj
 make -s objs O=$obj CC="$cc" CFLAGS="-O1 -g -std=gnu11 -pthread $san -fsanitize=fuzzer-no-link" >/dev/null
-vars=$(make -s --no-print-directory O=$obj print-CPPFLAGS print-TEST_OBJ print-LDLIBS)
+vars=$(make -s --no-print-directory O=$obj print-CPPFLAGS print-FUZZ_OBJ print-LDLIBS)
 cppflags=$(echo "$vars" | sed -n 1p)
 objs=$(echo "$vars" | sed -n 2p)
 ldlibs=$(echo "$vars" | sed -n 3p)
