@@ -31,7 +31,7 @@ CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
 EMBED_SRC = embedders/embedder.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
             embedders/tensor.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
-             loaders/local_walk.c loaders/url.c loaders/robots.c loaders/http_crawl.c
+             loaders/local_walk.c loaders/url.c loaders/net_guard.c loaders/robots.c loaders/http_crawl.c
 CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
@@ -91,19 +91,21 @@ model:
 # corpus and past crashes through the plain build (test_fuzz_NAME, run
 # like a unit test); `make fuzz` runs them under libFuzzer (clang).
 FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# What a harness links: the parsers' modules, without the indexer (OpenMP,
+# which clang's headers lack) and the rest of the service.
+FUZZ_OBJ = $(patsubst %.c,$(O)/%.o,$(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) service/auth.c)
 FUZZ_REPLAYS = $(FUZZ_NAMES:%=$(O)/tests/test_fuzz_%)
 
-$(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TEST_OBJ)
+$(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
+	@echo "CC+LD $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
 	  -DFUZZ_DIRS='"$(CURDIR)/tests/fuzz/corpus/$*:$(CURDIR)/tests/fuzz/regress/$*"' \
-	  -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+	  -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
 
 unit: all $(UNIT_TESTS) $(FUZZ_REPLAYS)
 
-# The objects a harness links, for tests/fuzz/run.sh (built with clang
-# there): the parsers' modules, without the indexer (OpenMP).
-FUZZ_OBJ = $(patsubst %.c,$(O)/%.o,$(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) service/auth.c)
+# The objects a harness links (for tests/fuzz/run.sh, built with clang there).
 objs: $(FUZZ_OBJ)
 
 print-%:

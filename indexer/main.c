@@ -13,6 +13,7 @@
 #include "inspect.h"
 #include "embedder.h"
 #include "log.h"
+#include "net_guard.h"
 #include "mem.h"
 
 #define RAGD_VERSION "0.1.0"
@@ -64,6 +65,10 @@ static void usage(FILE *f) {
         "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
         "                         (ragd/0.1)\n"
         "  --max-crawl-delay D    honour robots.txt Crawl-delay up to D (10s)\n"
+        "  --crawl-targets T      addresses a crawl may connect to: auto (public, plus\n"
+        "                         private and loopback when the seed is on them), public,\n"
+        "                         or any; link-local/metadata (169.254/16, fd00::/8) only\n"
+        "                         with any (auto)\n"
         "  --include GLOB         crawl only URL paths matching GLOB (repeatable;\n"
         "                         fnmatch, '*' crosses '/'; the seed is always read)\n"
         "  --exclude GLOB         never crawl URL paths matching GLOB (repeatable)\n"
@@ -181,6 +186,10 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
         if (config_duration_ms(v, 0, 3650LL * 86400000, &n) != 0)
             return err_set(err, "--max-carry-age: \"%s\" is not a duration up to 3650d (e.g. 7d, 36h)", v);
         o->max_carry_age_s = n / 1000;
+    } else if (!strcmp(key, "crawl-targets")) {
+        int t = net_targets_parse(v);
+        if (t < 0) return err_set(err, "--crawl-targets: \"%s\" is not auto, public or any", v);
+        o->crawl.targets = t;
     } else if (!strcmp(key, "max-crawl-delay")) {
         if (config_duration_ms(v, 0, 3600000, &n) != 0)
             return err_set(err, "--max-crawl-delay: \"%s\" is not a duration up to 1h (e.g. 10s)", v);

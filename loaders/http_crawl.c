@@ -1,12 +1,14 @@
 /* http_crawl.c - crawl a website with libcurl's multi interface */
 #include "http_crawl.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <fnmatch.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +18,7 @@
 #include "html_extract.h"
 #include "log.h"
 #include "mem.h"
+#include "net_guard.h"
 #include "robots.h"
 #include "strmap.h"
 #include "url.h"
@@ -44,8 +47,16 @@ typedef struct transfer {
     struct transfer *prev, *next; /* in crawler.active */
 } transfer;
 
+/* What connections may reach (net_guard.h), checked on every socket the
+ * crawl opens, redirects and robots.txt included. */
+typedef struct net_policy {
+    int check, private_ok;
+    char last_refused[INET6_ADDRSTRLEN + 32];
+} net_policy;
+
 typedef struct crawler {
     const crawl_opts *o;
+    net_policy *net;
     const loader_sink *sink;
     url_scope scope;
     robots *robots;
@@ -237,8 +248,31 @@ static void add_conditional(transfer *t, const loader_prior *p) {
     if (t->headers) curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
 }
 
+static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *a) {
+    net_policy *np = arg;
+    (void)purpose;
+    int cls = net_classify(&a->addr);
+    if (!net_allowed(cls, np->private_ok)) {
+        char ip[INET6_ADDRSTRLEN] = "?", line[sizeof(np->last_refused)];
+        const void *bytes = a->family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
+                                                  : (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
+        inet_ntop(a->family, bytes, ip, sizeof(ip));
+        snprintf(line, sizeof(line), "%s (%s)", ip, net_class_name(cls));
+        if (strcmp(line, np->last_refused) != 0) { /* once per address in a row, not per request */
+            memcpy(np->last_refused, line, sizeof(line));
+            log_warn("crawl: refused to connect to %s; --crawl-targets any allows it", line);
+        }
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
 static CURL *make_easy(const crawler *c, const char *url, transfer *t) {
     CURL *e = curl_easy_init();
+    if (c->net->check) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c->net);
+    }
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -544,7 +578,14 @@ static void sitemap_locs(crawler *c, const xmlNode *n, int nested, int *budget) 
         if (xmlStrcmp(n->name, (const xmlChar *)"loc") == 0) {
             xmlChar *v = xmlNodeGetContent(n);
             char *u = v ? url_normalize((const char *)v) : NULL;
-            if (u && nested && (*budget)-- > 0) {
+            char *pq = u ? url_path_query(u) : NULL;
+            /* A sitemap index may name sitemaps on the site's own origin only,
+             * and only where robots.txt allows (security review finding 2). */
+            int fetchable = u && url_same_origin(&c->scope, u) && robots_allowed(c->robots, pq);
+            mem_free(pq);
+            if (u && nested && !fetchable) {
+                loader_emit_event(c->sink, u, LOAD_SKIPPED, "sitemap_out_of_origin", "");
+            } else if (u && nested && (*budget)-- > 0) {
                 char *body;
                 size_t len;
                 if (fetch_blocking(c, u, &body, &len) == 200 && body) {
@@ -648,6 +689,21 @@ int crawl_run(const char *seed, const crawl_opts *o, const loader_sink *sink, ch
     if (tl >= sizeof(c.token)) tl = sizeof(c.token) - 1;
     memcpy(c.token, o->user_agent, tl);
     c.token[tl] = '\0';
+    net_policy net = {.check = o->targets != NET_TARGETS_ANY};
+    if (o->targets == NET_TARGETS_AUTO) {
+        /* a seed on a private network may crawl its neighbours */
+        CURLU *h = curl_url();
+        char *host = NULL;
+        if (curl_url_set(h, CURLUPART_URL, c.scope.origin, 0) == CURLUE_OK &&
+            curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+            size_t hl = strlen(host);
+            if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') host[hl - 1] = '\0';
+            net.private_ok = net_host_is_private(host[0] == '[' ? host + 1 : host);
+        }
+        curl_free(host);
+        curl_url_cleanup(h);
+    }
+    c.net = &net;
     c.seen = strmap_new();
     c.multi = curl_multi_init();
     load_robots(&c);

@@ -46,6 +46,7 @@ typedef struct crawl_opts {
     int max_crawl_delay_ms; /* robots.txt Crawl-delay honoured up to this (default 10000) */
     const char *const *include, *const *exclude; /* globs on the URL path */
     int n_include, n_exclude;
+    int targets; /* enum net_targets: addresses connections may go to (net_guard.h; default auto) */
 } crawl_opts;
 
 crawl_opts crawl_opts_default(void);

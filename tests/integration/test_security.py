@@ -181,6 +181,89 @@ def test_files_with_non_utf8_names_are_found():
         srv.close()
 
 
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Serves `pages` (path -> (content type, body)); records every path asked for."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        self.server.requested.append(path)
+        ctype, body = self.server.pages.get(path, (None, None))
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def recorder(host, pages):
+    srv = http.server.ThreadingHTTPServer((host, 0), Recorder)
+    srv.requested, srv.pages = [], pages
+    harness.serve_in_thread(srv)
+    return srv
+
+
+def test_sitemap_index_cannot_send_the_crawler_elsewhere():
+    # Finding 2: the <loc> entries of a <sitemapindex> were fetched with no
+    # origin or robots check (SSRF: any address the site names).
+    other = recorder("127.0.0.2", {"/internal/sitemap.xml": ("application/xml", "<urlset/>")})
+    html = "<html><head><title>T</title></head><body><p>A page about zebras.</p></body></html>"
+    site = recorder("127.0.0.1", {
+        "/robots.txt": ("text/plain", "User-agent: *\nDisallow: /private/\n"),
+        "/docs/index.html": ("text/html", html),
+        "/private/sitemap.xml": ("application/xml", "<urlset/>"),
+    })
+    port, oport = site.server_address[1], other.server_address[1]
+    locs = ["http://127.0.0.2:%d/internal/sitemap.xml" % oport, "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:%d/private/sitemap.xml" % port, "http://127.0.0.1:%d/docs/more.xml" % port]
+    site.pages["/docs/sitemap.xml"] = ("application/xml", "<sitemapindex>%s</sitemapindex>" % "".join(
+        "<sitemap><loc>%s</loc></sitemap>" % u for u in locs))
+    site.pages["/docs/more.xml"] = ("application/xml",
+                                    "<urlset><url><loc>http://127.0.0.1:%d/docs/index.html</loc></url></urlset>" % port)
+    try:
+        index = os.path.join(WORK, "sitemaps")
+        r = harness.ragd_index("build", "--out", index, "--source", "http://127.0.0.1:%d/docs/index.html" % port,
+                               "--embedder", "hash", "--log-level", "warn", timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert other.requested == [], other.requested
+        assert "/private/sitemap.xml" not in site.requested, site.requested
+        assert "/docs/more.xml" in site.requested, site.requested  # same origin, allowed: still read
+    finally:
+        site.shutdown()
+        other.shutdown()
+
+
+def test_crawl_targets_refuse_private_and_metadata_addresses():
+    # Finding 2: no connection to link-local/metadata addresses, and with
+    # --crawl-targets public none to private or loopback ones either.
+    site = recorder("127.0.0.1", {"/docs/index.html": ("text/html", "<html><body><p>zebra</p></body></html>")})
+    try:
+        port = site.server_address[1]
+        r = harness.ragd_index("build", "--out", os.path.join(WORK, "public-only"), "--source",
+                               "http://127.0.0.1:%d/docs/index.html" % port, "--embedder", "hash",
+                               "--crawl-targets", "public", "--log-level", "warn", timeout=120)
+        assert r.returncode != 0 and "refused to connect to 127.0.0.1 (loopback)" in r.stderr, (r.returncode, r.stderr)
+        assert site.requested == [], site.requested
+        r = harness.ragd_index("build", "--out", os.path.join(WORK, "metadata"), "--source",
+                               "http://169.254.169.254/latest/meta-data/", "--embedder", "hash", "--log-level", "warn",
+                               timeout=120)
+        assert r.returncode != 0 and "refused to connect to 169.254.169.254 (link-local/metadata)" in r.stderr, \
+            (r.returncode, r.stderr)
+        r = harness.ragd_index("build", "--out", os.path.join(WORK, "x"), "--source", "http://h/", "--crawl-targets",
+                               "everything")
+        assert r.returncode == 2 and "--crawl-targets" in r.stderr, r.stderr
+    finally:
+        site.shutdown()
+
+
 def test_key_file_with_an_empty_index_list_is_refused():
     # Finding 8: "indexes=" used to grant every index.
     keys = os.path.join(WORK, "keys")
