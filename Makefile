@@ -4,6 +4,7 @@
 #   make test     install what is missing, build, run unit + integration tests
 #   make asan     the same test suite under AddressSanitizer + UBSan
 #   make fuzz     every fuzz harness under libFuzzer for FUZZ_SECONDS (30) each
+#   make soak     ten minutes of mixed load while everything around the server moves
 #   make deps     Debian packages + FAISS C API built from Debian's source
 #   make model    the all-MiniLM-L6-v2 model files under models/
 #   make demo     the quick-start job
@@ -44,7 +45,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(O)/%.o)
 CORE_OBJ = $(CORE_SRC:%.c=$(O)/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit asan deps model demo bench eval clean distclean install fuzz objs
+.PHONY: all test unit asan deps model demo bench eval clean distclean install fuzz objs soak
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
@@ -151,6 +152,11 @@ build/bench/ann_bench: bench/ann_bench.c $(LIB_OBJ)
 bench: deps model all build/bench/embed_bench build/bench/faiss_direct build/bench/ann_bench build/bench/guard_eval
 	@bash bench/setup_venv.sh
 	@python3 bench/run.py
+
+# Ten minutes of mixed load while the index is rebuilt, Redis bounced and
+# clients walk away mid-request (bench/soak.py); not part of make test.
+soak: deps model all
+	@python3 bench/soak.py
 
 eval: deps model all
 	@bash bench/setup_venv.sh

@@ -1,6 +1,8 @@
 -- wrk_queries.lua - GET PATH?PARAM=<query> for a rotating list of queries; JSON latency percentiles at the end.
 -- usage: wrk ... -s bench/wrk_queries.lua URL -- QUERIES_FILE PATH PARAM [EXTRA]
 -- With PARAM "embeddings": POST PATH {"model": EXTRA, "input": "<query>"} instead.
+-- With PARAM "mixed": rotate GET hybrid, GET keyword, POST vector with a url_prefix
+-- filter, and POST /v1/embeddings (model EXTRA) on the rotating queries (the soak test).
 local queries, raw, path, param, extra = {}, {}, "/v1/search", "q", "&k=10"
 local idx = 0
 
@@ -25,8 +27,21 @@ function init(args)
   idx = math.random(#queries)
 end
 
+local shape = 0
+
 function request()
   idx = idx % #queries + 1
+  if param == "mixed" then
+    shape = shape % 4 + 1
+    if shape == 1 then return wrk.format("GET", "/v1/search?q=" .. queries[idx] .. "&k=10") end
+    if shape == 2 then return wrk.format("GET", "/v1/search?mode=keyword&k=5&q=" .. queries[idx]) end
+    if shape == 3 then
+      return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"},
+                        '{"query": ' .. raw[idx] .. ', "k": 8, "mode": "vector", "filter": {"url_prefix": "file:///"}}')
+    end
+    return wrk.format("POST", "/v1/embeddings", {["Content-Type"] = "application/json"},
+                      '{"model": "' .. extra .. '", "input": ' .. raw[idx] .. '}')
+  end
   if param == "embeddings" then
     return wrk.format("POST", path, {["Content-Type"] = "application/json"},
                       '{"model": "' .. extra .. '", "input": ' .. raw[idx] .. '}')
