@@ -185,14 +185,39 @@ static const char *presented_key(struct MHD_Connection *c) {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
 }
 
+/* Take one token from the bucket of the key (or, without one, of the
+ * client address); 1 and a 429 queued when it is empty. */
+static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, const key_grant *k, enum MHD_Result *out) {
+    char bucket[96];
+    if (k) snprintf(bucket, sizeof(bucket), "key:%.63s", k->id);
+    else {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+        snprintf(bucket, sizeof(bucket), "ip:%s", ip);
+    }
+    double wait = 0;
+    if (rate_limit_take(srv->rl, bucket, k ? k->rate : 0, k ? k->burst : 0, &wait)) return 0;
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", (int)wait + 1);
+    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message",
+                          "too many requests; retry after the Retry-After seconds");
+    *out = send_json(c, rq, 429, o, ra);
+    return 1;
+}
+
 /* 0 if the request may go on; otherwise an error response was queued. */
 static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum MHD_Result *out) {
     key_grant grant, *k = NULL;
     if (needs_key(srv, rq->route)) {
         const char *p = presented_key(c);
+        int known = p && *p && key_file_check(srv->keys, p, strlen(p), srv->o.index_name, &grant);
+        /* Failed attempts spend the client address's tokens, so guessing
+         * keys is as rate limited as searching (security review finding 12). */
+        if (!known && rate_limited(srv, c, rq, NULL, out)) return 1;
         if (!p || !*p) return *out = send_error(c, rq, 401, "missing_api_key", "send the key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\""), 1;
-        if (!key_file_check(srv->keys, p, strlen(p), srv->o.index_name, &grant))
-            return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
+        if (!known) return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
         k = &grant;
         snprintf(rq->key_id, sizeof(rq->key_id), "%.63s", k->id);
         snprintf(rq->tenant, sizeof(rq->tenant), "%.63s", k->tenant);
@@ -201,25 +226,9 @@ static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum
         if (rq->route == ROUTE_RELOAD && !k->admin)
             return *out = send_error(c, rq, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
     }
-    if (rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) {
-        char bucket[96];
-        if (k) snprintf(bucket, sizeof(bucket), "key:%.63s", k->id);
-        else {
-            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-            char ip[INET6_ADDRSTRLEN] = "?";
-            if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
-            snprintf(bucket, sizeof(bucket), "ip:%s", ip);
-        }
-        double wait = 0;
-        if (!rate_limit_take(srv->rl, bucket, k ? k->rate : 0, k ? k->burst : 0, &wait)) {
-            char ra[16];
-            snprintf(ra, sizeof(ra), "%d", (int)wait + 1);
-            json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message",
-                                  "too many requests; retry after the Retry-After seconds");
-            return *out = send_json(c, rq, 429, o, ra), 1;
-        }
-    }
+    if ((rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) &&
+        rate_limited(srv, c, rq, k, out))
+        return 1;
     if (!rq->tenant[0]) snprintf(rq->tenant, sizeof(rq->tenant), "default");
     return 0;
 }

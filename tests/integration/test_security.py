@@ -273,6 +273,29 @@ def test_key_file_with_an_empty_index_list_is_refused():
     assert r.returncode == 2 and "keys:1: indexes= names no index" in r.stderr, (r.returncode, r.stderr)
 
 
+def test_failed_key_attempts_are_rate_limited():
+    # Finding 12 (in part): 401s were not rate limited, so keys could be
+    # guessed at full speed. Failed attempts now spend the client's tokens.
+    corpus = os.path.join(WORK, "rl-corpus")
+    harness.make_corpus(corpus, n_docs=2)
+    index = os.path.join(WORK, "rl-idx")
+    r = harness.ragd_index("build", "--out", index, "--source", corpus, "--embedder", "hash", "--log-level", "warn")
+    assert r.returncode == 0, r.stderr
+    keys = os.path.join(WORK, "rl-keys")
+    with open(keys, "w") as f:
+        f.write("the-right-key-123 id=ok rate=1000 burst=1000\n")
+    srv = harness.Server(index, "--api-keys", keys, "--rate-limit", "1", "--burst", "3", "--watch-ms", "0")
+    try:
+        statuses = [srv.get("/v1/index", headers={"X-API-Key": "guess-%04d" % i})[0] for i in range(12)]
+        assert statuses[:3] == [401, 401, 401] and 429 in statuses, statuses
+        st, h, body = srv.get("/v1/index", headers={"X-API-Key": "guess-again"})
+        assert st == 429 and int(h["Retry-After"]) >= 1 and json.loads(body)["error"]["code"] == "rate_limited"
+        # the right key has its own bucket and is not held back by the guesses
+        assert srv.get("/v1/index", headers={"X-API-Key": "the-right-key-123"})[0] == 200
+    finally:
+        srv.close()
+
+
 def test_index_paths_with_uri_syntax_open():
     # Finding 11: the chunk store was opened as "file:PATH?immutable=1" with
     # PATH unescaped, so "#", "?" or "%41" in a folder name broke it.
