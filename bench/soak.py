@@ -189,7 +189,9 @@ def main():
            "rss_end_mb": rss_end / 1024, "rss_growth": growth, "server_exit": code,
            "command": "make soak (python3 bench/soak.py), SOAK_MINUTES=%g" % MINUTES}
     ok = failed == 0 and growth <= 0.05 and code == 0 and not build_fail
-    lines = ["# Soak (%s, %s)" % (out["date"], out["machine"]), "",
+    mach = out["machine"]
+    desc = "%s, %s cores" % (mach.get("cpu", "?"), mach.get("cores", "?")) if isinstance(mach, dict) else str(mach)
+    lines = ["# Soak (%s, %s; `%s`)" % (out["date"], desc, out["command"]), "",
              "%d requests in %d minutes (wrk, 8 connections, 4 request shapes); failed: %d (socket errors %d, non-2xx %d)."
              % (total, len(minutes), failed, out["failed_by_kind"]["socket_errors"], out["failed_by_kind"]["non2xx"]),
              "Index versions published and hot-reloaded: %d (reloads ok: %d); Redis killed and restarted: %d times;"
