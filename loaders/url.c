@@ -16,12 +16,15 @@ static int hexval(char c) {
     return -1;
 }
 
-/* Decode %XX of unreserved characters (RFC 3986 6.2.2.2), in place; the
- * case of the remaining escapes is canonicalised by libcurl itself when
- * the part is set back (7.88 writes them in lower case). */
-static void canon_escapes(char *s) {
-    char *w = s;
-    for (char *r = s; *r;) {
+/* Decode %XX of unreserved characters (RFC 3986 6.2.2.2) and escape a
+ * '%' that starts no %XX as "%25", into a new string; the case of the
+ * remaining escapes is canonicalised by libcurl itself when the part is
+ * set back (7.88 writes them in lower case). Escaping stray '%' makes this
+ * idempotent: "%%33" used to decode to "%3", which a second pass read
+ * differently (found by tests/fuzz/fuzz_url.c). */
+static char *canon_escapes(const char *s) {
+    char *out = mem_alloc(3 * strlen(s) + 1), *w = out;
+    for (const char *r = s; *r;) {
         int hi, lo;
         if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
             int c = hi * 16 + lo;
@@ -30,10 +33,17 @@ static void canon_escapes(char *s) {
                 r += 3;
                 continue;
             }
+            memcpy(w, r, 3), w += 3, r += 3;
+            continue;
+        }
+        if (r[0] == '%') {
+            memcpy(w, "%25", 3), w += 3, r++;
+            continue;
         }
         *w++ = *r++;
     }
     *w = '\0';
+    return out;
 }
 
 /* Copy of href as browsers read it (WHATWG URL): leading and trailing
@@ -49,15 +59,14 @@ static char *clean_href(const char *href) {
     return out;
 }
 
-char *url_resolve(const char *base, const char *raw_href) {
+static char *resolve_once(const char *base, const char *raw_href) {
     if (!raw_href || strlen(raw_href) > URL_MAX_LEN || (base && strlen(base) > URL_MAX_LEN)) return NULL;
     /* Decode unreserved escapes first, then let libcurl resolve the dot
      * segments (RFC 3986 6.2.2.2, then 5.2.4): decoding after would turn
      * "/guide/%2e%2e/secret" into "/guide/../secret", a URL that passes a
      * "/guide/" scope or robots rule while the server serves /secret. */
-    char *href = clean_href(raw_href), *base_c = base ? mem_strdup(base) : NULL;
-    canon_escapes(href);
-    if (base_c) canon_escapes(base_c);
+    char *cleaned = clean_href(raw_href), *href = canon_escapes(cleaned), *base_c = base ? canon_escapes(base) : NULL;
+    mem_free(cleaned);
     CURLU *h = curl_url();
     char *out = NULL, *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
     if (base_c && curl_url_set(h, CURLUPART_URL, base_c, 0) != CURLUE_OK) goto done;
@@ -71,12 +80,14 @@ char *url_resolve(const char *base, const char *raw_href) {
     for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
     curl_url_set(h, CURLUPART_HOST, host, 0);
     if (curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
-        canon_escapes(path);
-        curl_url_set(h, CURLUPART_PATH, path, 0);
+        char *p = canon_escapes(path);
+        curl_url_set(h, CURLUPART_PATH, p, 0);
+        mem_free(p);
     }
     if (curl_url_get(h, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
-        canon_escapes(query);
-        curl_url_set(h, CURLUPART_QUERY, query, 0);
+        char *q = canon_escapes(query);
+        curl_url_set(h, CURLUPART_QUERY, q, 0);
+        mem_free(q);
     }
     char *u = NULL;
     if (curl_url_get(h, CURLUPART_URL, &u, CURLU_NO_DEFAULT_PORT) == CURLUE_OK && strlen(u) <= URL_MAX_LEN)
@@ -91,6 +102,22 @@ done:
     mem_free(href);
     mem_free(base_c);
     return out;
+}
+
+/* Only a URL that normalises to itself comes out: one whose host holds
+ * bytes libcurl drops or refuses the second time ("//%7fe%7e" gave
+ * "http://e~~/", which no longer parses; found by tests/fuzz/fuzz_url.c)
+ * is refused, so every URL the crawler stores, fetches and compares has
+ * one spelling. */
+char *url_resolve(const char *base, const char *raw_href) {
+    char *u = resolve_once(base, raw_href);
+    if (!u) return NULL;
+    char *again = resolve_once(NULL, u);
+    int same = again && strcmp(again, u) == 0;
+    mem_free(again);
+    if (same) return u;
+    mem_free(u);
+    return NULL;
 }
 
 char *url_normalize(const char *url) {
