@@ -23,16 +23,8 @@ def teardown_module():
     shutil.rmtree(WORK, ignore_errors=True)
 
 
-class Site(http.server.BaseHTTPRequestHandler):
-    """A site with a guide under /guide/ and a secret outside it."""
-    pages = {
-        "/robots.txt": "User-agent: *\nDisallow: /secret\n",
-        "/guide/index.html": "<html><head><title>Guide</title></head><body><p>The guide of the zebra manual.</p>"
-                             "<a href='/guide/%2e%2e/secret.html'>up</a> <a href='%2E%2E/secret.html'>up2</a>"
-                             "<a href='page.html'>next</a></body></html>",
-        "/guide/page.html": "<html><head><title>Page</title></head><body><p>A page about quokkas.</p></body></html>",
-        "/secret.html": "<html><head><title>Secret</title></head><body><p>launch codes</p></body></html>",
-    }
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Serves `pages` (path -> (content type, body)); records every path asked for."""
 
     def log_message(self, *a):
         pass
@@ -40,7 +32,7 @@ class Site(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0]
         self.server.requested.append(path)
-        body = self.pages.get(path)
+        ctype, body = self.server.pages.get(path, (None, None))
         if body is None:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -48,18 +40,30 @@ class Site(http.server.BaseHTTPRequestHandler):
             return
         data = body.encode()
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain" if path.endswith(".txt") else "text/html")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
 
+def recorder(host, pages):
+    srv = http.server.ThreadingHTTPServer((host, 0), Recorder)
+    srv.requested, srv.pages = [], pages
+    harness.serve_in_thread(srv)
+    return srv
+
+
 def test_escaped_dot_segments_cannot_leave_the_scope():
     # Finding 1: "/guide/%2e%2e/secret.html" passed the /guide/ scope and the
     # robots rule, while the server was asked for /secret.html.
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    srv.requested = []
-    harness.serve_in_thread(srv)
+    html = lambda title, body: ("text/html", "<html><head><title>%s</title></head><body>%s</body></html>" % (title, body))
+    srv = recorder("127.0.0.1", {
+        "/robots.txt": ("text/plain", "User-agent: *\nDisallow: /secret\n"),
+        "/guide/index.html": html("Guide", "<p>The guide of the zebra manual.</p><a href='/guide/%2e%2e/secret.html'>"
+                                           "up</a> <a href='%2E%2E/secret.html'>up2</a><a href='page.html'>next</a>"),
+        "/guide/page.html": html("Page", "<p>A page about quokkas.</p>"),
+        "/secret.html": html("Secret", "<p>launch codes</p>"),
+    })
     try:
         index = os.path.join(WORK, "crawl")
         r = harness.ragd_index("build", "--out", index, "--source",
@@ -179,36 +183,6 @@ def test_files_with_non_utf8_names_are_found():
         assert st == 200 and len(json.loads(body)["results"]) == 3, body
     finally:
         srv.close()
-
-
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """Serves `pages` (path -> (content type, body)); records every path asked for."""
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        path = self.path.split("?")[0]
-        self.server.requested.append(path)
-        ctype, body = self.server.pages.get(path, (None, None))
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def recorder(host, pages):
-    srv = http.server.ThreadingHTTPServer((host, 0), Recorder)
-    srv.requested, srv.pages = [], pages
-    harness.serve_in_thread(srv)
-    return srv
 
 
 def test_sitemap_index_cannot_send_the_crawler_elsewhere():
