@@ -1,6 +1,7 @@
 /* live_index.c - the index version being served, swapped without failing a request */
 #include "live_index.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,10 @@ static void live_version_free(live_version *lv) {
     index_version_free(lv->v);
     embedder_free(lv->e);
     mem_free(lv);
+    /* A version is tens of megabytes freed at once, in the middle of
+     * every thread's arena: hand the free pages back to the system, or
+     * RSS ratchets up with each reload (measured: make soak). */
+    malloc_trim(0);
 }
 
 void live_version_release(live_version *lv) {
