@@ -1,5 +1,6 @@
 /* log.c - leveled, timestamped log lines on stderr, as text or JSON */
 #include "log.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,25 +42,6 @@ int log_parse_format(const char *name) {
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, c &= 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, c &= 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, c &= 0x07;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    return len;
-}
-
 size_t log_json_escape(char *buf, size_t cap, const char *s, size_t n) {
     size_t o = 0;
     if (cap == 0) return 0;
@@ -73,7 +55,7 @@ size_t log_json_escape(char *buf, size_t cap, const char *s, size_t n) {
         else if (c == '\n') memcpy(esc, "\\n", 2), len = 2, step = 1;
         else if (c == '\t') memcpy(esc, "\\t", 2), len = 2, step = 1;
         else if (c < 0x20 || c == 0x7F) len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c), step = 1;
-        else if ((step = utf8_len(u + i, n - i)) == 0) piece = "\xEF\xBF\xBD", len = 3, step = 1;
+        else if ((step = utf8_seq_len(u + i, n - i)) == 0) piece = "\xEF\xBF\xBD", len = 3, step = 1;
         else piece = s + i, len = step;
         if (o + len > cap - 1) break;
         memcpy(buf + o, piece, len);

@@ -14,6 +14,7 @@
 #include "fsio.h"
 #include "html_extract.h"
 #include "mem.h"
+#include "utf8.h"
 #include "strmap.h"
 #include "text_extract.h"
 
@@ -39,23 +40,11 @@ static char *file_url(const char *path) {
     memcpy(w, "file://", 7), w += 7;
     const unsigned char *p = (const unsigned char *)path;
     for (size_t i = 0; i < n;) {
-        size_t clen = 0;
-        unsigned c = p[i];
-        if (c >= 0x20 && c < 0x7f && c != '%') clen = 1;
-        else if (c >= 0xC2 && c <= 0xDF) clen = 2;
-        else if (c >= 0xE0 && c <= 0xEF) clen = 3;
-        else if (c >= 0xF0 && c <= 0xF4) clen = 4;
-        int ok = clen > 0 && i + clen <= n;
-        for (size_t k = 1; ok && k < clen; k++) ok = (p[i + k] & 0xC0) == 0x80;
-        if (ok && clen == 3) { /* no overlongs, no surrogates */
-            ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] >= 0xA0);
-        } else if (ok && clen == 4) {
-            ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] >= 0x90);
-        }
-        if (ok) {
+        size_t clen = p[i] >= 0x20 && p[i] != 0x7f && p[i] != '%' ? utf8_seq_len(p + i, n - i) : 0;
+        if (clen) {
             memcpy(w, p + i, clen), w += clen, i += clen;
         } else {
-            w += sprintf(w, "%%%02X", c), i++;
+            w += sprintf(w, "%%%02X", p[i]), i++;
         }
     }
     *w = '\0';
