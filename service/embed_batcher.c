@@ -97,6 +97,7 @@ static void run_pass(embed_batcher *b, job **batch, int n) {
 }
 
 int embed_batcher_embed(embed_batcher *b, embedder *e, const char *const *texts, int n, float *out, char *err) {
+    if (!b) return embedder_embed(e, texts, n, out, err);
     if (n <= 0) return RAGD_OK;
     job self = {.e = e, .texts = texts, .n = n, .out = out, .err = err};
     job *batch[256];

@@ -26,7 +26,8 @@ typedef struct embed_batcher embed_batcher;
  * other requests (a request's own texts always go in one pass). */
 embed_batcher *embed_batcher_new(int max_active, int max_texts);
 
-/* embedder_embed through the batcher. 0, or -1 + message. */
+/* embedder_embed through the batcher (b NULL: straight to the embedder).
+ * 0, or -1 + message. */
 int embed_batcher_embed(embed_batcher *b, embedder *e, const char *const *texts, int n, float *out, char *err);
 
 typedef struct embed_batcher_stats {

@@ -141,7 +141,7 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
     } else if ((status = parse(o, e, root, &texts, &n, &b64, resp)) == 0) {
         float *vecs = mem_alloc(sizeof(float) * (size_t)n * (size_t)e->dim);
         char err[RAGD_ERR_LEN];
-        int rc = b ? embed_batcher_embed(b, e, texts, n, vecs, err) : embedder_embed(e, texts, n, vecs, err);
+        int rc = embed_batcher_embed(b, e, texts, n, vecs, err);
         metrics_embed(1, rc != 0, 0);
         if (rc != 0) {
             status = oai_error(resp, 500, "server_error", NULL, "embedding_failed", err);

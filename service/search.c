@@ -48,8 +48,7 @@ static int fetch_rows(const index_version *v, const fused_hit *hits, int n, cons
 
 /* One text through the batcher (with other requests' texts) if there is one. */
 static int embed_one(const searcher *s, embedder *e, const char *text, float *out, char *err) {
-    const char *const *t = &text;
-    return s->batcher ? embed_batcher_embed(s->batcher, e, t, 1, out, err) : embedder_embed(e, t, 1, out, err);
+    return embed_batcher_embed(s->batcher, e, &text, 1, out, err);
 }
 
 /* Embed the query (counted in metrics). */
