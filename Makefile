@@ -28,16 +28,17 @@ B ?= bin
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
            core/index_writer.c core/index_version.c core/strmap.c core/config.c \
-           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c
+           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c
 EMBED_SRC = embedders/embedder.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
             embedders/tensor.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/net_guard.c loaders/robots.c loaders/http_crawl.c
-CACHE_SRC = cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c
+CACHE_SRC = cache/cache_codec.c cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c
 INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/report.c \
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c service/key_file.c \
-              service/rate_limit.c service/access_log.c service/search.c service/embed_batcher.c service/embeddings.c service/server.c
+              service/rate_limit.c service/access_log.c service/search.c service/embed_batcher.c service/request_parse.c service/work_queue.c \
+              service/embeddings.c service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
@@ -49,11 +50,13 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*
 
 all: $(B)/ragd-index $(B)/ragd-serve
 
-HEADERS = $(wildcard core/*.h embedders/*.h loaders/*.h indexer/*.h service/*.h cache/*.h)
-
-$(O)/%.o: %.c $(HEADERS) | build/faiss/lib/libfaiss_c.a
+# Each object's header dependencies come from the compiler (-MMD -MP
+# writes a .d beside it), so a header change rebuilds exactly its users.
+$(O)/%.o: %.c | build/faiss/lib/libfaiss_c.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 $(B)/ragd-index: $(O)/indexer/main.o $(LIB_OBJ)
 	@mkdir -p $(B)
@@ -94,7 +97,8 @@ model:
 FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # What a harness links: the parsers' modules, without the indexer (OpenMP,
 # which clang's headers lack) and the rest of the service.
-FUZZ_OBJ = $(patsubst %.c,$(O)/%.o,$(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) service/auth.c)
+FUZZ_OBJ = $(patsubst %.c,$(O)/%.o,$(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) service/auth.c \
+           service/request_parse.c)
 FUZZ_REPLAYS = $(FUZZ_NAMES:%=$(O)/tests/test_fuzz_%)
 
 $(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_OBJ)

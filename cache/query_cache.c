@@ -1,5 +1,6 @@
 /* query_cache.c - the Redis semantic cache: exact vectors, exact results, near-duplicate queries */
 #include "query_cache.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "cache_codec.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -21,19 +23,11 @@
 #include "semantic_mirror.h"
 #include "sha256.h"
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "cache values are written in little-endian byte order"
-#endif
-
 #define QC_FEED "ragd:v1:semfeed"
 /* Set once per Redis dataset (SET NX); a FLUSHDB or a restart without
  * persistence removes it, and a replica that sees it change drops its mirror. */
 #define QC_EPOCH "ragd:v1:epoch"
-#define QC_HIT_BYTES 23 /* u16 shard, i64 id, f32 score, f32 vector score, f32 keyword score, u8 found */
-#define QC_MAX_DIM 16384
-#define QC_MAX_HITS 10000
 #define QC_MAX_TEXT 2048 /* longer queries get no semantic entry (the guard needs the whole text) */
-#define QC_ENTRY_HEAD (4 + 64 + 8 + 4 + 1 + 127) /* magic, group, expires, dim, key model (u8 len + bytes) */
 
 typedef struct wjob {
     qkey key;
@@ -64,11 +58,6 @@ struct qcache {
     char epoch_new[40];  /* the value this replica offers when the key is missing (feeder thread) */
 };
 
-static double mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static int64_t wall_ms(void) {
     struct timespec ts;
@@ -159,107 +148,6 @@ void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version,
     mem_free(norm);
 }
 
-/* ---- values ---- */
-
-static char *encode_results(const fused_hit *hits, int n, size_t *len) {
-    *len = 8 + (size_t)n * QC_HIT_BYTES;
-    char *b = mem_alloc(*len), *p = b + 8;
-    uint32_t un = (uint32_t)n;
-    memcpy(b, "RRS2", 4);
-    memcpy(b + 4, &un, 4);
-    for (int i = 0; i < n; i++, p += QC_HIT_BYTES) {
-        uint16_t s = (uint16_t)hits[i].shard;
-        memcpy(p, &s, 2);
-        memcpy(p + 2, &hits[i].id, 8);
-        memcpy(p + 10, &hits[i].score, 4);
-        memcpy(p + 14, &hits[i].vector_score, 4);
-        memcpy(p + 18, &hits[i].keyword_score, 4);
-        p[22] = (char)hits[i].found;
-    }
-    return b;
-}
-
-/* 0 and hits if b is a valid result list of at most max hits. */
-static int decode_results(const char *b, size_t len, int max, fused_hit *hits, int *n) {
-    uint32_t un;
-    if (len < 8 || memcmp(b, "RRS2", 4) != 0) return -1;
-    memcpy(&un, b + 4, 4);
-    if (un > (uint32_t)max || len != 8 + (size_t)un * QC_HIT_BYTES) return -1;
-    const char *p = b + 8;
-    for (uint32_t i = 0; i < un; i++, p += QC_HIT_BYTES) {
-        uint16_t s;
-        memcpy(&s, p, 2);
-        memcpy(&hits[i].id, p + 2, 8);
-        memcpy(&hits[i].score, p + 10, 4);
-        memcpy(&hits[i].vector_score, p + 14, 4);
-        memcpy(&hits[i].keyword_score, p + 18, 4);
-        hits[i].found = (unsigned char)p[22];
-        hits[i].shard = s;
-        if (hits[i].id < 0 || !isfinite(hits[i].score) || !isfinite(hits[i].vector_score) ||
-            !isfinite(hits[i].keyword_score) || hits[i].found < 1 || hits[i].found > 3)
-            return -1;
-    }
-    *n = (int)un;
-    return 0;
-}
-
-static char *encode_vector(const float *v, int dim, size_t *len) {
-    *len = 8 + sizeof(float) * (size_t)dim;
-    char *b = mem_alloc(*len);
-    uint32_t d = (uint32_t)dim;
-    memcpy(b, "RQV1", 4);
-    memcpy(b + 4, &d, 4);
-    memcpy(b + 8, v, sizeof(float) * (size_t)dim);
-    return b;
-}
-
-static int decode_vector(const char *b, size_t len, int dim, float *v) {
-    uint32_t d;
-    if (len != 8 + sizeof(float) * (size_t)dim || memcmp(b, "RQV1", 4) != 0) return -1;
-    memcpy(&d, b + 4, 4);
-    if (d != (uint32_t)dim) return -1;
-    memcpy(v, b + 8, sizeof(float) * (size_t)dim);
-    for (int i = 0; i < dim; i++)
-        if (!isfinite(v[i])) return -1;
-    return 0;
-}
-
-/* Semantic entry: "RSE2", group[64], i64 expires (wall ms), u32 dim,
- * u8 key-model length + key model id (127 bytes, zero padded), dim
- * floats (the key vector), u16 text length + the query text, then a
- * result list. What the mirror keeps is everything after the vector. */
-static char *encode_entry(const char *key_model, const qkey *k, const wjob *j, int64_t expires, size_t *len) {
-    size_t vbytes = sizeof(float) * (size_t)j->kdim;
-    *len = QC_ENTRY_HEAD + vbytes + 2 + j->text_len + j->results_len;
-    char *b = mem_calloc(1, *len), *p = b + QC_ENTRY_HEAD;
-    uint32_t d = (uint32_t)j->kdim;
-    uint16_t tl = (uint16_t)j->text_len;
-    size_t ml = strlen(key_model);
-    memcpy(b, "RSE2", 4);
-    memcpy(b + 4, k->group, 64);
-    memcpy(b + 68, &expires, 8);
-    memcpy(b + 76, &d, 4);
-    b[80] = (char)(unsigned char)(ml > 127 ? 127 : ml);
-    memcpy(b + 81, key_model, ml > 127 ? 127 : ml);
-    memcpy(p, j->kvec, vbytes);
-    p += vbytes;
-    memcpy(p, &tl, 2);
-    memcpy(p + 2, j->text, j->text_len);
-    memcpy(p + 2 + j->text_len, j->results, j->results_len);
-    return b;
-}
-
-/* The mirrored part of an entry: text and result list. 0 if valid. */
-static int decode_tail(const char *b, size_t len, int max, const char **text, size_t *tlen, fused_hit *hits, int *n) {
-    uint16_t tl;
-    if (len < 2) return -1;
-    memcpy(&tl, b, 2);
-    if ((size_t)tl + 2 > len) return -1;
-    *text = b + 2;
-    *tlen = tl;
-    return hits ? decode_results(b + 2 + tl, len - 2 - tl, max, hits, n) : 0;
-}
-
 /* ---- lookups ---- */
 
 /* The L1: 1 and the hits if this replica holds the result list. */
@@ -267,7 +155,7 @@ static int l1_lookup(qcache *c, const qkey *key, fused_hit *hits, int *n) {
     void *blob;
     size_t len;
     if (!c->l1 || !lcache_get(c->l1, key->res_key, wall_ms(), &blob, &len)) return 0;
-    int ok = decode_results(blob, len, key->k, hits, n) == 0;
+    int ok = codec_decode_results(blob, len, key->k, hits, n) == 0;
     mem_free(blob);
     if (ok) event(c, "l1_hits");
     return ok;
@@ -277,13 +165,13 @@ static int l1_lookup(qcache *c, const qkey *key, fused_hit *hits, int *n) {
 static redisReply *lookup_round_trip(qcache *c, redisContext *ctx, const qkey *key, long long *pttl) {
     const char *mget[] = {"MGET", key->res_key, key->vec_key};
     const char *ttl[] = {"PTTL", key->res_key};
-    double t = mono_ms();
+    double t = clock_ms();
     redisAppendCommandArgv(ctx, 3, mget, NULL);
     redisAppendCommandArgv(ctx, 2, ttl, NULL);
     redisReply *r = NULL, *tr = NULL;
     if (redisGetReply(ctx, (void **)&r) != REDIS_OK) r = NULL;
     if (r && redisGetReply(ctx, (void **)&tr) != REDIS_OK) tr = NULL;
-    if (c->hooks.latency) c->hooks.latency((mono_ms() - t) / 1000.0);
+    if (c->hooks.latency) c->hooks.latency((clock_ms() - t) / 1000.0);
     *pttl = tr && tr->type == REDIS_REPLY_INTEGER ? tr->integer : -1;
     if (tr) freeReplyObject(tr);
     else if (r) freeReplyObject(r), r = NULL; /* half a pipeline: the connection is unusable */
@@ -308,12 +196,12 @@ int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, 
     int status = QC_MISS;
     redisReply *res = r->element[0], *v = r->element[1];
     if (res->type == REDIS_REPLY_STRING) {
-        if (decode_results(res->str, res->len, key->k, hits, n) == 0) status = QC_HIT;
+        if (codec_decode_results(res->str, res->len, key->k, hits, n) == 0) status = QC_HIT;
         else event(c, "corrupt_entries");
         if (status == QC_HIT && c->l1 && pttl > 0) lcache_put(c->l1, key->res_key, res->str, res->len, wall_ms() + pttl);
     }
     if (status == QC_MISS && v->type == REDIS_REPLY_STRING) {
-        if (decode_vector(v->str, v->len, dim, vec) == 0) *have_vec = 1;
+        if (codec_decode_vector(v->str, v->len, dim, vec) == 0) *have_vec = 1;
         else event(c, "corrupt_entries");
     }
     freeReplyObject(r);
@@ -332,7 +220,7 @@ int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, con
     if (!mirror_lookup(c->mirror, key->group, kvec, kdim, c->o.threshold, wall_ms(), score, &blob, &blen)) return 0;
     const char *cached;
     size_t clen;
-    int ok = decode_tail(blob, blen, key->k, &cached, &clen, hits, n) == 0;
+    int ok = codec_decode_tail(blob, blen, key->k, &cached, &clen, hits, n) == 0;
     if (!ok) event(c, "corrupt_entries");
     if (ok && c->o.guard) {
         char *mine = qcache_normalize(text, len, 0);
@@ -382,7 +270,7 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
         j->vec = mem_alloc(sizeof(float) * (size_t)dim);
         memcpy(j->vec, vec, sizeof(float) * (size_t)dim);
     }
-    j->results = encode_results(hits, n, &j->results_len);
+    j->results = codec_encode_results(hits, n, &j->results_len);
     pthread_mutex_lock(&c->mu);
     if (c->pending >= c->o.max_pending_writes) {
         pthread_mutex_unlock(&c->mu);
@@ -405,7 +293,7 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
      * semantic write-backs: Redis may refuse those after a purge.) */
     if (c->l1 && rpool_up(c->pool)) {
         size_t len;
-        char *blob = encode_results(hits, n, &len);
+        char *blob = codec_encode_results(hits, n, &len);
         lcache_put(c->l1, key->res_key, blob, len, wall_ms() + c->o.results_ttl_ms);
         mem_free(blob);
     }
@@ -441,8 +329,10 @@ static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
     snprintf(vttl, sizeof(vttl), "%lld", (long long)c->o.vector_ttl_ms);
     snprintf(maxlen, sizeof(maxlen), "%d", c->o.feed_maxlen);
     size_t elen = 0, vlen = 0;
-    char *entry = j->kvec ? encode_entry(c->o.key_model, &j->key, j, wall_ms() + c->o.results_ttl_ms, &elen) : NULL;
-    char *vval = j->store_vector ? encode_vector(j->vec, j->dim, &vlen) : NULL;
+    char *entry = j->kvec ? codec_encode_entry(c->o.key_model, j->key.group, wall_ms() + c->o.results_ttl_ms, j->kvec,
+                                               j->kdim, j->text, j->text_len, j->results, j->results_len, &elen)
+                          : NULL;
+    char *vval = j->store_vector ? codec_encode_vector(j->vec, j->dim, &vlen) : NULL;
     const char *a1[] = {"SET", j->key.res_key, j->results, "PX", rttl};
     size_t l1[] = {3, strlen(j->key.res_key), j->results_len, 2, strlen(rttl)};
     const char *a2[] = {"SET", j->key.sem_key, entry, "PX", rttl};
@@ -518,57 +408,16 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
         if (r) freeReplyObject(r);
         return;
     }
-    const char *b = r->str;
-    size_t len = r->len;
-    uint32_t dim = 0;
-    int64_t expires = 0;
-    if (len < 4 || (memcmp(b, "RSE", 3) == 0 && memcmp(b, "RSE2", 4) != 0)) {
-        event(c, len < 4 ? "corrupt_entries" : "foreign_entries");
-        freeReplyObject(r);
-        return;
-    }
-    int valid = len >= QC_ENTRY_HEAD && memcmp(b, "RSE2", 4) == 0;
-    char group[65];
-    if (valid) {
-        memcpy(&expires, b + 68, 8);
-        memcpy(&dim, b + 76, 4);
-        memcpy(group, b + 4, 64);
-        group[64] = '\0';
-        for (int i = 0; i < 64 && valid; i++) valid = isxdigit((unsigned char)group[i]);
-        valid = valid && dim > 0 && dim <= QC_MAX_DIM && (unsigned char)b[80] <= 127 &&
-                len >= QC_ENTRY_HEAD + sizeof(float) * (size_t)dim;
-    }
-    size_t vbytes = sizeof(float) * (size_t)dim;
-    const char *text;
-    size_t tlen;
-    if (valid) valid = decode_tail(b + QC_ENTRY_HEAD + vbytes, len - QC_ENTRY_HEAD - vbytes, 0, &text, &tlen, NULL,
-                                   NULL) == 0;
-    if (valid) {
-        /* the result list after the text: a count and that many hits */
-        size_t off = QC_ENTRY_HEAD + vbytes + 2 + tlen;
-        uint32_t un;
-        valid = len >= off + 8 && memcmp(b + off, "RRS2", 4) == 0;
-        if (valid) memcpy(&un, b + off + 4, 4);
-        valid = valid && un <= QC_MAX_HITS && len == off + 8 + (size_t)un * QC_HIT_BYTES;
-    }
-    if (!valid) {
-        event(c, "corrupt_entries");
-    } else if ((size_t)(unsigned char)b[80] != strlen(c->o.key_model) ||
-               memcmp(b + 81, c->o.key_model, (unsigned char)b[80]) != 0) {
+    codec_entry e;
+    int st = codec_decode_entry(r->str, r->len, &e);
+    if (st != CODEC_ENTRY_OK) {
+        event(c, st == CODEC_ENTRY_FOREIGN ? "foreign_entries" : "corrupt_entries");
+    } else if (e.key_model_len != strlen(c->o.key_model) || memcmp(e.key_model, c->o.key_model, e.key_model_len) != 0) {
         event(c, "foreign_entries"); /* another key embedder: its vectors are not comparable to ours */
-    } else if (expires > wall_ms()) {
-        float *v = mem_alloc(vbytes);
-        memcpy(v, b + QC_ENTRY_HEAD, vbytes);
-        int finite = 1;
-        for (uint32_t i = 0; i < dim; i++) finite &= isfinite(v[i]) != 0;
-        if (!finite) { /* a NaN would make every cosine against it false, an inf every one true */
-            event(c, "corrupt_entries");
-            mem_free(v);
-            freeReplyObject(r);
-            return;
-        }
-        mirror_add(c->mirror, key, group, v, (int)dim, expires, b + QC_ENTRY_HEAD + vbytes,
-                   len - QC_ENTRY_HEAD - vbytes);
+    } else if (e.expires > wall_ms()) {
+        float *v = mem_alloc(sizeof(float) * (size_t)e.dim);
+        memcpy(v, e.vec, sizeof(float) * (size_t)e.dim);
+        mirror_add(c->mirror, key, e.group, v, e.dim, e.expires, e.tail, e.tail_len);
         mem_free(v);
     }
     freeReplyObject(r);
@@ -581,7 +430,7 @@ static void feed_entry(qcache *c, redisContext *ctx, const char *key) {
 static void fresh_epoch(char out[40]) {
     unsigned char rnd[8] = {0};
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        uint64_t x = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)mono_ms();
+        uint64_t x = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock_ms();
         memcpy(rnd, &x, sizeof(rnd));
     }
     for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", rnd[i]);
@@ -716,9 +565,9 @@ size_t qcache_mirror_size(qcache *c) {
 }
 
 void qcache_flush(qcache *c, int timeout_ms) {
-    double end = mono_ms() + timeout_ms;
+    double end = clock_ms() + timeout_ms;
     pthread_mutex_lock(&c->mu);
-    while ((c->head || c->busy) && mono_ms() < end) {
+    while ((c->head || c->busy) && clock_ms() < end) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000;

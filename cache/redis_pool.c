@@ -1,5 +1,6 @@
 /* redis_pool.c - Redis connections behind a circuit breaker */
 #include "redis_pool.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,11 +28,6 @@ struct rpool {
     int stopping;
 };
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 rpool_opts rpool_opts_default(void) {
     rpool_opts o = {.port = 6379, .connect_timeout_ms = 200, .command_timeout_ms = 100, .fail_threshold = 3,
@@ -157,7 +153,7 @@ static void record(rpool *p, int ok) {
     if (++p->failures >= p->o.fail_threshold) {
         if (p->up || p->failures == p->o.fail_threshold)
             log_warn("redis %s:%d unavailable; bypassing the cache for %d ms", p->o.host, p->o.port, p->backoff_ms);
-        p->open_until = now_ms() + p->backoff_ms;
+        p->open_until = clock_ms() + p->backoff_ms;
         p->backoff_ms = p->backoff_ms * 2 > p->o.max_backoff_ms ? p->o.max_backoff_ms : p->backoff_ms * 2;
         p->failures = 0;
         p->up = 0;
@@ -168,7 +164,7 @@ static void record(rpool *p, int ok) {
 
 redisContext *rpool_get(rpool *p) {
     pthread_mutex_lock(&p->mu);
-    if (now_ms() < p->open_until) {
+    if (clock_ms() < p->open_until) {
         pthread_mutex_unlock(&p->mu);
         return NULL;
     }
@@ -199,13 +195,13 @@ void rpool_put(rpool *p, redisContext *c, int ok) {
 
 void rpool_note(rpool *p, int ok) {
     pthread_mutex_lock(&p->mu);
-    if (ok ? !p->up || p->failures : now_ms() >= p->open_until) record(p, ok);
+    if (ok ? !p->up || p->failures : clock_ms() >= p->open_until) record(p, ok);
     pthread_mutex_unlock(&p->mu);
 }
 
 int rpool_up(rpool *p) {
     pthread_mutex_lock(&p->mu);
-    int up = p->up && now_ms() >= p->open_until;
+    int up = p->up && clock_ms() >= p->open_until;
     pthread_mutex_unlock(&p->mu);
     return up;
 }

@@ -1,5 +1,6 @@
 /* chunk_store.c - one shard's chunk rows in SQLite */
 #include "chunk_store.h"
+#include "clock.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -54,11 +55,6 @@ static const char *schema_sql =
     "CREATE INDEX chunks_doc ON chunks(doc_url);"
     "CREATE INDEX chunks_hash ON chunks(content_hash);";
 
-static double mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 int64_t chunk_id_make(const char *doc_url, int ordinal, const char *text, size_t text_len) {
     sha256_ctx c;
@@ -296,7 +292,7 @@ int chunk_store_finish(chunk_store *cs, chunk_store_stats *st, char *err) {
     int rc = RAGD_OK;
     /* The keyword index in one pass over the finished rows ('rebuild'
      * tokenizes the content table), merged into one segment ('optimize'). */
-    double t = mono_ms();
+    double t = clock_ms();
     const char *tok = cs->no_stemming ? FTS_UNICODE : FTS_PORTER;
     char *sql = mem_printf("CREATE VIRTUAL TABLE chunks_fts USING fts5(title, headings, text, content='chunks',"
                            " content_rowid='id', tokenize='%s');"
@@ -305,7 +301,7 @@ int chunk_store_finish(chunk_store *cs, chunk_store_stats *st, char *err) {
     int frc = sqlite3_exec(cs->db, sql, NULL, NULL, NULL);
     mem_free(sql);
     if (frc != SQLITE_OK) return db_err(cs, err, "keyword index"), chunk_store_close(cs), RAGD_ERR;
-    chunk_store_stats s = {.keyword_ms = mono_ms() - t};
+    chunk_store_stats s = {.keyword_ms = clock_ms() - t};
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(cs->db, "SELECT coalesce(sum(length(block)), 0) FROM chunks_fts_data", -1, &q, NULL) ==
             SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)

@@ -5,6 +5,7 @@
  * nothing above U+10FFFF.
  *
  *     size_t n = utf8_seq_len(p, end - p);   // 1..4, or 0 if invalid here
+ *     if (!utf8_valid(s, len)) ...             // the whole of s[0..len)
  */
 #ifndef RAGD_UTF8_H
 #define RAGD_UTF8_H
@@ -26,6 +27,18 @@ static inline size_t utf8_seq_len(const unsigned char *s, size_t n) {
     }
     if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
     return len;
+}
+
+/* 1 if s[0..n) is entirely valid UTF-8 (NUL bytes included: callers
+ * that refuse them check separately). */
+static inline int utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(p + i, n - i);
+        if (!l) return 0;
+        i += l;
+    }
+    return 1;
 }
 
 #endif

@@ -11,7 +11,9 @@
  * retry-after-ms; other 4xx (and 429 insufficient_quota) fail at once with
  * the server's message. Several base URLs fail over in order. A circuit
  * breaker stops calling for a cool-down after repeated failures, so callers
- * fail fast while the upstream is down. Responses are validated (count,
+ * fail fast while the upstream is down. The calling thread's deadline
+ * (core/clock.h: a request's, set by the service) bounds every attempt's
+ * timeout and ends the retries early. Responses are validated (count,
  * indexes, dimension) and the vectors L2-normalised.
  */
 #include <ctype.h>
@@ -27,6 +29,8 @@
 #include <unistd.h>
 
 #include "embedder.h"
+#include "clock.h"
+#include "openai_response.h"
 #include "err.h"
 #include "fsio.h"
 #include "log.h"
@@ -51,11 +55,6 @@ typedef struct openai {
     unsigned rng;
 } openai;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 typedef struct body {
     char *s;
@@ -102,25 +101,24 @@ static char *endpoint(const openai *o, int u) {
     return mem_printf("%s/embeddings", o->urls[u]);
 }
 
-/* The server's error message, if the body is an OpenAI error object. */
-static void error_message(const body *b, char *out, size_t cap, int *quota) {
-    json_t *j = b->s ? json_loadb(b->s, b->len, 0, NULL) : NULL;
+void openai_error_message(const char *s, size_t len, char *out, size_t cap, int *quota) {
+    json_t *j = s ? json_loadb(s, len, 0, NULL) : NULL;
     json_t *e = json_object_get(j, "error");
     const char *msg = json_string_value(json_object_get(e, "message"));
     const char *code = json_string_value(json_object_get(e, "code"));
     const char *type = json_string_value(json_object_get(e, "type"));
     if (!msg && json_is_string(e)) msg = json_string_value(e);
     *quota = (code && !strcmp(code, "insufficient_quota")) || (type && !strcmp(type, "insufficient_quota"));
-    snprintf(out, cap, "%.200s", msg ? msg : (b->s ? b->s : ""));
+    if (msg) snprintf(out, cap, "%.200s", msg);
+    else snprintf(out, cap, "%.*s", s ? (int)(len < 200 ? len : 200) : 0, s ? s : ""); /* s need not end in NUL */
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20) *p = ' ';
     json_decref(j);
 }
 
-/* Parse {"data": [{"embedding": [...], "index": i}]} into out (n x dim). */
-static int parse_vectors(openai *o, const body *b, int n, float *out, char *err) {
+int openai_parse_embeddings(const char *s, size_t len, int n, int dim, float *out, char *err) {
     json_error_t je;
-    json_t *j = json_loadb(b->s ? b->s : "", b->len, 0, &je);
+    json_t *j = json_loadb(s ? s : "", len, 0, &je);
     json_t *data = json_object_get(j, "data");
     int rc = RAGD_OK;
     if (!json_is_array(data)) rc = err_set(err, "malformed response: no \"data\" array (%s)", j ? "" : je.text);
@@ -136,23 +134,27 @@ static int parse_vectors(openai *o, const body *b, int n, float *out, char *err)
             break;
         }
         seen[at] = 1;
-        if (!json_is_array(emb) || (int)json_array_size(emb) != o->base.dim) {
+        if (!json_is_array(emb) || (int)json_array_size(emb) != dim) {
             rc = err_set(err, "embedding %d has %zu dimensions, expected %d (check --dim)", at,
-                         json_is_array(emb) ? json_array_size(emb) : 0, o->base.dim);
+                         json_is_array(emb) ? json_array_size(emb) : 0, dim);
             break;
         }
-        float *v = out + (size_t)at * o->base.dim;
+        float *v = out + (size_t)at * dim;
         double norm = 0;
-        for (int d = 0; d < o->base.dim; d++) {
+        for (int d = 0; d < dim; d++) {
             json_t *x = json_array_get(emb, (size_t)d);
             if (!json_is_number(x)) {
                 rc = err_set(err, "embedding %d has a non-number at %d", at, d);
                 break;
             }
             v[d] = (float)json_number_value(x);
+            if (!isfinite(v[d])) { /* 1e300 is valid JSON and an infinite float */
+                rc = err_set(err, "embedding %d has a value out of range at %d", at, d);
+                break;
+            }
             norm += (double)v[d] * v[d];
         }
-        for (int d = 0; rc == RAGD_OK && norm > 0 && d < o->base.dim; d++) v[d] = (float)(v[d] / sqrt(norm));
+        for (int d = 0; rc == RAGD_OK && norm > 0 && d < dim; d++) v[d] = (float)(v[d] / sqrt(norm));
     }
     mem_free(seen);
     json_decref(j);
@@ -193,7 +195,12 @@ static enum attempt attempt_once(openai *o, int u, const char *payload, int n, f
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    /* The caller's deadline (a request's, set by the service) bounds
+     * each attempt as much as --openai-timeout-ms does. */
+    double left = deadline_left_ms();
+    int capped = left < (double)o->timeout_ms;
+    long timeout = capped ? (long)left : (long)o->timeout_ms;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout > 1 ? timeout : 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ragd/0.1");
     CURLcode rc = curl_easy_perform(c);
@@ -206,13 +213,14 @@ static enum attempt attempt_once(openai *o, int u, const char *payload, int n, f
     char msg[256];
     *wait_ms = -1;
     if (rc != CURLE_OK) {
+        if (rc == CURLE_OPERATION_TIMEDOUT && capped) deadline_note_hit();
         err_set(err, "%s: %s", url, curl_easy_strerror(rc));
         res = ATTEMPT_RETRY;
     } else if (status == 200) {
-        res = parse_vectors(o, &b, n, out, err) == 0 ? ATTEMPT_OK : ATTEMPT_FATAL;
+        res = openai_parse_embeddings(b.s, b.len, n, o->base.dim, out, err) == 0 ? ATTEMPT_OK : ATTEMPT_FATAL;
         if (res != ATTEMPT_OK) err_prefix(err, "%s", url);
     } else {
-        error_message(&b, msg, sizeof(msg), &quota);
+        openai_error_message(b.s, b.len, msg, sizeof(msg), &quota);
         err_set(err, "%s: HTTP %ld: %s", url, status, msg);
         int retryable = (status == 429 && !quota) || status >= 500 || status == 408 || status == 409;
         res = retryable ? ATTEMPT_RETRY : ATTEMPT_FATAL;
@@ -234,7 +242,7 @@ static enum attempt attempt_once(openai *o, int u, const char *payload, int n, f
 
 static int breaker_open(openai *o, char *err) {
     pthread_mutex_lock(&o->mu);
-    double left = o->open_until - now_ms();
+    double left = o->open_until - clock_ms();
     pthread_mutex_unlock(&o->mu);
     if (left > 0) return err_set(err, "embeddings API unavailable (circuit open for %.0f ms more after repeated failures)", left), 1;
     return 0;
@@ -244,7 +252,7 @@ static void breaker_record(openai *o, int ok) {
     pthread_mutex_lock(&o->mu);
     if (ok) o->failures = 0;
     else if (++o->failures >= OAI_BREAKER_FAILURES) {
-        o->open_until = now_ms() + OAI_BREAKER_COOLDOWN_MS;
+        o->open_until = clock_ms() + OAI_BREAKER_COOLDOWN_MS;
         o->failures = 0;
         log_warn("openai embedder: %d failures in a row, pausing calls for %d s", OAI_BREAKER_FAILURES,
                  OAI_BREAKER_COOLDOWN_MS / 1000);
@@ -266,6 +274,11 @@ static int embed_batch(openai *o, const char *const *texts, int n, float *out, c
         }
         if (a == ATTEMPT_OK) rc = RAGD_OK;
         if (a != ATTEMPT_RETRY || tryno == o->retries) break;
+        if (deadline_expired()) {
+            deadline_note_hit();
+            err_prefix(err, "deadline reached after %d attempts", tryno + 1);
+            break;
+        }
         if (wait < 0) {
             pthread_mutex_lock(&o->mu);
             double base = (double)o->backoff_ms * (double)(1 << tryno);
@@ -274,6 +287,11 @@ static int embed_batch(openai *o, const char *const *texts, int n, float *out, c
         }
         if (wait > OAI_MAX_BACKOFF_MS) {
             err_prefix(err, "server asks to wait %.0f ms, more than %d", wait, OAI_MAX_BACKOFF_MS);
+            break;
+        }
+        if (wait >= deadline_left_ms()) {
+            deadline_note_hit();
+            err_prefix(err, "the deadline comes before the next attempt (in %.0f ms)", wait);
             break;
         }
         usleep((useconds_t)(wait * 1000));

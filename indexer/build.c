@@ -1,5 +1,6 @@
 /* build.c - one index build: load, chunk, embed, build shards, publish */
 #include "build.h"
+#include "clock.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -68,11 +69,6 @@ typedef struct builder {
     double t0, last_progress;
 } builder;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 build_opts build_opts_default(void) {
     build_opts o = {0};
@@ -328,7 +324,7 @@ static void on_known(void *ctx, void (*visit)(void *arg, const char *url), void 
 }
 
 static void progress(builder *b, int final) {
-    double now = now_ms();
+    double now = clock_ms();
     double every = b->o->progress ? 250 : 10000;
     if (!final && now - b->last_progress < every) return;
     b->last_progress = now;
@@ -402,7 +398,7 @@ static int load_all(builder *b, char *err) {
         sink.not_modified = on_not_modified;
         sink.known = on_known;
     }
-    double t = now_ms();
+    double t = clock_ms();
     for (int i = 0; i < b->o->n_sources && !b->stop; i++) {
         const char *src = b->o->sources[i];
         b->cur_source = src;
@@ -411,11 +407,11 @@ static int load_all(builder *b, char *err) {
     }
     if (!b->stop) settle_baseline(b);
     submit_job(b);
-    b->r->load_ms = now_ms() - t;
-    t = now_ms();
+    b->r->load_ms = clock_ms() - t;
+    t = clock_ms();
     embed_job *j;
     while ((j = embed_pool_wait(b->pool)) != NULL) collect(b, j);
-    b->r->embed_wait_ms = now_ms() - t;
+    b->r->embed_wait_ms = clock_ms() - t;
     progress(b, 1);
     if (b->fatal[0]) return err_set(err, "%s", b->fatal);
     if (b->o->stop && *b->o->stop) return err_set(err, "interrupted by a signal; nothing published");
@@ -612,7 +608,7 @@ static char **same_shards(builder *b, const shard_plan *plans, int ns, int train
 
 /* Build the shards into a new version and publish it. */
 static int build_and_publish(builder *b, index_writer *w, char *err) {
-    double t = now_ms();
+    double t = clock_ms();
     snprintf(b->r->version_id, sizeof(b->r->version_id), "%s", index_writer_version_id(w));
     int ns = b->o->shards;
     shard_plan *plans = mem_calloc((size_t)ns, sizeof(shard_plan));
@@ -641,8 +637,8 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     mem_free(plans);
     vindex_free(proto);
     b->r->chunks_deleted = baseline_unused(b->bl);
-    b->r->build_ms = now_ms() - t;
-    t = now_ms();
+    b->r->build_ms = clock_ms() - t;
+    t = clock_ms();
     if (rc == RAGD_OK) {
         char *rp = index_writer_path(w, "report.json");
         b->r->published = 1; /* as the copy inside the version will say */
@@ -652,7 +648,7 @@ static int build_and_publish(builder *b, index_writer *w, char *err) {
     }
     if (rc == RAGD_OK) rc = index_writer_commit(w, &m, b->o->keep_versions, err);
     if (rc == RAGD_OK) b->r->published = 1;
-    b->r->publish_ms = now_ms() - t;
+    b->r->publish_ms = clock_ms() - t;
     manifest_clear(&m);
     return rc;
 }
@@ -662,7 +658,7 @@ static int finish(builder *b, int code, const char *err) {
     r->exit_code = code;
     if (code != BUILD_EXIT_PUBLISHED && err && *err) snprintf(r->error, sizeof(r->error), "%s", err);
     log_timestamp(r->finished_at, 0);
-    r->total_ms = now_ms() - b->t0;
+    r->total_ms = clock_ms() - b->t0;
     char werr[RAGD_ERR_LEN];
     if (b->o->report_path && report_write(r, b->o->report_path, werr) != 0) log_error("report: %s", werr);
     if (b->o->metrics_file && report_write_prometheus(r, b->o->metrics_file, b->o->out_dir, werr) != 0)
@@ -741,7 +737,7 @@ static int run_locked(builder *b, index_writer *w, char *err) {
 }
 
 int build_run(const build_opts *o, char *err) {
-    builder b = {.o = o, .t0 = now_ms(), .now = (int64_t)time(NULL)};
+    builder b = {.o = o, .t0 = clock_ms(), .now = (int64_t)time(NULL)};
     b.r = report_new();
     log_timestamp(b.r->started_at, 0);
     for (int i = 0; i < o->n_sources; i++) report_add_source(b.r, o->sources[i]);

@@ -1,5 +1,6 @@
 /* embed_pool.c - embed batches on worker threads */
 #include "embed_pool.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -31,11 +32,9 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&p->mu);
 
         j->out = mem_alloc(sizeof(float) * (size_t)j->n * (size_t)embedder_dim(p->e));
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = clock_ms();
         j->rc = embedder_embed(p->e, (const char *const *)j->texts, j->n, j->out, j->err);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        j->ms = (double)(t1.tv_sec - t0.tv_sec) * 1000.0 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        j->ms = clock_ms() - t0;
 
         pthread_mutex_lock(&p->mu);
         j->next = p->done;

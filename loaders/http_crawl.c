@@ -1,5 +1,6 @@
 /* http_crawl.c - crawl a website with libcurl's multi interface */
 #include "http_crawl.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -83,9 +84,7 @@ crawl_opts crawl_opts_default(void) {
 }
 
 static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)clock_ms();
 }
 
 static void item_free(item *it) {

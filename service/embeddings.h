@@ -20,12 +20,8 @@
 #include "embed_batcher.h"
 
 #include "live_index.h"
+#include "request_parse.h"
 
-typedef struct embeddings_opts {
-    int max_inputs;       /* inputs per request (256) */
-    size_t max_input_bytes; /* bytes per input (65536) */
-    int allow_remote;     /* serve a remote index embedder too (0) */
-} embeddings_opts;
 
 embeddings_opts embeddings_opts_default(void);
 

@@ -1,5 +1,6 @@
 /* live_index.c - the index version being served, swapped without failing a request */
 #include "live_index.h"
+#include "clock.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -30,6 +31,12 @@ struct live_index {
     int poll_ms;
     pthread_t watcher;
     int watching;
+    /* reloads started and finished, and how the last one ended (under mu),
+     * for live_index_reload_wait */
+    pthread_cond_t done_cv;
+    unsigned long started, finished;
+    int last_rc;
+    char last_msg[RAGD_ERR_LEN];
 };
 
 live_index *live_index_new(const char *index_dir, const live_params *p) {
@@ -38,6 +45,11 @@ live_index *live_index_new(const char *index_dir, const live_params *p) {
     li->params = *p;
     pthread_mutex_init(&li->mu, NULL);
     pthread_mutex_init(&li->reload_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&li->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(li->last_error, sizeof(li->last_error), "no version loaded yet");
     li->loading = 1; /* until the first load has been tried: /ready says "loading" */
     return li;
@@ -77,9 +89,7 @@ static int apply_params(live_index *li, index_version *v, char *err) {
 }
 
 static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_ms() / 1000.0;
 }
 
 static void set_loading(live_index *li, const char *id) {
@@ -116,6 +126,9 @@ static live_version *load(live_index *li, const char *id, char *err) {
 
 int live_index_reload(live_index *li, char *err) {
     pthread_mutex_lock(&li->reload_mu);
+    pthread_mutex_lock(&li->mu);
+    unsigned long seq = ++li->started;
+    pthread_mutex_unlock(&li->mu);
     char id[MANIFEST_NAME_LEN];
     int rc = 0;
     if (index_dir_current(li->dir, id, sizeof(id), err) != 0) {
@@ -154,7 +167,36 @@ int live_index_reload(live_index *li, char *err) {
     }
     set_loading(li, NULL);
     if (rc != 0) metrics_reload(rc > 0);
+    pthread_mutex_lock(&li->mu);
+    li->finished = seq;
+    li->last_rc = rc;
+    snprintf(li->last_msg, sizeof(li->last_msg), "%s", rc < 0 ? err : "");
+    pthread_cond_broadcast(&li->done_cv);
+    pthread_mutex_unlock(&li->mu);
     pthread_mutex_unlock(&li->reload_mu);
+    return rc;
+}
+
+int live_index_reload_wait(live_index *li, double timeout_ms, char *err) {
+    if (!li->watching) return live_index_reload(li, err);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double ns = (double)until.tv_nsec + (timeout_ms > 0 ? timeout_ms : 0) * 1e6;
+    until.tv_sec += (time_t)(ns / 1e9);
+    until.tv_nsec = (long)(ns - (double)(time_t)(ns / 1e9) * 1e9);
+    pthread_mutex_lock(&li->mu);
+    unsigned long target = li->started + 1; /* a reload that begins after this call */
+    li->reload_requested = 1;
+    int rc = 2;
+    while (li->finished < target && !atomic_load(&li->stopping))
+        if (pthread_cond_timedwait(&li->done_cv, &li->mu, &until) != 0) break;
+    if (li->finished >= target) {
+        rc = li->last_rc;
+        if (rc < 0) err_set(err, "%s", li->last_msg);
+    } else {
+        err_set(err, "the reload is still running");
+    }
+    pthread_mutex_unlock(&li->mu);
     return rc;
 }
 
@@ -245,10 +287,14 @@ int live_index_ready(live_index *li, char *reason, size_t cap) {
 void live_index_free(live_index *li) {
     if (!li) return;
     atomic_store(&li->stopping, 1);
+    pthread_mutex_lock(&li->mu);
+    pthread_cond_broadcast(&li->done_cv);
+    pthread_mutex_unlock(&li->mu);
     if (li->watching) pthread_join(li->watcher, NULL);
     live_version_release(li->cur);
     pthread_mutex_destroy(&li->mu);
     pthread_mutex_destroy(&li->reload_mu);
+    pthread_cond_destroy(&li->done_cv);
     mem_free(li->dir);
     mem_free(li);
 }

@@ -50,6 +50,13 @@ live_index *live_index_new(const char *index_dir, const live_params *p);
  * Reloads are serialised. */
 int live_index_reload(live_index *li, char *err);
 
+/* Ask the watcher thread to reload and wait up to timeout_ms for a
+ * reload that begins after this call (the work happens on the watcher,
+ * never on the caller's thread): 1, 0 or -1 as live_index_reload, or 2
+ * if it is still running when the time is up (it goes on). Without a
+ * watcher thread, reloads on the caller's thread. */
+int live_index_reload_wait(live_index *li, double timeout_ms, char *err);
+
 /* Ask the watcher thread to reload soon (async-signal-safe). */
 void live_index_request_reload(live_index *li);
 

@@ -33,7 +33,8 @@ static void usage(FILE *f) {
         "  --config FILE          read \"option = value\" lines first; flags win\n"
         "  --bind ADDR            IPv4 address to listen on (127.0.0.1)\n"
         "  --port N               TCP port, 0 picks a free one (8080)\n"
-        "  --threads N            HTTP request threads (cores)\n"
+        "  --threads N            request workers: run searches and embeddings (cores);\n"
+        "                         HTTP I/O and probes run on threads of their own\n"
         "  --search-threads N     shard-search workers shared by all requests (cores - 1)\n"
         "  --index-name NAME      name API keys are limited to (folder name of --index)\n"
         "  --api-keys FILE        key file (see docs/api.md), reloaded when it changes;\n"
@@ -47,6 +48,9 @@ static void usage(FILE *f) {
         "  --max-query-bytes N    longest query text (2048)\n"
         "  --max-k N              largest k (100)\n"
         "  --request-timeout-s N  idle connection timeout (30)\n"
+        "  --request-deadline-ms N  a request's time limit, queueing and upstream calls\n"
+        "                         included; past it: 503/504 (15000)\n"
+        "  --max-queued N         requests waiting for a worker; beyond it: 503 (512)\n"
         "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
         "  --embeddings-max-inputs N  inputs per POST /v1/embeddings request (256)\n"
         "  --embed-concurrency N  embedding passes at once (cores); requests beyond it\n"
@@ -221,6 +225,10 @@ static int apply(serve_cli *c, const char *key, const char *v, char *err) {
         c->so.max_query_bytes = (size_t)n;
     } else if (!strcmp(key, "max-k")) {
         if (set_int(key, v, 1, 10000, &c->so.max_k, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "request-deadline-ms")) {
+        if (set_int(key, v, 10, 3600000, &c->so.deadline_ms, err)) return RAGD_ERR;
+    } else if (!strcmp(key, "max-queued")) {
+        if (set_int(key, v, 1, 1000000, &c->so.max_queued, err)) return RAGD_ERR;
     } else if (!strcmp(key, "request-timeout-s")) {
         if (set_int(key, v, 1, 3600, &c->so.request_timeout_s, err)) return RAGD_ERR;
     } else if (!strcmp(key, "shutdown-timeout-s")) {
@@ -385,7 +393,7 @@ static int serve(serve_cli *c, key_file *keys) {
         log_error("%s", err);
         code = 1;
     } else {
-        log_info("listening on http://%s:%d/ (%d request threads, %d search workers%s)", c->so.bind,
+        log_info("listening on http://%s:%d/ (%d request workers, %d search workers%s)", c->so.bind,
                  server_port(srv), c->so.threads, c->search_threads,
                  keys ? ", API keys required" : ", open access: no --api-keys given");
         /* Listen first, then load: /health answers and /ready reports

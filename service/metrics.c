@@ -268,6 +268,10 @@ char *metrics_render(const metrics_gauges *g) {
                 "ragd_api_key_reloads_total{result=\"ok\"} %llu\nragd_api_key_reloads_total{result=\"rejected\"} %llu\n",
             (unsigned long long)atomic_load(&M.key_reloads_ok), (unsigned long long)atomic_load(&M.key_reloads_failed));
     }
+    put(&b, "# HELP ragd_requests_queued Requests waiting for a request worker.\n"
+            "# TYPE ragd_requests_queued gauge\nragd_requests_queued %d\n"
+            "# HELP ragd_requests_running Requests a request worker is running.\n"
+            "# TYPE ragd_requests_running gauge\nragd_requests_running %d\n", g->requests_queued, g->requests_running);
     put(&b, "# HELP ragd_index_chunks Chunks in the live index version.\n"
             "# TYPE ragd_index_chunks gauge\nragd_index_chunks %lld\n", (long long)g->index_chunks);
     put(&b, "# HELP ragd_index_info The live index version (value is 1).\n# TYPE ragd_index_info gauge\n");

@@ -49,6 +49,7 @@ typedef struct metrics_gauges {
     const char *cache_epoch; /* the Redis dataset epoch the mirror follows; NULL or "" if none */
     int batching;            /* the encoder batcher's counters below are set */
     long long embed_passes, embed_texts, embed_requests;
+    int requests_queued, requests_running; /* request workers: waiting and running jobs */
 } metrics_gauges;
 
 const char *route_name(enum route r);

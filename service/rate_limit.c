@@ -1,5 +1,6 @@
 /* rate_limit.c - token-bucket rate limits */
 #include "rate_limit.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -18,9 +19,7 @@ struct rate_limit {
 };
 
 static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_ms() / 1000.0;
 }
 
 rate_limit *rate_limit_new(double rate, double burst) {

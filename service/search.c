@@ -1,5 +1,6 @@
 /* search.c - one search: cache tiers, then vector, keyword or hybrid retrieval, then rows */
 #include "search.h"
+#include "clock.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -13,11 +14,6 @@
 #include "mem.h"
 #include "query_cache.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static void search_result_clear_hits(search_result *r) {
     for (int i = 0; r->hits && i < r->n; i++) chunk_row_clear(&r->hits[i].row);
@@ -54,11 +50,11 @@ static int embed_one(const searcher *s, embedder *e, const char *text, float *ou
 /* Embed the query (counted in metrics). */
 static int embed_query(const searcher *s, live_version *lv, const search_query *q, float *qv, search_result *r,
                        char *err) {
-    double t = now_ms();
+    double t = clock_ms();
     char *text = mem_strndup(q->text, q->len);
     int rc = embed_one(s, lv->e, text, qv, err);
     mem_free(text);
-    r->embed_ms = now_ms() - t;
+    r->embed_ms = clock_ms() - t;
     metrics_embed(1, rc != 0, 0);
     metrics_stage(STAGE_EMBED, r->embed_ms / 1000.0);
     return rc;
@@ -67,13 +63,13 @@ static int embed_query(const searcher *s, live_version *lv, const search_query *
 /* Vector search for depth candidates (re-ranked for lossy specs), as ranked hits. */
 static int vector_search(searcher *s, const index_version *v, const float *qv, int depth, ranked_hit *out,
                          search_result *r, char *err) {
-    double t = now_ms();
+    double t = clock_ms();
     index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)depth);
     int n = search_pool_search(s->pool, v, qv, depth, hits, err);
     if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
     for (int i = 0; i < n; i++) out[i] = (ranked_hit){hits[i].id, hits[i].shard, hits[i].score};
     mem_free(hits);
-    r->search_ms = now_ms() - t;
+    r->search_ms = clock_ms() - t;
     metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
     return n;
 }
@@ -81,21 +77,21 @@ static int vector_search(searcher *s, const index_version *v, const float *qv, i
 /* BM25 over the shards' keyword indexes; 0 hits for a query without words. */
 static int keyword_search(const index_version *v, const search_query *q, int depth, ranked_hit *out,
                           search_result *r, char *err) {
-    double t = now_ms();
+    double t = clock_ms();
     char **words;
     int nw = keyword_words(q->text, q->len, &words);
     int n = nw ? index_version_keyword(v, (const char *const *)words, nw, depth, out, err) : 0;
     keyword_words_free(words, nw);
-    r->keyword_ms = now_ms() - t;
+    r->keyword_ms = clock_ms() - t;
     metrics_stage(STAGE_KEYWORD, r->keyword_ms / 1000.0);
     return n;
 }
 
 static int fetch_timed(const index_version *v, const fused_hit *hits, int n, const search_query *q, search_result *r,
                        char *err) {
-    double t = now_ms();
+    double t = clock_ms();
     int rc = fetch_rows(v, hits, n, q, r, err);
-    r->fetch_ms = now_ms() - t;
+    r->fetch_ms = clock_ms() - t;
     metrics_stage(STAGE_FETCH, r->fetch_ms / 1000.0);
     return rc;
 }
@@ -248,19 +244,19 @@ static int exact_lists(live_version *lv, const search_query *q, const float *qv,
     L->kl = mem_alloc(sizeof(ranked_hit) * (size_t)depth);
     L->nv = L->nk = 0;
     if (q->mode != MODE_KEYWORD) {
-        double t = now_ms();
+        double t = clock_ms();
         L->nv = index_version_search_in(v, qv, ids, n, depth, L->vl, err);
-        r->search_ms = now_ms() - t;
+        r->search_ms = clock_ms() - t;
         metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
         if (L->nv < 0) return RAGD_ERR;
     }
     if (q->mode != MODE_VECTOR) {
-        double t = now_ms();
+        double t = clock_ms();
         char **words;
         int nw = keyword_words(q->text, q->len, &words);
         L->nk = nw ? index_version_keyword_in(v, (const char *const *)words, nw, ids, n, depth, L->kl, err) : 0;
         keyword_words_free(words, nw);
-        r->keyword_ms = now_ms() - t;
+        r->keyword_ms = clock_ms() - t;
         metrics_stage(STAGE_KEYWORD, r->keyword_ms / 1000.0);
         if (L->nk < 0) return RAGD_ERR;
     }
@@ -281,9 +277,9 @@ static int search_fresh(searcher *s, live_version *lv, const search_query *q, fl
     int rc = RAGD_ERR, selective = 0;
     if (q->mode != MODE_KEYWORD && !have_vec && embed_query(s, lv, q, qv, r, err) != 0) goto out;
     if (plan.active) {
-        double t = now_ms();
+        double t = clock_ms();
         if (index_version_filter(v, &plan, SEARCH_FILTER_EXACT_MAX, &ids, &n, err) != RAGD_OK) goto out;
-        r->filter_ms = now_ms() - t;
+        r->filter_ms = clock_ms() - t;
         selective = 1;
         for (int i = 0; i < v->m.n_shards; i++) selective = selective && n[i] <= SEARCH_FILTER_EXACT_MAX;
     }
@@ -353,14 +349,14 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     int kdim = key ? key->dim : dim;
     qkey ck;
     if (s->cache) {
-        double t = now_ms();
+        double t = clock_ms();
         char *spec = query_spec(q);
         qcache_key(s->cache, &ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
                    semantic ? (key ? key->model_id : lv->e->model_id) : NULL, lv->e->uncased, q->text, q->len, q->k,
                    spec);
         mem_free(spec);
         cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
-        metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
+        metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
         if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_RESULTS;
             if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
@@ -392,9 +388,9 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     float score;
     if (semantic) {
-        double t = now_ms();
+        double t = clock_ms();
         int hit = qcache_semantic(s->cache, &ck, kv, kdim, q->text, q->len, hits, &n, &score);
-        metrics_stage(STAGE_CACHE, (now_ms() - t) / 1000.0);
+        metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
         if (hit && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_SEMANTIC;
             status = SEARCH_OK;

@@ -1,5 +1,6 @@
 /* server.c - the REST API over libmicrohttpd */
 #include "server.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -17,26 +18,41 @@
 #include "mem.h"
 #include "metrics.h"
 #include "query_cache.h"
+#include "request_parse.h"
 #include "text_extract.h"
+#include "work_queue.h"
 
-#define SEED_COMPAT_K 5
+/* libmicrohttpd's own threads: HTTP I/O and the routes that never wait. */
+#define IO_THREADS 2
 
 struct server {
     server_opts o;
     searcher *s;
     key_file *keys;
     rate_limit *rl;
+    work_queue *wq;
     struct MHD_Daemon *d;
     int port;
     atomic_uint_fast64_t next_id;
 };
+
+/* An answer, built by a route (on an HTTP thread or a worker) and queued
+ * by the HTTP thread that owns the connection. */
+typedef struct reply {
+    int status;
+    char *body; /* owned */
+    const char *ctype;
+    char retry_after[16];
+} reply;
+
+enum job_state { JOB_NONE, JOB_QUEUED, JOB_DONE };
 
 /* Per-request state, from the first handler call to the completion callback. */
 typedef struct request {
     enum route route;
     char method[8];
     char id[72];
-    double t0;
+    double t0, deadline;
     char *body;
     size_t body_len;
     int body_too_large;
@@ -47,6 +63,13 @@ typedef struct request {
     char tenant[64];
     char *query; /* for the access log, only with --log-queries */
     int counted;
+    query_arg args[REQUEST_MAX_ARGS + 1]; /* GET arguments (point into the connection's memory) */
+    int n_args;
+    /* a slow route runs on a worker while the connection is suspended */
+    server *srv;
+    struct MHD_Connection *conn;
+    atomic_int job;
+    reply out;
 } request;
 
 server_opts server_opts_default(void) {
@@ -54,45 +77,25 @@ server_opts server_opts_default(void) {
                      .max_query_bytes = 2048, .max_k = 100, .default_k = 10, .request_timeout_s = 30,
                      .default_mode = SEARCH_DEFAULT_MODE, .default_alpha = SEARCH_DEFAULT_ALPHA,
                      .default_fusion = FUSION_CONVEX, .emb = embeddings_opts_default(),
-                     .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0};
+                     .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0,
+                     .deadline_ms = 15000, .max_queued = 512};
     return o;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
-/* ---- responses ---- */
+/* ---- replies ---- */
 
-static enum MHD_Result send_text(struct MHD_Connection *c, request *rq, int status, char *body, const char *ctype,
-                                 const char *retry_after) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(resp, "Content-Type", ctype);
-    MHD_add_response_header(resp, "X-Request-Id", rq->id);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
-    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 405) {
-        const char *allow = rq->route == ROUTE_SEARCH                                   ? "GET, POST"
-                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS ? "POST"
-                                                                                         : "GET";
-        MHD_add_response_header(resp, "Allow", allow);
-    }
-    rq->status = status;
-    /* Count at queue time, so a client that reads /metrics right after its
-     * answer already sees itself counted. */
-    metrics_request(rq->route, status, (now_ms() - rq->t0) / 1000.0);
-    enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return r;
+static void reply_set(reply *r, int status, char *body, const char *ctype, const char *retry_after) {
+    mem_free(r->body);
+    r->status = status;
+    r->body = body;
+    r->ctype = ctype;
+    snprintf(r->retry_after, sizeof(r->retry_after), "%s", retry_after ? retry_after : "");
 }
 
 /* Serialise (and free) a JSON value, floats to `digits` significant
  * digits; a value that cannot be encoded is a bug. */
-static enum MHD_Result send_json_digits(struct MHD_Connection *c, request *rq, int status, json_t *body,
-                                        const char *retry_after, int digits) {
+static void reply_json_digits(reply *r, int status, json_t *body, const char *retry_after, int digits) {
     char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(digits)) : NULL;
     json_decref(body);
     if (!s) s = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"response encoding failed\"}}"), status = 500;
@@ -101,25 +104,54 @@ static enum MHD_Result send_json_digits(struct MHD_Connection *c, request *rq, i
     memcpy(line, s, n);
     memcpy(line + n, "\n", 2);
     free(s);
-    return send_text(c, rq, status, line, "application/json", retry_after);
+    reply_set(r, status, line, "application/json", retry_after);
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, request *rq, int status, json_t *body,
-                                 const char *retry_after) {
-    return send_json_digits(c, rq, status, body, retry_after, 7);
+static void reply_json(reply *r, int status, json_t *body, const char *retry_after) {
+    reply_json_digits(r, status, body, retry_after, 7);
 }
 
-/* JSON with floats to 9 significant digits: every float32 reads back exactly. */
-static enum MHD_Result send_json_precise(struct MHD_Connection *c, request *rq, int status, json_t *body) {
-    return send_json_digits(c, rq, status, body, NULL, 9);
+static void reply_error_retry(reply *r, int status, const char *code, const char *message, const char *retry_after) {
+    char *safe = utf8_sanitize(message, strlen(message), NULL);
+    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", safe);
+    mem_free(safe);
+    reply_json(r, status, o, retry_after);
+}
+
+static void reply_error(reply *r, int status, const char *code, const char *message) {
+    reply_error_retry(r, status, code, message, NULL);
+}
+
+/* Queue rq->out on the connection (an HTTP thread's job). */
+static enum MHD_Result send_reply(struct MHD_Connection *c, request *rq) {
+    reply *r = &rq->out;
+    char *body = r->body ? r->body : mem_strdup("");
+    r->body = NULL;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", r->ctype ? r->ctype : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", rq->id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->retry_after[0]) MHD_add_response_header(resp, "Retry-After", r->retry_after);
+    if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (r->status == 405) {
+        const char *allow = rq->route == ROUTE_SEARCH                                   ? "GET, POST"
+                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS ? "POST"
+                                                                                         : "GET";
+        MHD_add_response_header(resp, "Allow", allow);
+    }
+    rq->status = r->status;
+    /* Count at queue time, so a client that reads /metrics right after its
+     * answer already sees itself counted. */
+    metrics_request(rq->route, r->status, (clock_ms() - rq->t0) / 1000.0);
+    enum MHD_Result res = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return res;
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, request *rq, int status, const char *code,
                                   const char *message) {
-    char *safe = utf8_sanitize(message, strlen(message), NULL);
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", safe);
-    mem_free(safe);
-    return send_json(c, rq, status, o, NULL);
+    reply_error(&rq->out, status, code, message);
+    return send_reply(c, rq);
 }
 
 /* ---- request parsing helpers ---- */
@@ -148,19 +180,6 @@ static int method_allowed(enum route r, const char *m) {
     }
 }
 
-static int valid_utf8(const char *s, size_t n) {
-    size_t clean_len;
-    char *clean = utf8_sanitize(s, n, &clean_len);
-    int ok = clean_len == n && memcmp(clean, s, n) == 0;
-    mem_free(clean);
-    return ok;
-}
-
-/* A query argument as (pointer, length); 0 if absent. */
-static int get_arg(struct MHD_Connection *c, const char *name, const char **v, size_t *n) {
-    return MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), v, n) == MHD_YES;
-}
-
 static void set_request_id(server *srv, struct MHD_Connection *c, request *rq) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (h && strlen(h) <= 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(h) && *h) {
@@ -186,8 +205,8 @@ static const char *presented_key(struct MHD_Connection *c) {
 }
 
 /* Take one token from the bucket of the key (or, without one, of the
- * client address); 1 and a 429 queued when it is empty. */
-static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, const key_grant *k, enum MHD_Result *out) {
+ * client address); 1 and a 429 in rq->out when it is empty. */
+static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, const key_grant *k) {
     char bucket[96];
     if (k) snprintf(bucket, sizeof(bucket), "key:%.63s", k->id);
     else {
@@ -201,38 +220,36 @@ static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, cons
     if (rate_limit_take(srv->rl, bucket, k ? k->rate : 0, k ? k->burst : 0, &wait)) return 0;
     char ra[16];
     snprintf(ra, sizeof(ra), "%d", (int)wait + 1);
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message",
-                          "too many requests; retry after the Retry-After seconds");
-    *out = send_json(c, rq, 429, o, ra);
+    reply_error_retry(&rq->out, 429, "rate_limited", "too many requests; retry after the Retry-After seconds", ra);
     return 1;
 }
 
-/* 0 if the request may go on; otherwise an error response was queued. */
-static int check_access(server *srv, struct MHD_Connection *c, request *rq, enum MHD_Result *out) {
+/* 0 if the request may go on; otherwise 1 and the error in rq->out. */
+static int check_access(server *srv, struct MHD_Connection *c, request *rq) {
     key_grant grant, *k = NULL;
     if (needs_key(srv, rq->route)) {
         const char *p = presented_key(c);
         int known = p && *p && key_file_check(srv->keys, p, strlen(p), srv->o.index_name, &grant);
         /* Failed attempts spend the client address's tokens, so guessing
          * keys is as rate limited as searching (security review finding 12). */
-        if (!known && rate_limited(srv, c, rq, NULL, out)) return 1;
-        if (!p || !*p) return *out = send_error(c, rq, 401, "missing_api_key", "send the key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\""), 1;
-        if (!known) return *out = send_error(c, rq, 401, "invalid_api_key", "unknown API key"), 1;
+        if (!known && rate_limited(srv, c, rq, NULL)) return 1;
+        if (!p || !*p)
+            return reply_error(&rq->out, 401, "missing_api_key",
+                               "send the key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\""), 1;
+        if (!known) return reply_error(&rq->out, 401, "invalid_api_key", "unknown API key"), 1;
         k = &grant;
         snprintf(rq->key_id, sizeof(rq->key_id), "%.63s", k->id);
         snprintf(rq->tenant, sizeof(rq->tenant), "%.63s", k->tenant);
-        if (!k->allowed)
-            return *out = send_error(c, rq, 403, "index_forbidden", "this key may not query this index"), 1;
+        if (!k->allowed) return reply_error(&rq->out, 403, "index_forbidden", "this key may not query this index"), 1;
         if (rq->route == ROUTE_RELOAD && !k->admin)
-            return *out = send_error(c, rq, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
+            return reply_error(&rq->out, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
     }
     if ((rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) &&
-        rate_limited(srv, c, rq, k, out))
+        rate_limited(srv, c, rq, k))
         return 1;
     if (!rq->tenant[0]) snprintf(rq->tenant, sizeof(rq->tenant), "default");
     return 0;
 }
-
 
 /* ---- routes ---- */
 
@@ -282,19 +299,20 @@ static const char *cache_state(const server *srv) {
     return qcache_up(srv->s->cache) ? "ok" : "degraded";
 }
 
-/* Run the search and answer; status 503 when no version is loaded. */
-static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, request *rq, const search_query *q,
-                                     int compat) {
+/* Run the search into rq->out; 503 when no version is loaded, 504 when
+ * the request's deadline ran out on the way (a slow upstream). */
+static void answer_search(server *srv, request *rq, const search_query *q, int compat) {
     search_result r;
     char err[RAGD_ERR_LEN];
-    double t0 = now_ms();
+    double t0 = clock_ms();
     int st = search_run(srv->s, q, &r, err);
-    if (st == SEARCH_NOT_READY) return send_error(c, rq, 503, "not_ready", err);
-    if (st == SEARCH_BAD_REQUEST) return send_error(c, rq, 400, "mode_unavailable", err);
-    if (st == SEARCH_FILTER_UNAVAILABLE) return send_error(c, rq, 400, "filter_unavailable", err);
+    if (st == SEARCH_NOT_READY) return reply_error(&rq->out, 503, "not_ready", err);
+    if (st == SEARCH_BAD_REQUEST) return reply_error(&rq->out, 400, "mode_unavailable", err);
+    if (st == SEARCH_FILTER_UNAVAILABLE) return reply_error(&rq->out, 400, "filter_unavailable", err);
     if (st != SEARCH_OK) {
         search_result_clear(&r);
-        return send_error(c, rq, 500, "search_failed", err);
+        if (deadline_expired()) return reply_error_retry(&rq->out, 504, "deadline_exceeded", err, "1");
+        return reply_error(&rq->out, 500, "search_failed", err);
     }
     rq->cache = r.cache;
     rq->has_cache = 1;
@@ -316,7 +334,7 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
         o = json_pack("{s:o, s:s, s:s}", "results", results, "status", "success", "message", msg);
     } else {
         o = json_pack("{s:o, s:s, s:f, s:{s:f, s:f, s:f, s:f, s:f}, s:s, s:i, s:s}", "results", results,
-                      "index_version", r.version_id, "took_ms", now_ms() - t0, "timings", "embed_ms", r.embed_ms,
+                      "index_version", r.version_id, "took_ms", clock_ms() - t0, "timings", "embed_ms", r.embed_ms,
                       "search_ms", r.search_ms, "keyword_ms", r.keyword_ms, "filter_ms", r.filter_ms, "fetch_ms",
                       r.fetch_ms, "cache",
                       cache_api_name(r.cache), "k", q->k, "mode", search_mode_name(q->mode));
@@ -326,286 +344,35 @@ static enum MHD_Result answer_search(server *srv, struct MHD_Connection *c, requ
         }
     }
     search_result_clear(&r);
-    return send_json(c, rq, 200, o, NULL);
+    reply_json(&rq->out, 200, o, NULL);
 }
 
-static void keep_query(server *srv, request *rq, const char *text, size_t len) {
-    if (srv->o.log_queries && !rq->query) rq->query = utf8_sanitize(text, len, NULL);
+/* GET and POST /v1/search and the seed's GET /?query=: one parser per
+ * request kind (service/request_parse.c), one search. */
+static void route_search(server *srv, request *rq) {
+    search_limits l = {.max_query_bytes = srv->o.max_query_bytes, .max_k = srv->o.max_k,
+                       .default_k = srv->o.default_k, .default_mode = srv->o.default_mode,
+                       .default_alpha = srv->o.default_alpha, .default_fusion = srv->o.default_fusion};
+    search_request sr;
+    api_error e;
+    int compat = rq->route == ROUTE_COMPAT, rc;
+    if (compat) rc = parse_compat_args(&l, rq->args, rq->n_args, &sr, &e);
+    else if (!strcmp(rq->method, "POST")) rc = parse_search_json(&l, rq->body, rq->body_len, &sr, &e);
+    else rc = parse_search_args(&l, rq->args, rq->n_args, &sr, &e);
+    if (srv->o.log_queries && sr.q.text && !rq->query) rq->query = utf8_sanitize(sr.q.text, sr.q.len, NULL);
+    if (rc != 0) {
+        reply_error(&rq->out, e.status, e.code, e.message);
+    } else if (sr.empty) {
+        reply_json(&rq->out, 200, json_pack("{s:[], s:s, s:s}", "results", "status", "empty_query", "message",
+                                            "Please provide a query parameter"), NULL);
+    } else {
+        sr.q.tenant = rq->tenant;
+        answer_search(srv, rq, &sr.q, compat);
+    }
+    search_request_clear(&sr);
 }
 
-/* Check a query's bytes; 0 if fine, else an error was queued. */
-static int bad_query(server *srv, struct MHD_Connection *c, request *rq, const char *text, size_t len, int in_url,
-                     enum MHD_Result *out) {
-    if (len > srv->o.max_query_bytes) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "query is %zu bytes, the limit is %zu", len, srv->o.max_query_bytes);
-        return *out = send_error(c, rq, in_url ? 414 : 400, "query_too_long", msg), 1;
-    }
-    if (memchr(text, '\0', len) || !valid_utf8(text, len))
-        return *out = send_error(c, rq, 400, "invalid_query", "query must be UTF-8 text without NUL bytes"), 1;
-    return 0;
-}
-
-static int parse_k(const char *v, size_t n, int max_k, int *k) {
-    if (!v) return 0;
-    char buf[16];
-    if (n == 0 || n >= sizeof(buf)) return -1;
-    memcpy(buf, v, n);
-    buf[n] = '\0';
-    char *end;
-    long x = strtol(buf, &end, 10);
-    if (*end || x < 1 || x > max_k) return -1;
-    *k = (int)x;
-    return 0;
-}
-
-/* mode, fusion and alpha (any may be NULL = the server's default) into
- * q; 0, or -1 with a message for a 400. */
-static int search_options(const server *srv, const char *mode, size_t mode_len, const char *fusion,
-                          size_t fusion_len, const double *alpha, search_query *q, char *msg, size_t cap) {
-    q->mode = srv->o.default_mode;
-    q->fusion = srv->o.default_fusion;
-    q->alpha = srv->o.default_alpha;
-    if (mode && search_mode_parse(mode, mode_len, &q->mode) != 0)
-        return snprintf(msg, cap, "mode must be \"vector\", \"keyword\" or \"hybrid\""), -1;
-    if (fusion) {
-        char name[8];
-        enum fusion_method f;
-        if (fusion_len >= sizeof(name)) return snprintf(msg, cap, "fusion must be \"convex\" or \"rrf\""), -1;
-        memcpy(name, fusion, fusion_len);
-        name[fusion_len] = '\0';
-        if (fusion_parse(name, &f) != 0) return snprintf(msg, cap, "fusion must be \"convex\" or \"rrf\""), -1;
-        q->fusion = f;
-    }
-    if ((fusion || alpha) && q->mode != MODE_HYBRID)
-        return snprintf(msg, cap, "fusion and alpha apply to mode \"hybrid\" only"), -1;
-    if (alpha) {
-        if (!(*alpha >= 0.0 && *alpha <= 1.0)) return snprintf(msg, cap, "alpha must be a number from 0 to 1"), -1;
-        if (q->fusion != FUSION_CONVEX) return snprintf(msg, cap, "alpha applies to fusion \"convex\" only"), -1;
-        q->alpha = (float)*alpha;
-    }
-    return 0;
-}
-
-/* A filter condition's value: UTF-8 text without NUL, at most FILTER_MAX_BYTES. */
-static int filter_text_ok(const char *v, size_t n) {
-    return n <= FILTER_MAX_BYTES && !memchr(v, '\0', n) && valid_utf8(v, n);
-}
-
-/* The query-string arguments GET /v1/search takes; any other is a 400. */
-static const char *const search_args[] = {"q", "query", "k", "url_prefix", "mode", "fusion", "alpha", NULL};
-
-typedef struct arg_check {
-    char unknown[80];
-} arg_check;
-
-static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-    (void)kind, (void)value;
-    arg_check *a = cls;
-    for (int i = 0; search_args[i]; i++)
-        if (!strcmp(search_args[i], key)) return MHD_YES;
-    char *safe = utf8_sanitize(key, strlen(key), NULL);
-    snprintf(a->unknown, sizeof(a->unknown), "%.60s", safe);
-    mem_free(safe);
-    return MHD_NO;
-}
-
-static enum MHD_Result route_search_get(server *srv, struct MHD_Connection *c, request *rq) {
-    const char *q = NULL, *kv = NULL, *prefix = NULL, *mode = NULL, *fusion = NULL, *alpha = NULL;
-    size_t qn = 0, kn = 0, pn = 0, mn = 0, fn = 0, an = 0;
-    enum MHD_Result out;
-    arg_check unknown = {""};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &unknown);
-    if (unknown.unknown[0]) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "unknown parameter \"%s\" (known: q, k, url_prefix, mode, fusion, alpha)",
-                 unknown.unknown);
-        return send_error(c, rq, 400, "unknown_parameter", msg);
-    }
-    get_arg(c, "mode", &mode, &mn);
-    get_arg(c, "fusion", &fusion, &fn);
-    get_arg(c, "alpha", &alpha, &an);
-    if (!get_arg(c, "q", &q, &qn) && !get_arg(c, "query", &q, &qn))
-        return send_error(c, rq, 400, "missing_query", "pass the query as ?q=TEXT");
-    get_arg(c, "k", &kv, &kn);
-    get_arg(c, "url_prefix", &prefix, &pn);
-    if (bad_query(srv, c, rq, q ? q : "", qn, 1, &out)) return out;
-    keep_query(srv, rq, q ? q : "", qn);
-    if (!q || strspn(q, " \t\r\n") == qn) return send_error(c, rq, 400, "empty_query", "query is empty");
-    search_query sq = {.text = q, .len = qn, .k = srv->o.default_k, .tenant = rq->tenant};
-    char msg[64];
-    snprintf(msg, sizeof(msg), "k must be an integer from 1 to %d", srv->o.max_k);
-    if (parse_k(kv, kn, srv->o.max_k, &sq.k) != 0) return send_error(c, rq, 400, "invalid_k", msg);
-    if (prefix && !filter_text_ok(prefix, pn))
-        return send_error(c, rq, 400, "invalid_filter", "url_prefix must be UTF-8 text of at most 2048 bytes");
-    sq.filter.url_prefix = prefix && pn ? prefix : NULL;
-    double a = 0;
-    if (alpha) {
-        char buf[32], *end;
-        if (an == 0 || an >= sizeof(buf)) return send_error(c, rq, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
-        memcpy(buf, alpha, an);
-        buf[an] = '\0';
-        a = strtod(buf, &end);
-        if (*end) return send_error(c, rq, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
-    }
-    char emsg[128];
-    if (search_options(srv, mode, mn, fusion, fn, alpha ? &a : NULL, &sq, emsg, sizeof(emsg)) != 0)
-        return send_error(c, rq, 400, strstr(emsg, "alpha must") ? "invalid_alpha" : "invalid_mode", emsg);
-    return answer_search(srv, c, rq, &sq, 0);
-}
-
-/* The "filter" object into f (values point into the JSON); 0, or -1 and
- * a message naming the condition. */
-static int parse_filter(json_t *filter, search_filter *f, char *msg, size_t cap) {
-    if (!json_is_object(filter)) return snprintf(msg, cap, "\"filter\" must be an object"), -1;
-    static const char *const keys[] = {"url_prefix", "url", "title_contains", "heading", "source"};
-    const char **slots[] = {&f->url_prefix, &f->url, &f->title_contains, &f->heading, &f->source};
-    for (int i = 0; i < 5; i++) {
-        json_t *v = json_object_get(filter, keys[i]);
-        if (!v) continue;
-        if (!json_is_string(v) || !filter_text_ok(json_string_value(v), json_string_length(v)))
-            return snprintf(msg, cap, "filter \"%s\" must be UTF-8 text of at most %d bytes", keys[i],
-                            FILTER_MAX_BYTES), -1;
-        *slots[i] = json_string_value(v);
-    }
-    if (f->url_prefix && !*f->url_prefix) f->url_prefix = NULL; /* "" keeps everything */
-    static const char *const times[] = {"modified_after", "modified_before"};
-    int64_t *tslots[] = {&f->modified_after, &f->modified_before};
-    for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(filter, times[i]);
-        if (!v) continue;
-        int64_t t = 0;
-        int ok = json_is_integer(v) ? (t = json_integer_value(v)) > 0
-                                    : json_is_string(v) && json_string_length(v) < 64 &&
-                                          filter_parse_time(json_string_value(v), &t) == 0;
-        if (!ok)
-            return snprintf(msg, cap, "filter \"%s\" must be Unix seconds or a UTC date: \"2024-05-01\" or "
-                            "\"2024-05-01T12:30:00Z\"", times[i]), -1;
-        *tslots[i] = t;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(filter, key, v) {
-        if (strncmp(key, "meta.", 5) != 0) continue;
-        const char *name = key + 5;
-        size_t nl = strlen(name);
-        int name_ok = nl > 0 && nl <= 64;
-        for (size_t i = 0; name_ok && i < nl; i++)
-            name_ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
-                      name[i] == '.' || name[i] == ':' || name[i] == '-';
-        if (!name_ok)
-            return snprintf(msg, cap, "filter \"%.60s\": metadata names are lowercase letters, digits and _.:- "
-                            "(at most 64)", key), -1;
-        if (!json_is_string(v) || !filter_text_ok(json_string_value(v), json_string_length(v)))
-            return snprintf(msg, cap, "filter \"%.60s\" must be UTF-8 text of at most %d bytes", key,
-                            FILTER_MAX_BYTES), -1;
-        if (f->n_meta == FILTER_MAX_META) return snprintf(msg, cap, "at most %d meta.NAME filters", FILTER_MAX_META), -1;
-        f->meta_names[f->n_meta] = name;
-        f->meta_values[f->n_meta++] = json_string_value(v);
-    }
-    filter_plan p;
-    char err[RAGD_ERR_LEN];
-    if (filter_plan_make(f, &p, err) != 0) return snprintf(msg, cap, "%.150s", err), -1;
-    filter_plan_clear(&p);
-    return 0;
-}
-
-static enum MHD_Result route_search_post(server *srv, struct MHD_Connection *c, request *rq) {
-    enum MHD_Result out;
-    json_error_t jerr;
-    json_t *root = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        char msg[RAGD_ERR_LEN];
-        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                 jerr.column);
-        return send_error(c, rq, 400, "invalid_json", msg);
-    }
-    json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
-    json_t *filter = json_object_get(root, "filter");
-    char fmsg[160];
-    json_t *mode = json_object_get(root, "mode"), *fusion = json_object_get(root, "fusion");
-    json_t *alpha = json_object_get(root, "alpha");
-    char msg[160], emsg[128] = "", unknown[256] = "";
-    snprintf(msg, sizeof(msg), "\"k\" must be an integer from 1 to %d", srv->o.max_k);
-    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", NULL};
-    static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", "source",
-                                          "modified_after", "modified_before", NULL};
-    if (json_is_object(root)) {
-        const char *key;
-        json_t *val;
-        json_object_foreach(root, key, val) {
-            int known = 0;
-            for (int i = 0; fields[i] && !known; i++) known = !strcmp(fields[i], key);
-            if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown field \"%.60s\" (known: query, k, "
-                                                "filter, mode, fusion, alpha)", key);
-        }
-        if (json_is_object(filter))
-            json_object_foreach(filter, key, val) {
-                int known = 0;
-                for (int i = 0; filters[i] && !known; i++) known = !strcmp(filters[i], key);
-                known = known || !strncmp(key, "meta.", 5);
-                if (!known && !unknown[0]) snprintf(unknown, sizeof(unknown), "unknown filter \"%.60s\" (known: "
-                                                    "url_prefix, url, title_contains, heading, source, modified_after,"
-                                                    " modified_before, meta.NAME)", key);
-            }
-    }
-    search_query sq = {.tenant = rq->tenant};
-    int bad_opts = json_is_object(root) &&
-                   ((mode && !json_is_string(mode) && snprintf(emsg, sizeof(emsg), "\"mode\" must be a string")) ||
-                    (fusion && !json_is_string(fusion) && snprintf(emsg, sizeof(emsg), "\"fusion\" must be a string")) ||
-                    (alpha && !json_is_number(alpha) && snprintf(emsg, sizeof(emsg), "alpha must be a number from 0 to 1")));
-    if (!bad_opts && json_is_object(root)) {
-        double a = alpha ? json_number_value(alpha) : 0;
-        bad_opts = search_options(srv, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
-                                  fusion ? json_string_value(fusion) : NULL, fusion ? json_string_length(fusion) : 0,
-                                  alpha ? &a : NULL, &sq, emsg, sizeof(emsg)) != 0;
-    }
-    if (!json_is_object(root)) out = send_error(c, rq, 400, "invalid_json", "body must be a JSON object");
-    else if (unknown[0]) out = send_error(c, rq, 400, strncmp(unknown, "unknown filter", 14) ? "unknown_field"
-                                                                                          : "invalid_filter", unknown);
-    else if (bad_opts) out = send_error(c, rq, 400, strstr(emsg, "alpha") && !strstr(emsg, "apply") ? "invalid_alpha"
-                                                                                                    : "invalid_mode", emsg);
-    else if (!json_is_string(q)) out = send_error(c, rq, 400, "missing_query", "\"query\" must be a string");
-    else if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > srv->o.max_k))
-        out = send_error(c, rq, 400, "invalid_k", msg);
-    else if (filter && parse_filter(filter, &sq.filter, fmsg, sizeof(fmsg)) != 0)
-        out = send_error(c, rq, 400, "invalid_filter", fmsg);
-    else if (!bad_query(srv, c, rq, json_string_value(q), json_string_length(q), 0, &out)) {
-        const char *text = json_string_value(q);
-        size_t len = json_string_length(q);
-        keep_query(srv, rq, text, len);
-        if (strspn(text, " \t\r\n") == len) {
-            out = send_error(c, rq, 400, "empty_query", "query is empty");
-        } else {
-            sq.text = text;
-            sq.len = len;
-            sq.k = k ? (int)json_integer_value(k) : srv->o.default_k;
-            out = answer_search(srv, c, rq, &sq, 0);
-        }
-    }
-    json_decref(root);
-    return out;
-}
-
-/* GET /?query=TEXT, answering exactly like the Ray Serve FAISS example. */
-static enum MHD_Result route_compat(server *srv, struct MHD_Connection *c, request *rq) {
-    const char *q = NULL;
-    size_t qn = 0;
-    enum MHD_Result out;
-    get_arg(c, "query", &q, &qn);
-    if (!q || strspn(q, " \t\r\n") == qn) {
-        json_t *o = json_pack("{s:[], s:s, s:s}", "results", "status", "empty_query", "message",
-                              "Please provide a query parameter");
-        return send_json(c, rq, 200, o, NULL);
-    }
-    if (bad_query(srv, c, rq, q, qn, 1, &out)) return out;
-    keep_query(srv, rq, q, qn);
-    search_query sq = {.text = q, .len = qn, .k = SEED_COMPAT_K, .tenant = rq->tenant, .mode = srv->o.default_mode,
-                       .alpha = srv->o.default_alpha, .fusion = srv->o.default_fusion};
-    return answer_search(srv, c, rq, &sq, 1);
-}
-
-static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, request *rq) {
+static void route_ready(server *srv, request *rq) {
     live_version *lv = live_index_acquire(srv->s->li);
     if (!lv) {
         live_status st;
@@ -622,7 +389,7 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
                                           "fraction",
                                           st.bytes_total > 0 ? (double)st.bytes_done / (double)st.bytes_total : 0.0,
                                           "elapsed_s", st.loading_s));
-        return send_json(c, rq, 503, o, NULL);
+        return reply_json(&rq->out, 503, o, NULL);
     }
     char sem[RAGD_ERR_LEN + 8];
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "status", "ready", "index_version", lv->v->m.version_id,
@@ -636,10 +403,10 @@ static enum MHD_Result route_ready(server *srv, struct MHD_Connection *c, reques
         mem_free(safe);
     }
     live_version_release(lv);
-    return send_json(c, rq, 200, o, NULL);
+    reply_json(&rq->out, 200, o, NULL);
 }
 
-static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, request *rq) {
+static void route_metrics(server *srv, request *rq) {
     live_version *lv = live_index_acquire(srv->s->li);
     char epoch[40] = "";
     if (srv->s->cache) qcache_epoch(srv->s->cache, epoch, sizeof(epoch));
@@ -648,6 +415,7 @@ static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, requ
                         .cache_up = srv->s->cache ? qcache_up(srv->s->cache) : -1,
                         .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0,
                         .cache_epoch = epoch};
+    work_queue_depth(srv->wq, &g.requests_queued, &g.requests_running);
     if (srv->s->batcher) {
         embed_batcher_stats st;
         embed_batcher_stats_get(srv->s->batcher, &st);
@@ -655,12 +423,12 @@ static enum MHD_Result route_metrics(server *srv, struct MHD_Connection *c, requ
     }
     char *text = metrics_render(&g);
     live_version_release(lv);
-    return send_text(c, rq, 200, text, "text/plain; version=0.0.4", NULL);
+    reply_set(&rq->out, 200, text, "text/plain; version=0.0.4", NULL);
 }
 
-static enum MHD_Result route_index(server *srv, struct MHD_Connection *c, request *rq) {
+static void route_index(server *srv, request *rq) {
     live_version *lv = live_index_acquire(srv->s->li);
-    if (!lv) return send_error(c, rq, 503, "not_ready", "no index version is loaded");
+    if (!lv) return reply_error(&rq->out, 503, "not_ready", "no index version is loaded");
     const manifest *m = &lv->v->m;
     json_t *src = json_array();
     for (int i = 0; i < m->n_sources; i++) json_array_append_new(src, json_string(m->sources[i]));
@@ -672,42 +440,110 @@ static enum MHD_Result route_index(server *srv, struct MHD_Connection *c, reques
                           m->n_shards, "chunks", (json_int_t)m->total_chunks, "documents",
                           (json_int_t)m->total_documents, "sources", src);
     live_version_release(lv);
-    return send_json(c, rq, 200, o, NULL);
+    reply_json(&rq->out, 200, o, NULL);
 }
 
-static enum MHD_Result route_reload(server *srv, struct MHD_Connection *c, request *rq) {
+/* POST /admin/reload: the watcher thread does the work (hashing every
+ * shard can take a while); this waits for it within the deadline. */
+static void route_reload(server *srv, request *rq) {
     char err[RAGD_ERR_LEN];
-    int rc = live_index_reload(srv->s->li, err);
-    if (rc < 0) return send_error(c, rq, 500, "reload_failed", err);
+    int rc = live_index_reload_wait(srv->s->li, deadline_left_ms(), err);
+    if (rc < 0) return reply_error(&rq->out, 500, "reload_failed", err);
+    if (rc == 2) {
+        return reply_json(&rq->out, 202, json_pack("{s:s, s:s}", "status", "reloading", "message",
+                                                   "the reload goes on; GET /ready says when it is live"), NULL);
+    }
     live_version *lv = live_index_acquire(srv->s->li);
     json_t *o = json_pack("{s:s, s:s?}", "status", rc > 0 ? "reloaded" : "unchanged", "index_version",
                           lv ? lv->v->m.version_id : NULL);
     live_version_release(lv);
-    return send_json(c, rq, 200, o, NULL);
+    reply_json(&rq->out, 200, o, NULL);
+}
+
+static void route_embeddings(server *srv, request *rq) {
+    json_t *resp = NULL;
+    int st = embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
+    if (st == 500 && deadline_expired()) {
+        json_decref(resp);
+        return reply_error_retry(&rq->out, 504, "deadline_exceeded", "the request's deadline ran out", "1");
+    }
+    reply_json_digits(&rq->out, st, resp, NULL, 9); /* every float32 reads back exactly */
+}
+
+static void route_models(server *srv, request *rq) {
+    json_t *resp = NULL;
+    int st = embeddings_models(srv->s->li, &resp);
+    reply_json_digits(&rq->out, st, resp, NULL, 9);
+}
+
+static void route_health(server *srv, request *rq) {
+    (void)srv;
+    reply_json(&rq->out, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+typedef void (*route_fn)(server *srv, request *rq);
+
+/* What each route runs, and whether it may wait (a search embeds its
+ * query, maybe on a remote model): those run on a request worker, the
+ * rest on the HTTP thread at once. */
+static const struct {
+    route_fn fn;
+    int slow;
+} routes[] = {
+    [ROUTE_SEARCH] = {route_search, 1},  [ROUTE_COMPAT] = {route_search, 1},   [ROUTE_HEALTH] = {route_health, 0},
+    [ROUTE_READY] = {route_ready, 0},    [ROUTE_METRICS] = {route_metrics, 0}, [ROUTE_INDEX] = {route_index, 0},
+    [ROUTE_RELOAD] = {route_reload, 1},  [ROUTE_EMBEDDINGS] = {route_embeddings, 1},
+    [ROUTE_MODELS] = {route_models, 0},
+};
+
+/* ---- request workers ---- */
+
+static void run_job(void *arg) {
+    request *rq = arg;
+    server *srv = rq->srv;
+    if (clock_ms() >= rq->deadline) {
+        reply_error_retry(&rq->out, 503, "deadline_exceeded",
+                          "the request waited for a worker past its deadline (--request-deadline-ms)", "1");
+    } else {
+        deadline_set(rq->deadline);
+        routes[rq->route].fn(srv, rq);
+        deadline_set(0);
+    }
+    atomic_store(&rq->job, JOB_DONE);
+    MHD_resume_connection(rq->conn); /* the HTTP thread sends rq->out */
+}
+
+/* Collect GET arguments; one more than the limit makes the parser refuse. */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
+    (void)kind;
+    request *rq = cls;
+    if (rq->n_args > REQUEST_MAX_ARGS) return MHD_NO;
+    rq->args[rq->n_args++] = (query_arg){key, key_size, value, value_size};
+    return MHD_YES;
 }
 
 static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *rq) {
-    switch (rq->route) {
-    case ROUTE_SEARCH:
-        return strcmp(rq->method, "POST") == 0 ? route_search_post(srv, c, rq) : route_search_get(srv, c, rq);
-    case ROUTE_COMPAT: return route_compat(srv, c, rq);
-    case ROUTE_HEALTH: return send_json(c, rq, 200, json_pack("{s:s}", "status", "ok"), NULL);
-    case ROUTE_READY: return route_ready(srv, c, rq);
-    case ROUTE_METRICS: return route_metrics(srv, c, rq);
-    case ROUTE_INDEX: return route_index(srv, c, rq);
-    case ROUTE_RELOAD: return route_reload(srv, c, rq);
-    case ROUTE_EMBEDDINGS: {
-        json_t *resp = NULL;
-        int st = embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
-        return send_json_precise(c, rq, st, resp);
+    if (rq->route >= sizeof(routes) / sizeof(routes[0]) || !routes[rq->route].fn)
+        return send_error(c, rq, 404, "not_found", "no such route");
+    if (!strcmp(rq->method, "GET")) MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
+    if (!routes[rq->route].slow) {
+        routes[rq->route].fn(srv, rq);
+        return send_reply(c, rq);
     }
-    case ROUTE_MODELS: {
-        json_t *resp = NULL;
-        int st = embeddings_models(srv->s->li, &resp);
-        return send_json_precise(c, rq, st, resp);
+    /* Park the connection first: the worker may finish (and resume it)
+     * before this function returns. */
+    rq->srv = srv;
+    rq->conn = c;
+    atomic_store(&rq->job, JOB_QUEUED);
+    MHD_suspend_connection(c);
+    if (work_queue_push(srv->wq, run_job, rq) != 0) {
+        reply_error_retry(&rq->out, 503, "overloaded",
+                          "too many requests waiting for a worker (--max-queued); retry after Retry-After", "1");
+        atomic_store(&rq->job, JOB_DONE);
+        MHD_resume_connection(c);
     }
-    default: return send_error(c, rq, 404, "not_found", "no such route");
-    }
+    return MHD_YES;
 }
 
 /* ---- libmicrohttpd glue ---- */
@@ -715,14 +551,13 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *
 /* First call for a request: route, method, auth, rate limit, body size. */
 static enum MHD_Result begin(server *srv, struct MHD_Connection *c, request *rq, const char *url,
                              const char *method, int *done) {
-    enum MHD_Result out = MHD_YES;
     rq->route = route_of(url);
     snprintf(rq->method, sizeof(rq->method), "%.7s", method);
     set_request_id(srv, c, rq);
     *done = 1;
     if (rq->route == ROUTE_OTHER) return send_error(c, rq, 404, "not_found", "no such route");
     if (!method_allowed(rq->route, method)) return send_error(c, rq, 405, "method_not_allowed", "method not allowed on this route");
-    if (check_access(srv, c, rq, &out)) return out;
+    if (check_access(srv, c, rq)) return send_reply(c, rq);
     if (!strcmp(method, "POST")) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->o.max_body_bytes) {
@@ -742,7 +577,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     request *rq = *state;
     if (!rq) {
         rq = mem_calloc(1, sizeof(*rq));
-        rq->t0 = now_ms();
+        rq->t0 = clock_ms();
+        rq->deadline = rq->t0 + srv->o.deadline_ms;
         rq->counted = 1;
         metrics_inflight(1);
         *state = rq;
@@ -750,6 +586,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result r = begin(srv, c, rq, url, method, &done);
         if (done) return r;
         return MHD_YES; /* wait for the body (if any) */
+    }
+    if (atomic_load(&rq->job) != JOB_NONE) { /* resumed: a worker has answered */
+        *upload_size = 0;
+        if (atomic_load(&rq->job) == JOB_DONE && !rq->status) return send_reply(c, rq);
+        return MHD_YES;
     }
     if (rq->status) { /* answered early; drop any remaining body */
         *upload_size = 0;
@@ -779,7 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     (void)c;
     request *rq = *state;
     if (!rq) return;
-    double ms = now_ms() - rq->t0;
+    double ms = clock_ms() - rq->t0;
     int status = rq->status ? rq->status : (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 500);
     if (!rq->status) metrics_request(rq->route, status, ms / 1000.0); /* never answered */
     access_entry e = {.request_id = rq->id, .method = rq->method, .route = route_name(rq->route),
@@ -788,6 +629,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                       .key_id = rq->key_id[0] ? rq->key_id : NULL, .query = rq->query};
     access_log_write(&e);
     if (rq->counted) metrics_inflight(-1);
+    mem_free(rq->out.body);
     mem_free(rq->body);
     mem_free(rq->query);
     mem_free(rq);
@@ -805,10 +647,14 @@ server *server_start(const server_opts *o, searcher *s, key_file *keys, char *er
     srv->s = s;
     srv->keys = keys;
     srv->rl = rate_limit_new(o->rate, o->burst);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    srv->wq = work_queue_new(o->threads > 0 ? o->threads : 1, o->max_queued > 0 ? o->max_queued : 1);
+    /* libmicrohttpd's threads only move bytes and answer the cheap
+     * routes; two keep probes answered while one is busy writing. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
+                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)IO_THREADS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout_s,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
@@ -817,6 +663,7 @@ server *server_start(const server_opts *o, searcher *s, key_file *keys, char *er
                               MHD_OPTION_END);
     if (!srv->d) {
         err_set(err, "cannot listen on %s:%d (address in use?)", o->bind, o->port);
+        work_queue_free(srv->wq);
         rate_limit_free(srv->rl);
         mem_free(srv);
         return NULL;
@@ -836,15 +683,19 @@ int server_shutdown(server *srv, int timeout_ms) {
     /* Wait for requests being served; and, for a short grace, for
      * connections already accepted whose request has not arrived yet. Idle
      * keep-alive connections are closed after the grace. */
-    double start = now_ms(), end = start + timeout_ms, grace = start + (timeout_ms < 500 ? timeout_ms : 500);
+    double start = clock_ms(), end = start + timeout_ms, grace = start + (timeout_ms < 500 ? timeout_ms : 500);
     for (;;) {
-        double t = now_ms();
+        double t = clock_ms();
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         unsigned conns = di ? di->num_connections : 0;
         if (t >= end || (metrics_inflight_now() == 0 && (conns == 0 || t >= grace))) break;
         usleep(10 * 1000);
     }
     int left = (int)metrics_inflight_now();
+    /* Workers finish what they hold (each within its deadline) and resume
+     * its connection; only then may the daemon stop (it must not stop
+     * with a connection parked). */
+    work_queue_free(srv->wq);
     MHD_stop_daemon(srv->d);
     rate_limit_free(srv->rl);
     mem_free(srv);

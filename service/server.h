@@ -1,8 +1,14 @@
 /* server.h - the REST API over libmicrohttpd: routes, limits, auth, rate limits, JSON errors
  *
  * Routes: GET/POST /v1/search, the seed-compatible GET /?query=, GET
- * /health, /ready, /metrics, /v1/index and POST /admin/reload. Requests
- * run on a fixed pool of libmicrohttpd threads (--threads). Every error
+ * /health, /ready, /metrics, /v1/index, POST /admin/reload, POST
+ * /v1/embeddings and GET /v1/models. libmicrohttpd's own threads do the
+ * HTTP I/O and answer the cheap routes (probes, metrics) at once; routes
+ * that may wait (a search embeds its query, maybe on a remote model; a
+ * reload waits for the watcher) park their connection and run on a
+ * fixed pool of request workers (--threads) behind a bounded queue, each
+ * within its deadline (--request-deadline-ms). So a slow upstream can
+ * make searches wait, never /health or /ready. Every error
  * is {"error": {"code", "message"}} with its HTTP status; every input has
  * a limit (body, query length, k). Shutdown is graceful: stop accepting,
  * let in-flight requests finish (up to a timeout), then stop.
@@ -25,7 +31,9 @@
 typedef struct server_opts {
     const char *bind; /* IPv4 address, default 127.0.0.1 */
     int port;         /* 0: any free port (see server_port) */
-    int threads;      /* request threads */
+    int threads;      /* request workers (searches, embeddings, reload waits) */
+    int deadline_ms;  /* a request's time limit from arrival, queueing and upstream calls included */
+    int max_queued;   /* requests waiting for a worker before new ones get 503 */
     size_t max_body_bytes;
     size_t max_query_bytes;
     int max_k, default_k;

@@ -288,4 +288,58 @@ def test_index_paths_with_uri_syntax_open():
         srv.close()
 
 
+
+
+def test_slow_upstream_never_starves_probes():
+    """Finding 3: searches waiting on a hung embeddings upstream run on the
+    request workers; /health, /ready and /metrics are answered while they
+    wait, a full queue answers 503 at once, and every stuck request ends
+    at its deadline with a JSON error instead of the upstream's 20 s."""
+    import threading
+    import urllib.parse
+    from fake_embeddings import FakeEmbeddings
+
+    corpus = os.path.join(WORK, "slow-corpus")
+    harness.make_corpus(corpus, n_docs=6)
+    fake = FakeEmbeddings(dim=8)
+    oai = ["--openai-url", fake.url(), "--openai-model", "m", "--openai-retries", "0"]
+    out = os.path.join(WORK, "idx-slow")
+    r = harness.ragd_index("build", "--out", out, "--source", corpus, "--embedder", "openai", "--dim", "8",
+                           "--index-spec", "Flat", "--log-level", "warn", *oai)
+    assert r.returncode == 0, r.stderr
+    srv = harness.Server(out, *oai, "--openai-timeout-ms", "60000", "--threads", "2", "--max-queued", "2",
+                         "--request-deadline-ms", "4000", "--embed-batch-max", "0", "--watch-ms", "0")
+    answers = []
+    try:
+        fake.script(*["hang:20"] * 8)
+        gauge = lambda name: float(re.search(r"^%s (\S+)$" % name, srv.get("/metrics")[2].decode(), re.M).group(1))
+
+        def search(i):
+            st, _, body = srv.get("/v1/search?" + urllib.parse.urlencode({"q": "slow question %d" % i}))
+            answers.append((st, json.loads(body)))
+
+        threads = [threading.Thread(target=search, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        # Both workers are stuck on the upstream and two requests wait for them.
+        assert harness.wait_until(lambda: gauge("ragd_requests_running") == 2 and gauge("ragd_requests_queued") == 2,
+                                  10), srv.get("/metrics")[2].decode()[-600:]
+        for path in ("/health", "/ready"):
+            st, _, body = srv.get(path)
+            assert st == 200, (path, st, body)
+        assert not answers, answers  # the probes did not wait for the searches
+        st, h, body = srv.get("/v1/search?q=one+more")
+        assert st == 503 and json.loads(body)["error"]["code"] == "overloaded" and h.get("Retry-After") == "1", (st, body)
+        for t in threads:
+            t.join(60)
+        assert len(answers) == 4, answers
+        for st, body in answers:
+            assert st in (503, 504) and body["error"]["code"] == "deadline_exceeded", (st, body)
+        assert gauge("ragd_requests_running") == 0 and gauge("ragd_requests_queued") == 0
+        assert srv.get("/health")[0] == 200
+    finally:
+        srv.close()
+        fake.close()
+
+
 harness.main(globals())
