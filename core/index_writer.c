@@ -30,6 +30,7 @@ struct index_writer {
     char id[64];
     int lock_fd;
     int committed;
+    int prune_grace_s; /* see index_writer_set_prune_grace */
 };
 
 static void crash_point(const char *step) {
@@ -241,7 +242,7 @@ int index_writer_commit(index_writer *w, manifest *m, int keep_versions, char *e
     crash_point("renamed");
     if (swap_current(w, err) != 0) return RAGD_ERR;
     crash_point("swapped");
-    if (keep_versions > 0 && index_writer_prune(w->index_dir, keep_versions, err) < 0)
+    if (keep_versions > 0 && index_writer_prune(w->index_dir, keep_versions, w->prune_grace_s, err) < 0)
         log_warn("published %s, but pruning old versions failed: %s", w->id, err);
     crash_point("pruned");
     return RAGD_OK;
@@ -251,7 +252,21 @@ static int cmp_str_desc(const void *a, const void *b) {
     return -strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int index_writer_prune(const char *index_dir, int keep, char *err) {
+void index_writer_set_prune_grace(index_writer *w, int seconds) {
+    w->prune_grace_s = seconds > 0 ? seconds : 0;
+}
+
+/* Seconds since versions/ID was published (its manifest's mtime: written
+ * just before the rename), or a large number if unknown. */
+static double published_ago(const char *versions, const char *id) {
+    char *p = mem_printf("%s/%s/%s", versions, id, MANIFEST_FILE);
+    struct stat st;
+    int ok = stat(p, &st) == 0;
+    mem_free(p);
+    return ok ? difftime(time(NULL), st.st_mtime) : 1e18;
+}
+
+int index_writer_prune(const char *index_dir, int keep, int grace_s, char *err) {
     char *versions = fsio_join(index_dir, "versions");
     char *link = fsio_join(index_dir, "current");
     char live[512] = "";
@@ -277,7 +292,9 @@ int index_writer_prune(const char *index_dir, int keep, char *err) {
     if (nids > 1) qsort(ids, nids, sizeof(char *), cmp_str_desc);
     int removed = 0;
     for (size_t i = 0; i < nids; i++) {
-        if ((int)i >= keep && strcmp(ids[i], live_id) != 0 && removed >= 0) {
+        /* ids[i - 1] replaced ids[i] as the newest version when it was published */
+        int in_grace = grace_s > 0 && i > 0 && published_ago(versions, ids[i - 1]) < grace_s;
+        if ((int)i >= keep && strcmp(ids[i], live_id) != 0 && !in_grace && removed >= 0) {
             /* Move it out of versions/ first, so it disappears atomically. */
             char *src = fsio_join(versions, ids[i]);
             char *dst = mem_printf("%s/tmp/.old-%s", index_dir, ids[i]);
@@ -292,8 +309,8 @@ int index_writer_prune(const char *index_dir, int keep, char *err) {
             mem_free(src);
             mem_free(dst);
         }
-        mem_free(ids[i]);
     }
+    for (size_t i = 0; i < nids; i++) mem_free(ids[i]);
     mem_free(ids);
     mem_free(versions);
     mem_free(link);

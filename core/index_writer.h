@@ -53,9 +53,15 @@ int index_writer_commit(index_writer *w, manifest *m, int keep_versions, char *e
  * lock, free. NULL is accepted. */
 void index_writer_free(index_writer *w);
 
-/* Remove versions beyond the newest `keep` (never the live one). Needs no
- * lock of its own: callers hold the writer's. Returns count removed or -1. */
-int index_writer_prune(const char *index_dir, int keep, char *err);
+/* Versions that stopped being the newest less than `seconds` ago are not
+ * pruned yet (default 0): a replica that has not moved to the new version
+ * (still loading it, or retrying a failed load) keeps its files. */
+void index_writer_set_prune_grace(index_writer *w, int seconds);
+
+/* Remove versions beyond the newest `keep`, never the live one and never
+ * one whose successor was published less than grace_s seconds ago. Needs
+ * no lock of its own: callers hold the writer's. Returns count removed or -1. */
+int index_writer_prune(const char *index_dir, int keep, int grace_s, char *err);
 
 /* Test hook: called with a step name at each point where a crash matters
  * ("files_synced", "manifest_written", "renamed", "link_made", "swapped",

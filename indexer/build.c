@@ -80,6 +80,7 @@ build_opts build_opts_default(void) {
     o.crawl = crawl_opts_default();
     o.local = (local_opts){.max_file_bytes = 5u << 20, .max_files = 10000, .max_depth = 20};
     o.keep_versions = 3;
+    o.prune_grace_s = 600;
     o.max_failed_share = 0.2;
     o.max_shrink = 0.1;
     o.max_carry_age_s = 7 * 86400;
@@ -752,6 +753,7 @@ int build_run(const build_opts *o, char *err) {
         code = finish(&b, BUILD_EXIT_FAILED, err);
         goto out;
     }
+    index_writer_set_prune_grace(w, o->prune_grace_s);
     b.slot_of = strmap_new();
     b.doc_seen = strmap_new();
     /* Parallelism comes from the embedding workers; BLAS inside each

@@ -46,6 +46,7 @@ typedef struct build_opts {
     int embed_cache; /* reuse cached chunk vectors (default 1) */
     const char *redis_url; /* the cache in Redis; NULL: INDEX_DIR/embed-cache.db */
     int keep_versions;
+    int prune_grace_s;  /* versions replaced less than this ago are not pruned yet */
     const char *report_path;
     double max_failed_share; /* exit 3 above this share of failed pages */
     double max_shrink;       /* refuse to publish a version this much smaller (0.1) */

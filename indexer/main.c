@@ -81,6 +81,9 @@ static void usage(FILE *f) {
         "  --redis URL            keep that cache in Redis instead (shared by indexers;\n"
         "                         redis://[:password@]host[:port][/db])\n"
         "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"
+        "  --prune-grace-s N      a version replaced less than N s ago is kept even\n"
+        "                         beyond --keep-versions, for replicas still moving\n"
+        "                         off it (600)\n"
         "  --report FILE          write the run report there too (it is always kept\n"
         "                         as report.json inside the published version)\n"
         "  --max-failed-share F   exit 3 when more than this share of pages could not be\n"
@@ -245,6 +248,9 @@ static int apply(cli *c, const char *key, const char *v, char *err) {
     } else if (!strcmp(key, "keep-versions")) {
         if (want_int(key, v, 1, 1000, &n, err)) return RAGD_ERR;
         o->keep_versions = (int)n;
+    } else if (!strcmp(key, "prune-grace-s")) {
+        if (want_int(key, v, 0, 30 * 86400, &n, err)) return RAGD_ERR;
+        o->prune_grace_s = (int)n;
     } else if (!strcmp(key, "threads")) {
         if (want_int(key, v, 1, 256, &n, err)) return RAGD_ERR;
         o->threads = (int)n;

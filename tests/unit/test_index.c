@@ -242,6 +242,26 @@ TEST(test_old_versions_pruned_live_kept) {
     mem_free(dir);
 }
 
+/* Security review finding 5 (read): a replica still on a replaced version
+ * (loading, or retrying a failed load) must not lose its files. */
+TEST(test_recently_replaced_versions_wait_for_the_grace) {
+    char err[RAGD_ERR_LEN];
+    char *dir = fixture_tmpdir();
+    float *vecs = fixture_vectors(40, DIM, 3);
+    int64_t ids[40];
+    for (int i = 0; i < 4; i++) CHECK(fixture_build(dir, "Flat", 1, 40, DIM, vecs, ids, 0, err) == 0);
+    mem_free(vecs);
+    CHECK_EQ_INT(index_writer_prune(dir, 1, 3600, err), 0); /* all replaced just now */
+    CHECK_EQ_INT(index_writer_prune(dir, 1, 0, err), 3);    /* no grace: all but the live one */
+    char id[128];
+    CHECK(index_dir_current(dir, id, sizeof(id), err) == 0);
+    index_version *v = index_version_open(dir, INDEX_VERIFY_CHECKSUMS, err);
+    CHECK(v && !strcmp(v->m.version_id, id));
+    index_version_free(v);
+    fsio_remove_tree(dir, NULL);
+    mem_free(dir);
+}
+
 int main(void) {
     RUN(test_flat_exact_topk);
     RUN(test_hnsw_topk_with_wide_search);
@@ -255,5 +275,6 @@ int main(void) {
     RUN(test_second_writer_is_refused);
     RUN(test_abort_keeps_current_and_cleans_up);
     RUN(test_old_versions_pruned_live_kept);
+    RUN(test_recently_replaced_versions_wait_for_the_grace);
     return test_summary("index");
 }
