@@ -19,9 +19,11 @@ trap 'rm -f "$log"' EXIT
 run_one() {
   local label=$1; shift
   echo "== $label"
+  local t0=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
   cat "$log"
+  echo "   ($label: $((SECONDS - t0)) s)"
   local line
   line=$(grep -E '^# [a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
   if [ -z "$line" ]; then
