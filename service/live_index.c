@@ -275,15 +275,6 @@ void live_index_status(live_index *li, live_status *out) {
     pthread_mutex_unlock(&li->mu);
 }
 
-int live_index_ready(live_index *li, char *reason, size_t cap) {
-    pthread_mutex_lock(&li->mu);
-    int ok = li->cur != NULL;
-    if (!ok && li->loading) snprintf(reason, cap, "loading index version %s", li->loading_id);
-    else if (!ok) snprintf(reason, cap, "%s", li->last_error);
-    pthread_mutex_unlock(&li->mu);
-    return ok;
-}
-
 void live_index_free(live_index *li) {
     if (!li) return;
     atomic_store(&li->stopping, 1);

@@ -83,9 +83,6 @@ typedef struct live_status {
 
 void live_index_status(live_index *li, live_status *out);
 
-/* 1 if a version is loaded; otherwise 0 and the reason in `reason`. */
-int live_index_ready(live_index *li, char *reason, size_t cap);
-
 /* Stop the watcher and drop the live version. NULL is accepted. */
 void live_index_free(live_index *li);
 

@@ -314,7 +314,9 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     r->cache = CACHE_BYPASS;
     live_version *lv = live_index_acquire(s->li);
     if (!lv) {
-        live_index_ready(s->li, err, RAGD_ERR_LEN);
+        live_status st;
+        live_index_status(s->li, &st);
+        err_set(err, "%s", st.reason);
         return SEARCH_NOT_READY;
     }
     const index_version *v = lv->v;
