@@ -42,6 +42,7 @@ static struct {
     atomic_uint_fast64_t embed_calls, embed_errors, embed_avoided;
     atomic_uint_fast64_t avoided_by[CACHE_OUTCOME_COUNT][MODEL_ROLE_COUNT];
     atomic_uint_fast64_t key_calls, key_errors;
+    atomic_uint_fast64_t rows[ROWS_STEP_COUNT];
     atomic_uint_fast64_t guard[N_GUARD];
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     atomic_uint_fast64_t key_reloads_ok, key_reloads_failed;
@@ -70,6 +71,10 @@ void metrics_request(enum route r, int status, double seconds) {
     if (r >= ROUTE_COUNT) r = ROUTE_OTHER;
     atomic_fetch_add(&M.requests[r][si], 1);
     observe(&M.route_latency[r], seconds);
+}
+
+void metrics_rows(enum row_step step, long long n) {
+    if (n > 0) atomic_fetch_add(&M.rows[step], (uint_fast64_t)n);
 }
 
 void metrics_stage(enum stage s, double seconds) {
@@ -268,6 +273,11 @@ char *metrics_render(const metrics_gauges *g) {
                 "ragd_api_key_reloads_total{result=\"ok\"} %llu\nragd_api_key_reloads_total{result=\"rejected\"} %llu\n",
             (unsigned long long)atomic_load(&M.key_reloads_ok), (unsigned long long)atomic_load(&M.key_reloads_failed));
     }
+    static const char *const row_steps[] = {"fetched", "filter_matched", "filter_checked"};
+    put(&b, "# HELP ragd_search_rows_total Chunk-store rows searches touched: fetched for answers, matched by a "
+            "selective filter, checked against a broad one.\n# TYPE ragd_search_rows_total counter\n");
+    for (int i = 0; i < ROWS_STEP_COUNT; i++)
+        put(&b, "ragd_search_rows_total{step=\"%s\"} %llu\n", row_steps[i], (unsigned long long)atomic_load(&M.rows[i]));
     put(&b, "# HELP ragd_requests_queued Requests waiting for a request worker.\n"
             "# TYPE ragd_requests_queued gauge\nragd_requests_queued %d\n"
             "# HELP ragd_requests_running Requests a request worker is running.\n"

@@ -32,6 +32,10 @@ enum route {
 
 enum stage { STAGE_EMBED = 0, STAGE_SEARCH, STAGE_FETCH, STAGE_CACHE, STAGE_KEYWORD, STAGE_COUNT };
 
+/* Chunk-store rows a search touched, by step: the work a filter costs
+ * (security review finding 7), counted rather than timed. */
+enum row_step { ROWS_FETCHED = 0, ROWS_FILTER_MATCHED, ROWS_FILTER_CHECKED, ROWS_STEP_COUNT };
+
 enum cache_outcome {
     CACHE_MISS = 0,
     CACHE_EXACT,    /* query vector from the cache, embedder skipped */
@@ -57,6 +61,7 @@ const char *cache_outcome_name(enum cache_outcome c);
 
 void metrics_request(enum route r, int status, double seconds);
 void metrics_stage(enum stage s, double seconds);
+void metrics_rows(enum row_step step, long long n);
 void metrics_inflight(int delta);
 int64_t metrics_inflight_now(void);
 void metrics_cache(enum cache_outcome c);

@@ -39,6 +39,7 @@ static int fetch_rows(const index_version *v, const fused_hit *hits, int n, cons
         h->shard = hits[i].shard;
         r->n++;
     }
+    metrics_rows(ROWS_FETCHED, r->n);
     return RAGD_OK;
 }
 
@@ -154,6 +155,7 @@ static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit
             if (l[i].shard == s) at[m] = i, ids[m++] = l[i].id;
         unsigned char *sp = mem_alloc((size_t)m + 1);
         if (chunk_store_filter_check_many(v->shards[s].store, p, ids, m, sp, err) != 0) rc = -1;
+        metrics_rows(ROWS_FILTER_CHECKED, m);
         for (int j = 0; j < m; j++) pass[at[j]] = sp[j];
         mem_free(sp);
     }
@@ -281,7 +283,10 @@ static int search_fresh(searcher *s, live_version *lv, const search_query *q, fl
         if (index_version_filter(v, &plan, SEARCH_FILTER_EXACT_MAX, &ids, &n, err) != RAGD_OK) goto out;
         r->filter_ms = clock_ms() - t;
         selective = 1;
-        for (int i = 0; i < v->m.n_shards; i++) selective = selective && n[i] <= SEARCH_FILTER_EXACT_MAX;
+        for (int i = 0; i < v->m.n_shards; i++) {
+            selective = selective && n[i] <= SEARCH_FILTER_EXACT_MAX;
+            metrics_rows(ROWS_FILTER_MATCHED, n[i]);
+        }
     }
     if ((selective ? exact_lists(lv, q, qv, ids, n, depth, &L, r, err)
                    : search_lists(s, lv, q, qv, &plan, depth, &L, r, err)) != RAGD_OK)
