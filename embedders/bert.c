@@ -22,7 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "embedder.h"
+#include "embedder_impl.h"
+#include "model_dir.h"
 #include "err.h"
 #include "fsio.h"
 #include "mem.h"

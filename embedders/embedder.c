@@ -1,11 +1,12 @@
 /* embedder.c - create embedders by name; dispatch through their vtables */
 #include "embedder.h"
+#include "embedder_impl.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
@@ -19,62 +20,29 @@ embedder_opts embedder_opts_default(void) {
     return o;
 }
 
+/* Every embedder this build can make, by name. */
+static const struct {
+    const char *name;
+    embedder *(*create)(const embedder_opts *opts, char *err);
+} constructors[] = {
+    {"hash", emb_hash_create},
+    {"minilm", emb_bert_create},
+    {"openai", emb_openai_create},
+};
+#define N_CONSTRUCTORS (sizeof(constructors) / sizeof(constructors[0]))
+
+static char names[128];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void fill_names(void) {
+    size_t o = 0;
+    for (size_t i = 0; i < N_CONSTRUCTORS; i++)
+        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", constructors[i].name);
+}
+
 const char *embedder_names(void) {
-    return "hash, minilm, openai";
-}
-
-/* The folder of this executable (for the search beside the binary). */
-static void exe_dir(char *out, size_t cap) {
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = '\0';
-    snprintf(out, cap, "%s", n > 0 ? exe : ".");
-}
-
-static int is_model_dir(const char *dir) {
-    char path[4300];
-    if (strlen(dir) > 4200) return 0;
-    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
-    return access(path, R_OK) == 0;
-}
-
-int embedder_find_model(const embedder_opts *opts, char *out, size_t cap, char *tried, size_t tcap) {
-    const char *env = getenv("RAGD_MODEL_DIR");
-    if (tried && tcap) tried[0] = '\0';
-    /* An explicit choice is final: a wrong --model must not fall back. */
-    if (opts && opts->model_dir && *opts->model_dir) {
-        snprintf(out, cap, "%s", opts->model_dir);
-        if (tried) snprintf(tried, tcap, "%s (--model)", out);
-        return is_model_dir(out) ? 0 : -1;
-    }
-    if (env && *env) {
-        snprintf(out, cap, "%s", env);
-        if (tried) snprintf(tried, tcap, "%s ($RAGD_MODEL_DIR)", out);
-        return is_model_dir(out) ? 0 : -1;
-    }
-    char bin[4096], cand[3][4200];
-    exe_dir(bin, sizeof(bin));
-    snprintf(cand[0], sizeof(cand[0]), "%s/../models/" EMBEDDER_MODEL_NAME, bin);
-    snprintf(cand[1], sizeof(cand[1]), "%s/../share/ragd/models/" EMBEDDER_MODEL_NAME, bin);
-    snprintf(cand[2], sizeof(cand[2]), "%s/" EMBEDDER_MODEL_NAME, RAGD_SYSTEM_MODEL_DIR);
-    for (int i = 0; i < 3; i++) {
-        if (tried) {
-            size_t l = strlen(tried);
-            snprintf(tried + l, tcap - l, "%s%s", l ? ", " : "", cand[i]);
-        }
-        if (is_model_dir(cand[i])) {
-            snprintf(out, cap, "%s", cand[i]);
-            return 0;
-        }
-    }
-    snprintf(out, cap, "%s", cand[0]);
-    return -1;
-}
-
-void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap) {
-    embedder_find_model(opts, out, cap, NULL, 0);
+    pthread_once(&names_once, fill_names);
+    return names;
 }
 
 const char *embedder_default_name(const embedder_opts *opts, char *err) {
@@ -89,9 +57,8 @@ const char *embedder_default_name(const embedder_opts *opts, char *err) {
 embedder *embedder_create(const char *name, const embedder_opts *opts, char *err) {
     embedder_opts def = embedder_opts_default();
     if (!opts) opts = &def;
-    if (strcmp(name, "hash") == 0) return emb_hash_create(opts, err);
-    if (strcmp(name, "minilm") == 0) return emb_bert_create(opts, err);
-    if (strcmp(name, "openai") == 0) return emb_openai_create(opts, err);
+    for (size_t i = 0; i < N_CONSTRUCTORS; i++)
+        if (strcmp(name, constructors[i].name) == 0) return constructors[i].create(opts, err);
     err_set(err, "unknown embedder \"%s\" (known: %s)", name, embedder_names());
     return NULL;
 }
@@ -119,6 +86,14 @@ const char *embedder_name(const embedder *e) {
 
 int embedder_max_tokens(const embedder *e) {
     return e->max_tokens;
+}
+
+int embedder_uncased(const embedder *e) {
+    return e->uncased;
+}
+
+int embedder_is_remote(const embedder *e) {
+    return e->remote;
 }
 
 void embedder_free(embedder *e) {

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "model_dir.h"
+
 typedef struct embedder_opts {
     int dim;               /* hash: vector dimension (default 384); openai: expected dim (0 = ask) */
     const char *model_dir; /* minilm: model folder */
@@ -34,24 +36,9 @@ typedef struct embedder_opts {
     int openai_backoff_ms;          /* first backoff step (500) */
 } embedder_opts;
 
+/* Opaque outside embedders/ (the vtable and fields are in
+ * embedder_impl.h, for the embedders themselves). */
 typedef struct embedder embedder;
-
-struct embedder_vtable {
-    int (*embed)(embedder *e, const char *const *texts, int n, float *out, char *err);
-    int (*count_tokens)(embedder *e, const char *text, size_t len);
-    void (*destroy)(embedder *e);
-};
-
-/* The common part every embedder starts with. */
-struct embedder {
-    const struct embedder_vtable *vt;
-    char name[32];
-    char model_id[128];
-    int dim;
-    int max_tokens; /* most content tokens one text may hold (before truncation) */
-    int uncased;    /* 1 if the model ignores case (cache keys may fold case) */
-    int remote;     /* 1 if each call goes over the network to a model server (openai) */
-};
 
 embedder_opts embedder_opts_default(void);
 
@@ -83,26 +70,12 @@ int embedder_dim(const embedder *e);
 const char *embedder_model_id(const embedder *e);
 const char *embedder_name(const embedder *e);
 int embedder_max_tokens(const embedder *e);
+/* 1 if the model ignores case (cache keys may fold case). */
+int embedder_uncased(const embedder *e);
+/* 1 if each call goes over the network to a model server (openai). */
+int embedder_is_remote(const embedder *e);
 
 void embedder_free(embedder *e);
-
-/* The model folder's name, and the system folder searched last (make
- * install puts the model there; -DRAGD_SYSTEM_MODEL_DIR=... changes it). */
-#define EMBEDDER_MODEL_NAME "all-MiniLM-L6-v2"
-#ifndef RAGD_SYSTEM_MODEL_DIR
-#define RAGD_SYSTEM_MODEL_DIR "/usr/local/share/ragd/models"
-#endif
-
-/* Find the model folder: opts->model_dir if set (final, no fallback),
- * else $RAGD_MODEL_DIR (final), else the first of
- * BINDIR/../models/NAME, BINDIR/../share/ragd/models/NAME and
- * RAGD_SYSTEM_MODEL_DIR/NAME that holds model.safetensors. Returns 0 and
- * the folder in out, or -1 (out = the first candidate); tried (may be
- * NULL) lists every path looked at, for error messages. */
-int embedder_find_model(const embedder_opts *opts, char *out, size_t cap, char *tried, size_t tcap);
-
-/* The folder embedder_find_model chose (or would have tried first). */
-void embedder_default_model_dir(const embedder_opts *opts, char *out, size_t cap);
 
 /* The embedder a build uses when none is named: "minilm" when its model
  * is found, else NULL + a message saying where it looked and how to get
@@ -121,10 +94,5 @@ const char *embedder_cli_help(void);
  * that run several embed calls in parallel set 1, so that callers x BLAS
  * threads do not oversubscribe the cores. */
 void embedder_set_blas_threads(int n);
-
-/* Constructors of the individual embedders (used by embedder_create). */
-embedder *emb_hash_create(const embedder_opts *opts, char *err);
-embedder *emb_bert_create(const embedder_opts *opts, char *err);
-embedder *emb_openai_create(const embedder_opts *opts, char *err);
 
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "embedder.h"
+#include "embedder_impl.h"
 #include "err.h"
 #include "mem.h"
 

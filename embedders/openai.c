@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "embedder.h"
+#include "embedder_impl.h"
 #include "clock.h"
 #include "openai_response.h"
 #include "err.h"

@@ -72,13 +72,13 @@ static void run_pass(embed_batcher *b, job **batch, int n) {
         rc = embedder_embed(e, batch[0]->texts, batch[0]->n, batch[0]->out, err);
     } else {
         const char **texts = mem_alloc(sizeof(char *) * (size_t)total);
-        float *out = mem_alloc(sizeof(float) * (size_t)total * (size_t)e->dim);
+        float *out = mem_alloc(sizeof(float) * (size_t)total * (size_t)embedder_dim(e));
         for (int i = 0, k = 0; i < n; i++)
             for (int t = 0; t < batch[i]->n; t++) texts[k++] = batch[i]->texts[t];
         rc = embedder_embed(e, texts, total, out, err);
         if (rc == 0)
             for (int i = 0, k = 0; i < n; k += batch[i]->n, i++)
-                memcpy(batch[i]->out, out + (size_t)k * e->dim, sizeof(float) * (size_t)batch[i]->n * e->dim);
+                memcpy(batch[i]->out, out + (size_t)k * embedder_dim(e), sizeof(float) * (size_t)batch[i]->n * embedder_dim(e));
         mem_free(texts);
         mem_free(out);
     }

@@ -51,7 +51,7 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
         status = oai_error(resp, ae.status, "invalid_request_error", ae.param, ae.code, ae.message);
     } else {
         int n = rq.n;
-        float *vecs = mem_alloc(sizeof(float) * (size_t)n * (size_t)e->dim);
+        float *vecs = mem_alloc(sizeof(float) * (size_t)n * (size_t)embedder_dim(e));
         char err[RAGD_ERR_LEN];
         int rc = embed_batcher_embed(b, e, rq.texts, n, vecs, err);
         metrics_embed(1, rc != 0, 0);
@@ -62,20 +62,20 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
             long long tokens = 0;
             for (int i = 0; i < n; i++) {
                 int t = embedder_count_tokens(e, rq.texts[i], strlen(rq.texts[i]));
-                if (e->max_tokens > 0 && t > e->max_tokens) {
+                if (embedder_max_tokens(e) > 0 && t > embedder_max_tokens(e)) {
                     json_array_append_new(truncated, json_integer(i));
-                    t = e->max_tokens;
+                    t = embedder_max_tokens(e);
                 }
                 tokens += t;
-                const float *v = vecs + (size_t)i * (size_t)e->dim;
+                const float *v = vecs + (size_t)i * (size_t)embedder_dim(e);
                 json_t *emb;
                 if (rq.b64) {
-                    char *s = base64((const unsigned char *)v, sizeof(float) * (size_t)e->dim);
+                    char *s = base64((const unsigned char *)v, sizeof(float) * (size_t)embedder_dim(e));
                     emb = json_string(s);
                     mem_free(s);
                 } else {
                     emb = json_array();
-                    for (int d = 0; d < e->dim; d++) json_array_append_new(emb, json_real(v[d]));
+                    for (int d = 0; d < embedder_dim(e); d++) json_array_append_new(emb, json_real(v[d]));
                 }
                 json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", i,
                                                       "embedding", emb));
@@ -97,7 +97,7 @@ int embeddings_models(live_index *li, json_t **resp) {
     live_version *lv = live_index_acquire(li);
     if (!lv) return oai_error(resp, 503, "server_error", NULL, "not_ready", "no index version is loaded yet");
     *resp = json_pack("{s:s, s:[{s:s, s:s, s:i, s:s, s:i}]}", "object", "list", "data", "id", embeddings_model_name(lv->e),
-                      "object", "model", "created", 0, "owned_by", "ragd", "dimensions", lv->e->dim);
+                      "object", "model", "created", 0, "owned_by", "ragd", "dimensions", embedder_dim(lv->e));
     live_version_release(lv);
     return 200;
 }

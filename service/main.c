@@ -308,7 +308,7 @@ static int load_key_embedder(serve_cli *c, embedder **key, char *err) {
         log_error("semantic cache tier off: key embedder %s failed to load: %s", name, e2);
         return 0;
     }
-    snprintf(model_id, sizeof(model_id), "%s", (*key)->model_id);
+    snprintf(model_id, sizeof(model_id), "%s", embedder_model_id(*key));
     c->co.key_model = model_id;
     return 1;
 }

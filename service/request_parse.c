@@ -334,12 +334,12 @@ void search_request_clear(search_request *r) {
 /* ---- POST /v1/embeddings ---- */
 
 const char *embeddings_model_name(const embedder *e) {
-    return !strcmp(e->name, "minilm") ? EMBEDDER_MODEL_NAME : e->model_id;
+    return !strcmp(embedder_name(e), "minilm") ? EMBEDDER_MODEL_NAME : embedder_model_id(e);
 }
 
 int embeddings_model_matches(const embedder *e, const char *m) {
-    return !strcmp(m, e->model_id) || !strcmp(m, e->name) ||
-           (!strcmp(e->name, "minilm") && !strcmp(m, EMBEDDER_MODEL_NAME));
+    return !strcmp(m, embedder_model_id(e)) || !strcmp(m, embedder_name(e)) ||
+           (!strcmp(embedder_name(e), "minilm") && !strcmp(m, EMBEDDER_MODEL_NAME));
 }
 
 static int bad_param(api_error *e, int status, const char *param, const char *code, const char *fmt, ...)
@@ -363,7 +363,7 @@ int parse_embeddings_json(const embeddings_opts *o, const embedder *emb, const c
     json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) return bad_param(e, 400, NULL, "invalid_json", "the body is not valid JSON: %s", jerr.text);
     r->root = root;
-    if (emb->remote && !o->allow_remote)
+    if (embedder_is_remote(emb) && !o->allow_remote)
         return bad_param(e, 400, "model", "remote_embedder", "this index embeds with a remote model; start ragd-serve "
                          "with --embeddings-allow-remote to proxy it");
     if (!json_is_object(root)) return bad_param(e, 400, NULL, "invalid_request", "the body must be a JSON object");
@@ -389,9 +389,9 @@ int parse_embeddings_json(const embeddings_opts *o, const embedder *emb, const c
         return bad_param(e, 400, "encoding_format", "invalid_encoding_format",
                          "encoding_format must be \"float\" or \"base64\"");
     r->b64 = fmt && !strcmp(json_string_value(fmt), "base64");
-    if (dims && !(json_is_integer(dims) && json_integer_value(dims) == emb->dim))
+    if (dims && !(json_is_integer(dims) && json_integer_value(dims) == embedder_dim(emb)))
         return bad_param(e, 400, "dimensions", "invalid_dimensions",
-                         "this model makes %d dimensions and cannot shorten them", emb->dim);
+                         "this model makes %d dimensions and cannot shorten them", embedder_dim(emb));
     if (!input) return bad_param(e, 400, "input", "missing_input", "\"input\" is required");
     int count = json_is_string(input) ? 1 : json_is_array(input) ? (int)json_array_size(input) : -1;
     if (count < 0) return bad_param(e, 400, "input", "invalid_input", "\"input\" must be a string or an array of strings");

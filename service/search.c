@@ -171,7 +171,7 @@ static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit
 /* Does the semantic tier run for this version? */
 static int semantic_runs(const searcher *s, const live_version *lv) {
     if (!s->cache || !qcache_semantic_on(s->cache) || s->semantic == SEMANTIC_OFF) return 0;
-    return s->semantic == SEMANTIC_ON || lv->e->remote;
+    return s->semantic == SEMANTIC_ON || embedder_is_remote(lv->e);
 }
 
 const char *search_semantic_state(const searcher *s, const live_version *lv, char *buf, size_t cap) {
@@ -352,14 +352,14 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
      * their own group (mode and alpha are part of it). */
     int semantic = q->mode != MODE_KEYWORD && semantic_runs(s, lv);
     /* A separate key embedder: the semantic tier never waits for the index's. */
-    embedder *key = semantic && s->key && strcmp(s->key->model_id, lv->e->model_id) != 0 ? s->key : NULL;
-    int kdim = key ? key->dim : dim;
+    embedder *key = semantic && s->key && strcmp(embedder_model_id(s->key), embedder_model_id(lv->e)) != 0 ? s->key : NULL;
+    int kdim = key ? embedder_dim(key) : dim;
     qkey ck;
     if (s->cache) {
         double t = clock_ms();
         char *spec = query_spec(q);
         qcache_key(s->cache, &ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
-                   semantic ? (key ? key->model_id : lv->e->model_id) : NULL, lv->e->uncased, q->text, q->len, q->k,
+                   semantic ? (key ? embedder_model_id(key) : embedder_model_id(lv->e)) : NULL, embedder_uncased(lv->e), q->text, q->len, q->k,
                    spec);
         mem_free(spec);
         cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
