@@ -181,9 +181,9 @@ static redisReply *lookup_round_trip(qcache *c, redisContext *ctx, const qkey *k
 int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, float *vec, int *have_vec) {
     *have_vec = 0;
     *n = 0;
-    if (l1_lookup(c, key, hits, n)) return QC_HIT;
+    if (l1_lookup(c, key, hits, n)) return CACHE_RESULTS;
     redisContext *ctx = rpool_get(c->pool);
-    if (!ctx) return QC_BYPASS;
+    if (!ctx) return CACHE_BYPASS;
     long long pttl;
     redisReply *r = lookup_round_trip(c, ctx, key, &pttl);
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
@@ -191,16 +191,16 @@ int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, 
     if (!ok) {
         event(c, "redis_errors");
         if (r) freeReplyObject(r);
-        return QC_BYPASS;
+        return CACHE_BYPASS;
     }
-    int status = QC_MISS;
+    int status = CACHE_MISS;
     redisReply *res = r->element[0], *v = r->element[1];
     if (res->type == REDIS_REPLY_STRING) {
-        if (codec_decode_results(res->str, res->len, key->k, hits, n) == 0) status = QC_HIT;
+        if (codec_decode_results(res->str, res->len, key->k, hits, n) == 0) status = CACHE_RESULTS;
         else event(c, "corrupt_entries");
-        if (status == QC_HIT && c->l1 && pttl > 0) lcache_put(c->l1, key->res_key, res->str, res->len, wall_ms() + pttl);
+        if (status == CACHE_RESULTS && c->l1 && pttl > 0) lcache_put(c->l1, key->res_key, res->str, res->len, wall_ms() + pttl);
     }
-    if (status == QC_MISS && v->type == REDIS_REPLY_STRING) {
+    if (status == CACHE_MISS && v->type == REDIS_REPLY_STRING) {
         if (codec_decode_vector(v->str, v->len, dim, vec) == 0) *have_vec = 1;
         else event(c, "corrupt_entries");
     }

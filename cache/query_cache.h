@@ -21,13 +21,13 @@
  * Values are compact binary and validated on read (a corrupt or foreign
  * value is a miss plus an event). Writes go to a background thread and are
  * pipelined. When Redis is unreachable the breaker (redis_pool) makes every
- * call return QC_BYPASS at once.
+ * call return CACHE_BYPASS at once.
  *
  *     qcache *c = qcache_new(&opts, &hooks, err);
  *     qkey k;
  *     qcache_key(c, &k, tenant, version, model_id, key_model_id, uncased, text, len, 10, NULL);
  *     int st = qcache_lookup(c, &k, dim, hits, &n, vec, &have_vec);   // tiers 1 and 2
- *     if (st == QC_MISS && qcache_semantic(c, &k, kvec, kdim, text, len, hits2, &n2, &score)) ...;
+ *     if (st == CACHE_MISS && qcache_semantic(c, &k, kvec, kdim, text, len, hits2, &n2, &score)) ...;
  *     qcache_store(c, &k, vec, dim, store_vector, kvec, kdim, text, len, hits, n);   // async
  */
 #ifndef RAGD_QUERY_CACHE_H
@@ -42,7 +42,16 @@
 
 #define QC_KEY_LEN 160
 
-enum qc_status { QC_BYPASS = 0, QC_MISS = 1, QC_HIT = 2 };
+/* How the cache answered a query: the service's responses and metrics
+ * use these names as they are. */
+enum cache_outcome {
+    CACHE_MISS = 0,
+    CACHE_EXACT,    /* query vector from the cache, embedder skipped */
+    CACHE_RESULTS,  /* whole result list from the cache */
+    CACHE_SEMANTIC, /* results of a near-duplicate query */
+    CACHE_BYPASS,   /* cache unreachable or disabled for this request */
+    CACHE_OUTCOME_COUNT
+};
 
 typedef struct qcache_opts {
     rpool_opts redis;
@@ -88,9 +97,9 @@ char *qcache_normalize(const char *text, size_t len, int uncased);
 void qcache_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *model_id,
                 const char *key_model_id, int uncased, const char *text, size_t len, int k, const char *url_prefix);
 
-/* Tiers 1 and 2 in one round trip. QC_HIT: results in hits[0..*n) (hits
- * holds key->k entries). Otherwise *have_vec says whether vec (dim floats)
- * came from tier 1. QC_BYPASS when Redis is unavailable. */
+/* Tiers 1 and 2 in one round trip. CACHE_RESULTS: results in hits[0..*n)
+ * (hits holds key->k entries). CACHE_MISS: *have_vec says whether vec
+ * (dim floats) came from tier 1. CACHE_BYPASS when Redis is unavailable. */
 int qcache_lookup(qcache *c, const qkey *key, int dim, fused_hit *hits, int *n, float *vec, int *have_vec);
 
 /* Tier 3: 1 and the hits of the nearest earlier query if cosine between

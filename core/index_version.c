@@ -2,6 +2,8 @@
 #include "index_version.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,30 +211,68 @@ int index_version_rerank(const index_version *v, const float *query, index_hit *
     return rc;
 }
 
-int index_version_search(const index_version *v, const float *query, int k_out, index_hit *out, char *err) {
-    int ns = v->m.n_shards, k = index_version_candidates(v, k_out);
-    float *scores = mem_alloc(sizeof(float) * (size_t)ns * (size_t)k);
-    int64_t *ids = mem_alloc(sizeof(int64_t) * (size_t)ns * (size_t)k);
-    const float **sp = mem_alloc(sizeof(float *) * (size_t)ns);
-    const int64_t **ip = mem_alloc(sizeof(int64_t *) * (size_t)ns);
-    index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)k);
-    int rc = 0;
-    for (int s = 0; s < ns && rc == 0; s++) {
-        sp[s] = scores + (size_t)s * (size_t)k;
-        ip[s] = ids + (size_t)s * (size_t)k;
-        rc = vindex_search(v->shards[s].index, 1, query, k, scores + (size_t)s * (size_t)k,
-                           ids + (size_t)s * (size_t)k, err);
+/* One search's per-shard lists, filled by run_shard from any thread. */
+typedef struct fanout {
+    const index_version *v;
+    const float *q;
+    int k;
+    float *scores;
+    int64_t *ids;
+    int failed;
+    char err[RAGD_ERR_LEN];
+    pthread_mutex_t mu; /* guards failed and err */
+} fanout;
+
+static void run_shard(void *arg, int s) {
+    fanout *f = arg;
+    char err[RAGD_ERR_LEN];
+    size_t off = (size_t)s * (size_t)f->k;
+    if (vindex_search(f->v->shards[s].index, 1, f->q, f->k, f->scores + off, f->ids + off, err) == 0) return;
+    pthread_mutex_lock(&f->mu);
+    if (!f->failed) {
+        f->failed = 1;
+        snprintf(f->err, sizeof(f->err), "shard %d: %.200s", s, err);
     }
-    if (rc == 0) rc = index_merge_topk(ns, sp, ip, k, v->m.metric, k, hits);
-    if (rc >= 0 && index_version_rerank(v, query, hits, rc, err) != 0) rc = -1;
-    if (rc > k_out) rc = k_out;
-    if (rc > 0) memcpy(out, hits, sizeof(index_hit) * (size_t)rc);
-    mem_free(hits);
-    mem_free(scores);
-    mem_free(ids);
-    mem_free(sp);
-    mem_free(ip);
+    pthread_mutex_unlock(&f->mu);
+}
+
+int index_version_search_on(const index_version *v, const shard_runner *runner, const float *query, int k_out,
+                            index_hit *out, char *err) {
+    int ns = v->m.n_shards, k = index_version_candidates(v, k_out);
+    fanout f = {.v = v, .q = query, .k = k};
+    f.scores = mem_alloc(sizeof(float) * (size_t)(ns ? ns : 1) * (size_t)k);
+    f.ids = mem_alloc(sizeof(int64_t) * (size_t)(ns ? ns : 1) * (size_t)k);
+    pthread_mutex_init(&f.mu, NULL);
+    if (runner && runner->run_all) runner->run_all(runner->ctx, ns, run_shard, &f);
+    else
+        for (int s = 0; s < ns; s++) run_shard(&f, s);
+    int rc = -1;
+    if (f.failed) {
+        err_set(err, "%s", f.err);
+    } else {
+        const float **sp = mem_alloc(sizeof(float *) * (size_t)(ns ? ns : 1));
+        const int64_t **ip = mem_alloc(sizeof(int64_t *) * (size_t)(ns ? ns : 1));
+        for (int s = 0; s < ns; s++) {
+            sp[s] = f.scores + (size_t)s * (size_t)k;
+            ip[s] = f.ids + (size_t)s * (size_t)k;
+        }
+        index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)k);
+        rc = index_merge_topk(ns, sp, ip, k, v->m.metric, k, hits);
+        if (rc >= 0 && index_version_rerank(v, query, hits, rc, err) != 0) rc = -1;
+        if (rc > k_out) rc = k_out;
+        if (rc > 0) memcpy(out, hits, sizeof(index_hit) * (size_t)rc);
+        mem_free(hits);
+        mem_free(sp);
+        mem_free(ip);
+    }
+    pthread_mutex_destroy(&f.mu);
+    mem_free(f.scores);
+    mem_free(f.ids);
     return rc;
+}
+
+int index_version_search(const index_version *v, const float *query, int k_out, index_hit *out, char *err) {
+    return index_version_search_on(v, NULL, query, k_out, out, err);
 }
 
 int index_version_has_keywords(const index_version *v) {

@@ -67,9 +67,6 @@ index_version *index_version_open_tracked(const char *index_dir, int flags, inde
 index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
                                               char *err);
 
-/* Search every shard and merge into the best k hits, best first (highest
- * score for inner product, lowest distance for L2). Returns the number of
- * hits (<= k) or -1. */
 /* Candidates to ask the shards for to serve k hits: k, or for a lossy
  * spec INDEX_RERANK_FACTOR x k (at most INDEX_RERANK_MAX), which
  * index_version_rerank then orders by exact scores. */
@@ -82,11 +79,28 @@ int index_version_candidates(const index_version *v, int k);
  * specs are left as they are. 0 or -1 + message. */
 int index_version_rerank(const index_version *v, const float *query, index_hit *hits, int n, char *err);
 
+/* Runs run(arg, s) once for every shard s in [0, n) and returns when all
+ * have run: in parallel on a pool (the service's search_pool), or one
+ * after another on the caller when the runner is NULL. */
+typedef struct shard_runner {
+    void (*run_all)(void *ctx, int n, void (*run)(void *arg, int shard), void *arg);
+    void *ctx;
+} shard_runner;
+
+/* Search every shard (through `runner`, may be NULL) and merge into the
+ * best k hits, best first (highest score for inner product, lowest
+ * distance for L2); a lossy spec asks each shard for
+ * index_version_candidates(k) and re-ranks. The one shard fan-out of the
+ * indexer's `search` and the service. Returns the number of hits (<= k)
+ * or -1 + message naming the shard. */
+int index_version_search_on(const index_version *v, const shard_runner *runner, const float *query, int k,
+                            index_hit *hits, char *err);
+
+/* The same, shards one after another on the calling thread. */
 int index_version_search(const index_version *v, const float *query, int k, index_hit *hits, char *err);
 
 /* Merge per-shard result lists (each sorted best first, ids -1 = none)
- * into the best k. Used by the sequential search above and by the
- * service's parallel one. Returns the number of hits written. */
+ * into the best k. Returns the number of hits written. */
 int index_merge_topk(int n_lists, const float *const *scores, const int64_t *const *ids, int per_list,
                      enum manifest_metric metric, int k, index_hit *out);
 

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "query_cache.h" /* enum cache_outcome */
+
 enum route {
     ROUTE_SEARCH = 0,
     ROUTE_COMPAT,
@@ -36,14 +38,6 @@ enum stage { STAGE_EMBED = 0, STAGE_SEARCH, STAGE_FETCH, STAGE_CACHE, STAGE_KEYW
  * (security review finding 7), counted rather than timed. */
 enum row_step { ROWS_FETCHED = 0, ROWS_FILTER_MATCHED, ROWS_FILTER_CHECKED, ROWS_STEP_COUNT };
 
-enum cache_outcome {
-    CACHE_MISS = 0,
-    CACHE_EXACT,    /* query vector from the cache, embedder skipped */
-    CACHE_RESULTS,  /* whole result list from the cache */
-    CACHE_SEMANTIC, /* results of a near-duplicate query */
-    CACHE_BYPASS,   /* cache unreachable or disabled for this request */
-    CACHE_OUTCOME_COUNT
-};
 
 typedef struct metrics_gauges {
     const char *index_version; /* NULL when nothing is loaded */

@@ -66,8 +66,8 @@ static int vector_search(searcher *s, const index_version *v, const float *qv, i
                          search_result *r, char *err) {
     double t = clock_ms();
     index_hit *hits = mem_alloc(sizeof(index_hit) * (size_t)depth);
-    int n = search_pool_search(s->pool, v, qv, depth, hits, err);
-    if (n > 0 && index_version_rerank(v, qv, hits, n, err) != 0) n = -1;
+    shard_runner runner = search_pool_runner(s->pool);
+    int n = index_version_search_on(v, &runner, qv, depth, hits, err);
     for (int i = 0; i < n; i++) out[i] = (ranked_hit){hits[i].id, hits[i].shard, hits[i].score};
     mem_free(hits);
     r->search_ms = clock_ms() - t;
@@ -212,10 +212,9 @@ static int one_list(searcher *s, const index_version *v, const search_query *q, 
     int64_t total = v->m.total_chunks > 0 ? v->m.total_chunks : 1;
     int d = p->active ? depth * 4 : depth;
     for (;;) {
-        int want = vector ? index_version_candidates(v, d) : d; /* more for a lossy spec: re-ranked, then cut */
-        if (want < d) want = d;
-        ranked_hit *l = mem_alloc(sizeof(ranked_hit) * (size_t)want);
-        int n = vector ? vector_search(s, v, qv, want, l, r, err) : keyword_search(v, q, d, l, r, err);
+        /* a lossy spec asks each shard for more and re-ranks (index_version_search_on) */
+        ranked_hit *l = mem_alloc(sizeof(ranked_hit) * (size_t)d);
+        int n = vector ? vector_search(s, v, qv, d, l, r, err) : keyword_search(v, q, d, l, r, err);
         if (n > d) n = d;
         int got = n;
         if (n >= 0 && p->active) n = keep_passing(v, p, l, n, depth, err);
@@ -343,7 +342,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         return SEARCH_FILTER_UNAVAILABLE;
     }
     omp_set_num_threads(1); /* this request thread searches a shard itself */
-    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = QC_BYPASS;
+    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = CACHE_BYPASS;
     float *qv = mem_alloc(sizeof(float) * (size_t)dim), *kv = NULL;
     int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
     fused_hit *hits = mem_alloc(sizeof(fused_hit) * (size_t)(depth > q->k ? depth : q->k));
@@ -364,21 +363,21 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         mem_free(spec);
         cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
         metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
-        if (cst == QC_HIT && serve_cached(v, hits, n, q, r) == RAGD_OK) {
+        if (cst == CACHE_RESULTS && serve_cached(v, hits, n, q, r) == RAGD_OK) {
             r->cache = CACHE_RESULTS;
             if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
             if (key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
             status = SEARCH_OK;
             goto done;
         }
-        r->cache = cst == QC_BYPASS ? CACHE_BYPASS : CACHE_MISS;
+        r->cache = cst == CACHE_BYPASS ? CACHE_BYPASS : CACHE_MISS;
     }
     if (q->mode == MODE_KEYWORD) have_vec = 0; /* no model call to avoid */
     if (have_vec) {
         r->cache = CACHE_EXACT;
         metrics_calls_avoided(CACHE_EXACT, MODEL_INDEX);
     }
-    semantic = semantic && cst != QC_BYPASS;
+    semantic = semantic && cst != CACHE_BYPASS;
     if (semantic) {
         if (key) {
             kv = mem_alloc(sizeof(float) * (size_t)kdim);
@@ -409,7 +408,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     if (search_fresh(s, lv, q, qv, have_vec || embedded, depth, hits, &n, r, err) == RAGD_OK) {
         status = SEARCH_OK;
-        if (cst != QC_BYPASS) {
+        if (cst != CACHE_BYPASS) {
             /* Cache what was served (after any filter), best first. */
             fused_hit *served = mem_alloc(sizeof(fused_hit) * (size_t)(r->n ? r->n : 1));
             for (int i = 0; i < r->n; i++)

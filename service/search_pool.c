@@ -6,18 +6,13 @@
 #include <string.h>
 
 #include "check.h"
-#include "err.h"
 #include "mem.h"
 
 /* One request's fan-out; lives on the requesting thread's stack. */
 typedef struct fanout {
-    const index_version *v;
-    const float *q;
-    int k;
-    float *scores;
-    int64_t *ids;
-    int remaining, failed;
-    char err[RAGD_ERR_LEN];
+    void (*run)(void *arg, int shard);
+    void *arg;
+    int remaining;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } fanout;
@@ -37,15 +32,9 @@ struct search_pool {
     pthread_cond_t cv;
 };
 
-static void run_shard(fanout *f, int s) {
-    char err[RAGD_ERR_LEN];
-    size_t off = (size_t)s * (size_t)f->k;
-    int rc = vindex_search(f->v->shards[s].index, 1, f->q, f->k, f->scores + off, f->ids + off, err);
+static void run_one(fanout *f, int s) {
+    f->run(f->arg, s);
     pthread_mutex_lock(&f->mu);
-    if (rc != 0 && !f->failed) {
-        f->failed = 1;
-        snprintf(f->err, sizeof(f->err), "shard %d: %.200s", s, err);
-    }
     if (--f->remaining == 0) pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
 }
@@ -63,7 +52,7 @@ static void *worker(void *arg) {
         }
         pthread_mutex_unlock(&p->mu);
         if (!t) return NULL;
-        run_shard(t->f, t->shard);
+        run_one(t->f, t->shard);
         mem_free(t);
     }
 }
@@ -91,40 +80,27 @@ static void submit(search_pool *p, fanout *f, int shard) {
     pthread_mutex_unlock(&p->mu);
 }
 
-int search_pool_search(search_pool *p, const index_version *v, const float *q, int k, index_hit *hits, char *err) {
-    int ns = v->m.n_shards;
-    fanout f = {.v = v, .q = q, .k = k, .remaining = ns};
-    f.scores = mem_alloc(sizeof(float) * (size_t)ns * (size_t)k);
-    f.ids = mem_alloc(sizeof(int64_t) * (size_t)ns * (size_t)k);
+/* Shards 1..n-1 to the pool, shard 0 on the caller; back when all ran. */
+static void run_all(void *ctx, int n, void (*run)(void *arg, int shard), void *arg) {
+    search_pool *p = ctx;
+    if (n <= 0) return;
+    fanout f = {.run = run, .arg = arg, .remaining = n};
     pthread_mutex_init(&f.mu, NULL);
     pthread_cond_init(&f.cv, NULL);
-    for (int s = 1; s < ns; s++) {
+    for (int s = 1; s < n; s++) {
         if (p->n > 0) submit(p, &f, s);
-        else run_shard(&f, s);
+        else run_one(&f, s);
     }
-    run_shard(&f, 0); /* the caller works too */
+    run_one(&f, 0); /* the caller works too */
     pthread_mutex_lock(&f.mu);
     while (f.remaining > 0) pthread_cond_wait(&f.cv, &f.mu);
     pthread_mutex_unlock(&f.mu);
-    int n = -1;
-    if (f.failed) {
-        err_set(err, "%s", f.err);
-    } else {
-        const float **sp = mem_alloc(sizeof(float *) * (size_t)ns);
-        const int64_t **ip = mem_alloc(sizeof(int64_t *) * (size_t)ns);
-        for (int s = 0; s < ns; s++) {
-            sp[s] = f.scores + (size_t)s * k;
-            ip[s] = f.ids + (size_t)s * k;
-        }
-        n = index_merge_topk(ns, sp, ip, k, v->m.metric, k, hits);
-        mem_free(sp);
-        mem_free(ip);
-    }
     pthread_mutex_destroy(&f.mu);
     pthread_cond_destroy(&f.cv);
-    mem_free(f.scores);
-    mem_free(f.ids);
-    return n;
+}
+
+shard_runner search_pool_runner(search_pool *p) {
+    return (shard_runner){.run_all = run_all, .ctx = p};
 }
 
 void search_pool_free(search_pool *p) {
