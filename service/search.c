@@ -313,6 +313,132 @@ out:
     return rc;
 }
 
+/* One search as it goes through the cache tiers: what each tier needs
+ * and what it leaves for the next. */
+typedef struct search_ctx {
+    searcher *s;
+    live_version *lv;
+    const search_query *q;
+    search_result *r;
+    char *err;
+    int dim, depth;
+    float *qv;        /* the index embedder's query vector (dim) */
+    int have_vec;     /* qv came from the cache (tier 1) */
+    int embedded;     /* qv was computed by this request */
+    embedder *key;    /* a key embedder other than the index's, or NULL */
+    int kdim;
+    float *kv;        /* the semantic key vector (kdim), or NULL */
+    int semantic;     /* tier 3 runs for this request */
+    int cst;          /* what tiers 1-2 said: CACHE_RESULTS, CACHE_MISS or CACHE_BYPASS */
+    qkey ck;
+    fused_hit *hits;  /* depth (at least k) entries */
+    int n;
+} search_ctx;
+
+/* Before any tier: the version can answer this mode and filter. */
+static int check_version(const search_ctx *x) {
+    const index_version *v = x->lv->v;
+    const search_query *q = x->q;
+    if (q->mode != MODE_VECTOR && !index_version_has_keywords(v)) {
+        err_set(x->err, "version %s has no keyword index (built before keyword search): rebuild the index for "
+                "mode \"%s\"", v->m.version_id, search_mode_name(q->mode));
+        return SEARCH_BAD_REQUEST;
+    }
+    const search_filter *f = &q->filter;
+    int needs_words = f->title_contains || f->heading, needs_docs = f->source || f->modified_after ||
+                                                                    f->modified_before || f->n_meta;
+    if ((needs_words && !index_version_has_keywords(v)) ||
+        (needs_docs && v->m.n_shards > 0 && chunk_store_schema(v->shards[0].store) < 4)) {
+        err_set(x->err, "version %s cannot apply this filter (%s need an index built by this version): rebuild the "
+                "index", v->m.version_id, needs_words ? "title and heading filters" : "source, modified and meta filters");
+        return SEARCH_FILTER_UNAVAILABLE;
+    }
+    return SEARCH_OK;
+}
+
+/* Tiers 1 and 2 (one Redis round trip): 1 if the whole result list was
+ * served from the cache; else 0, with the query vector if tier 1 had it. */
+static int tier_exact(search_ctx *x) {
+    searcher *s = x->s;
+    const search_query *q = x->q;
+    const index_version *v = x->lv->v;
+    if (!s->cache) return 0;
+    double t = clock_ms();
+    char *spec = query_spec(q);
+    qcache_key(s->cache, &x->ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
+               x->semantic ? embedder_model_id(x->key ? x->key : x->lv->e) : NULL, embedder_uncased(x->lv->e),
+               q->text, q->len, q->k, spec);
+    mem_free(spec);
+    x->cst = qcache_lookup(s->cache, &x->ck, x->dim, x->hits, &x->n, x->qv, &x->have_vec);
+    metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
+    if (x->cst == CACHE_RESULTS && serve_cached(v, x->hits, x->n, q, x->r) == RAGD_OK) {
+        x->r->cache = CACHE_RESULTS;
+        if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
+        if (x->key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
+        return 1;
+    }
+    x->r->cache = x->cst == CACHE_BYPASS ? CACHE_BYPASS : CACHE_MISS;
+    if (q->mode == MODE_KEYWORD) x->have_vec = 0; /* no model call to avoid */
+    if (x->have_vec) {
+        x->r->cache = CACHE_EXACT;
+        metrics_calls_avoided(CACHE_EXACT, MODEL_INDEX);
+    }
+    return 0;
+}
+
+/* The semantic key vector: from the key embedder, or the index's own
+ * query vector (embedded now if tier 1 did not have it). 0, or -1 when
+ * the index embedder failed (the request fails; a key embedder's failure
+ * only turns the tier off). */
+static int key_vector(search_ctx *x) {
+    x->kv = mem_alloc(sizeof(float) * (size_t)x->kdim);
+    if (x->key) {
+        if (key_embed(x->s, x->key, x->q, x->kv) != 0) x->semantic = 0;
+        return 0;
+    }
+    if (!x->have_vec) {
+        if (embed_query(x->s, x->lv, x->q, x->qv, x->r, x->err) != 0) return -1;
+        x->embedded = 1;
+    }
+    memcpy(x->kv, x->qv, sizeof(float) * (size_t)x->kdim);
+    return 0;
+}
+
+/* Tier 3: 1 if the results of a near-duplicate earlier query were served. */
+static int tier_semantic(search_ctx *x) {
+    float score;
+    double t = clock_ms();
+    int hit = qcache_semantic(x->s->cache, &x->ck, x->kv, x->kdim, x->q->text, x->q->len, x->hits, &x->n, &score);
+    metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
+    if (!hit || serve_cached(x->lv->v, x->hits, x->n, x->q, x->r) != RAGD_OK) return 0;
+    x->r->cache = CACHE_SEMANTIC;
+    if (!x->have_vec && !x->embedded) metrics_calls_avoided(CACHE_SEMANTIC, MODEL_INDEX);
+    /* An identical repeat of this query is then an exact hit. */
+    qcache_store_exact(x->s->cache, &x->ck, (x->have_vec || x->embedded) ? x->qv : NULL, x->dim, x->hits, x->n);
+    return 1;
+}
+
+/* A miss: search, then cache what was served (after any filter), best first. */
+static int search_and_store(search_ctx *x) {
+    const search_query *q = x->q;
+    search_result *r = x->r;
+    if (search_fresh(x->s, x->lv, q, x->qv, x->have_vec || x->embedded, x->depth, x->hits, &x->n, r, x->err) !=
+        RAGD_OK)
+        return SEARCH_FAILED;
+    if (x->cst != CACHE_BYPASS) {
+        fused_hit *served = mem_alloc(sizeof(fused_hit) * (size_t)(r->n ? r->n : 1));
+        for (int i = 0; i < r->n; i++)
+            served[i] = (fused_hit){r->hits[i].id, r->hits[i].shard, r->hits[i].score, r->hits[i].vector_score,
+                                    r->hits[i].keyword_score, r->hits[i].found};
+        /* the index vector is cached only if this request made it */
+        int made_vec = q->mode != MODE_KEYWORD && !x->have_vec;
+        qcache_store(x->s->cache, &x->ck, made_vec ? x->qv : NULL, x->dim, made_vec, x->semantic ? x->kv : NULL,
+                     x->kdim, q->text, q->len, served, r->n);
+        mem_free(served);
+    }
+    return SEARCH_OK;
+}
+
 int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
     memset(r, 0, sizeof(*r));
     r->cache = CACHE_BYPASS;
@@ -323,108 +449,38 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
         err_set(err, "%s", st.reason);
         return SEARCH_NOT_READY;
     }
-    const index_version *v = lv->v;
-    snprintf(r->version_id, sizeof(r->version_id), "%s", v->m.version_id);
-    if (q->mode != MODE_VECTOR && !index_version_has_keywords(v)) {
-        err_set(err, "version %s has no keyword index (built before keyword search): rebuild the index for mode "
-                "\"%s\"", v->m.version_id, search_mode_name(q->mode));
+    snprintf(r->version_id, sizeof(r->version_id), "%s", lv->v->m.version_id);
+    search_ctx x = {.s = s, .lv = lv, .q = q, .r = r, .err = err, .dim = lv->v->m.dim, .cst = CACHE_BYPASS};
+    int status = check_version(&x);
+    if (status != SEARCH_OK) {
         live_version_release(lv);
-        return SEARCH_BAD_REQUEST;
-    }
-    const search_filter *f = &q->filter;
-    int needs_words = f->title_contains || f->heading, needs_docs = f->source || f->modified_after ||
-                                                                    f->modified_before || f->n_meta;
-    if ((needs_words && !index_version_has_keywords(v)) ||
-        (needs_docs && v->m.n_shards > 0 && chunk_store_schema(v->shards[0].store) < 4)) {
-        err_set(err, "version %s cannot apply this filter (%s need an index built by this version): rebuild the index",
-                v->m.version_id, needs_words ? "title and heading filters" : "source, modified and meta filters");
-        live_version_release(lv);
-        return SEARCH_FILTER_UNAVAILABLE;
+        return status;
     }
     omp_set_num_threads(1); /* this request thread searches a shard itself */
-    int dim = v->m.dim, status = SEARCH_FAILED, have_vec = 0, embedded = 0, n = 0, cst = CACHE_BYPASS;
-    float *qv = mem_alloc(sizeof(float) * (size_t)dim), *kv = NULL;
-    int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
-    fused_hit *hits = mem_alloc(sizeof(fused_hit) * (size_t)(depth > q->k ? depth : q->k));
+    x.depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
+    x.qv = mem_alloc(sizeof(float) * (size_t)x.dim);
+    x.hits = mem_alloc(sizeof(fused_hit) * (size_t)(x.depth > q->k ? x.depth : q->k));
     /* The semantic tier saves a model call, so keyword mode (which makes
      * none) skips it; hybrid results are reused like vector ones, within
      * their own group (mode and alpha are part of it). */
-    int semantic = q->mode != MODE_KEYWORD && semantic_runs(s, lv);
+    x.semantic = q->mode != MODE_KEYWORD && semantic_runs(s, lv);
     /* A separate key embedder: the semantic tier never waits for the index's. */
-    embedder *key = semantic && s->key && strcmp(embedder_model_id(s->key), embedder_model_id(lv->e)) != 0 ? s->key : NULL;
-    int kdim = key ? embedder_dim(key) : dim;
-    qkey ck;
-    if (s->cache) {
-        double t = clock_ms();
-        char *spec = query_spec(q);
-        qcache_key(s->cache, &ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
-                   semantic ? (key ? embedder_model_id(key) : embedder_model_id(lv->e)) : NULL, embedder_uncased(lv->e), q->text, q->len, q->k,
-                   spec);
-        mem_free(spec);
-        cst = qcache_lookup(s->cache, &ck, dim, hits, &n, qv, &have_vec);
-        metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
-        if (cst == CACHE_RESULTS && serve_cached(v, hits, n, q, r) == RAGD_OK) {
-            r->cache = CACHE_RESULTS;
-            if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
-            if (key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
-            status = SEARCH_OK;
-            goto done;
-        }
-        r->cache = cst == CACHE_BYPASS ? CACHE_BYPASS : CACHE_MISS;
-    }
-    if (q->mode == MODE_KEYWORD) have_vec = 0; /* no model call to avoid */
-    if (have_vec) {
-        r->cache = CACHE_EXACT;
-        metrics_calls_avoided(CACHE_EXACT, MODEL_INDEX);
-    }
-    semantic = semantic && cst != CACHE_BYPASS;
-    if (semantic) {
-        if (key) {
-            kv = mem_alloc(sizeof(float) * (size_t)kdim);
-            if (key_embed(s, key, q, kv) != 0) semantic = 0;
-        } else {
-            /* the index's own embedder makes the key vector */
-            if (!have_vec) {
-                if (embed_query(s, lv, q, qv, r, err) != 0) goto done;
-                embedded = 1;
-            }
-            kv = mem_alloc(sizeof(float) * (size_t)kdim);
-            memcpy(kv, qv, sizeof(float) * (size_t)kdim);
-        }
-    }
-    float score;
-    if (semantic) {
-        double t = clock_ms();
-        int hit = qcache_semantic(s->cache, &ck, kv, kdim, q->text, q->len, hits, &n, &score);
-        metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
-        if (hit && serve_cached(v, hits, n, q, r) == RAGD_OK) {
-            r->cache = CACHE_SEMANTIC;
-            status = SEARCH_OK;
-            if (!have_vec && !embedded) metrics_calls_avoided(CACHE_SEMANTIC, MODEL_INDEX);
-            /* An identical repeat of this query is then an exact hit. */
-            qcache_store_exact(s->cache, &ck, (have_vec || embedded) ? qv : NULL, dim, hits, n);
-            goto done;
-        }
-    }
-    if (search_fresh(s, lv, q, qv, have_vec || embedded, depth, hits, &n, r, err) == RAGD_OK) {
+    x.key = x.semantic && s->key && strcmp(embedder_model_id(s->key), embedder_model_id(lv->e)) != 0 ? s->key
+                                                                                                    : NULL;
+    x.kdim = x.key ? embedder_dim(x.key) : x.dim;
+    if (tier_exact(&x)) {
         status = SEARCH_OK;
-        if (cst != CACHE_BYPASS) {
-            /* Cache what was served (after any filter), best first. */
-            fused_hit *served = mem_alloc(sizeof(fused_hit) * (size_t)(r->n ? r->n : 1));
-            for (int i = 0; i < r->n; i++)
-                served[i] = (fused_hit){r->hits[i].id, r->hits[i].shard, r->hits[i].score, r->hits[i].vector_score,
-                                        r->hits[i].keyword_score, r->hits[i].found};
-            /* the index vector is cached only if this request made it */
-            int made_vec = q->mode != MODE_KEYWORD && !have_vec;
-            qcache_store(s->cache, &ck, made_vec ? qv : NULL, dim, made_vec, semantic ? kv : NULL, kdim, q->text,
-                         q->len, served, r->n);
-            mem_free(served);
+    } else {
+        x.semantic = x.semantic && x.cst != CACHE_BYPASS;
+        status = SEARCH_FAILED;
+        if (!x.semantic || key_vector(&x) == 0) {
+            if (x.semantic && tier_semantic(&x)) status = SEARCH_OK;
+            else status = search_and_store(&x);
         }
     }
-done:
-    mem_free(qv);
-    mem_free(kv);
-    mem_free(hits);
+    mem_free(x.qv);
+    mem_free(x.kv);
+    mem_free(x.hits);
     live_version_release(lv);
     return status;
 }
