@@ -2,6 +2,7 @@
 #include "semantic_mirror.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -18,7 +19,11 @@ typedef struct entry {
     size_t len;
 } entry;
 
+struct tenant;
+
 typedef struct group {
+    char *name;
+    struct tenant *t;
     vindex *index;
     int dim;
     entry *e; /* e[i] holds id first_id + i */
@@ -26,10 +31,22 @@ typedef struct group {
     uint64_t last_fed;
 } group;
 
+/* The entries of one cache namespace (an API key's tenant): when the
+ * mirror is full, the tenant holding the most entries gives some up, so a
+ * tenant flooding the cache evicts itself, never the others (security
+ * review finding 12). */
+typedef struct tenant {
+    char *tag;
+    size_t n;       /* entries */
+    group **groups; /* its groups */
+    int n_groups, cap_groups;
+} tenant;
+
 struct mirror {
     pthread_rwlock_t lock;
-    strmap *groups; /* group -> group* */
-    strmap *keys;   /* entry keys already added */
+    strmap *groups;  /* group name -> group* */
+    strmap *tenants; /* tenant tag -> tenant* */
+    strmap *keys;    /* entry keys already added */
     int max;
     size_t total;
     uint64_t clock;
@@ -39,6 +56,7 @@ mirror *mirror_new(int max_entries) {
     mirror *m = mem_calloc(1, sizeof(*m));
     pthread_rwlock_init(&m->lock, NULL);
     m->groups = strmap_new();
+    m->tenants = strmap_new();
     m->keys = strmap_new();
     m->max = max_entries < 16 ? 16 : max_entries;
     return m;
@@ -49,7 +67,23 @@ static void group_free(void *p) {
     for (int64_t i = 0; i < g->n; i++) mem_free(g->e[i].blob);
     mem_free(g->e);
     vindex_free(g->index);
+    mem_free(g->name);
     mem_free(g);
+}
+
+static void tenant_free(void *p) {
+    tenant *t = p;
+    mem_free(t->groups);
+    mem_free(t->tag);
+    mem_free(t);
+}
+
+/* The tenant tag of an entry key "ragd:v1:TAG:sem:HASH" ("" if another shape). */
+static void tenant_tag(const char *key, char *out, size_t cap) {
+    const char *p = strncmp(key, "ragd:v1:", 8) == 0 ? key + 8 : NULL;
+    const char *end = p ? strstr(p, ":sem:") : NULL;
+    size_t n = end ? (size_t)(end - p) : 0;
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p ? p : "");
 }
 
 /* Drop the oldest `count` entries of a group. */
@@ -62,35 +96,46 @@ static void evict_oldest(mirror *m, group *g, int64_t count) {
     g->n -= count;
     g->first_id += count;
     m->total -= (size_t)count;
+    g->t->n -= (size_t)count;
 }
 
-/* Over the total bound: drop the group fed least recently. */
-static void evict_group(mirror *m, const char *keep) {
-    size_t it = 0;
-    const char *k, *oldest = NULL;
-    void *v;
-    uint64_t best = UINT64_MAX;
-    while (strmap_next(m->groups, &it, &k, &v)) {
-        group *g = v;
-        if (strcmp(k, keep) != 0 && g->last_fed < best) best = g->last_fed, oldest = k;
-    }
-    if (!oldest) return;
-    group *g = strmap_get(m->groups, oldest);
+/* Remove a group: from the map, from its tenant (and the tenant if it
+ * has no group left). O(groups of that tenant). */
+static void drop_group(mirror *m, group *g) {
+    tenant *t = g->t;
     m->total -= (size_t)g->n;
-    /* strmap has no delete: rebuild without the evicted group. */
-    strmap *rest = strmap_new();
-    it = 0;
-    while (strmap_next(m->groups, &it, &k, &v))
-        if (v != g) strmap_put(rest, k, v);
-    strmap_free(m->groups, NULL);
-    m->groups = rest;
+    t->n -= (size_t)g->n;
+    for (int i = 0; i < t->n_groups; i++)
+        if (t->groups[i] == g) {
+            t->groups[i] = t->groups[--t->n_groups];
+            break;
+        }
+    strmap_del(m->groups, g->name);
+    if (t->n_groups == 0) tenant_free(strmap_del(m->tenants, t->tag));
     group_free(g);
 }
 
-static group *get_group(mirror *m, const char *name, int dim) {
+/* Over the total bound: the tenant holding the most entries gives up its
+ * least recently fed group (a quarter of it if that is the group just
+ * fed). O(tenants + that tenant's groups), never a pass over all groups. */
+static void evict_fair(mirror *m, group *fed) {
+    size_t it = 0;
+    void *v;
+    tenant *big = NULL;
+    while (strmap_next(m->tenants, &it, NULL, &v))
+        if (!big || ((tenant *)v)->n > big->n) big = v;
+    if (!big) return;
+    group *victim = NULL;
+    for (int i = 0; i < big->n_groups; i++)
+        if (big->groups[i] != fed && (!victim || big->groups[i]->last_fed < victim->last_fed)) victim = big->groups[i];
+    if (victim) drop_group(m, victim);
+    else evict_oldest(m, fed, fed->n / 4 > 0 ? fed->n / 4 : 1);
+}
+
+static group *get_group(mirror *m, const char *key, const char *name, int dim) {
     group *g = strmap_get(m->groups, name);
     if (g) return g->dim == dim ? g : NULL;
-    char err[RAGD_ERR_LEN];
+    char err[RAGD_ERR_LEN], tag[96];
     g = mem_calloc(1, sizeof(*g));
     g->index = vindex_create(dim, "Flat", MANIFEST_METRIC_IP, err);
     if (!g->index) {
@@ -99,6 +144,20 @@ static group *get_group(mirror *m, const char *name, int dim) {
         return NULL;
     }
     g->dim = dim;
+    g->name = mem_strdup(name);
+    tenant_tag(key, tag, sizeof(tag));
+    tenant *t = strmap_get(m->tenants, tag);
+    if (!t) {
+        t = mem_calloc(1, sizeof(*t));
+        t->tag = mem_strdup(tag);
+        strmap_put(m->tenants, tag, t);
+    }
+    if (t->n_groups == t->cap_groups) {
+        t->cap_groups = t->cap_groups ? t->cap_groups * 2 : 4;
+        t->groups = mem_realloc(t->groups, sizeof(group *) * (size_t)t->cap_groups);
+    }
+    t->groups[t->n_groups++] = g;
+    g->t = t;
     strmap_put(m->groups, name, g);
     return g;
 }
@@ -108,7 +167,7 @@ int mirror_add(mirror *m, const char *key, const char *name, const float *vec, i
     char err[RAGD_ERR_LEN];
     pthread_rwlock_wrlock(&m->lock);
     int added = 0;
-    group *g = strmap_has(m->keys, key) ? NULL : get_group(m, name, dim);
+    group *g = strmap_has(m->keys, key) ? NULL : get_group(m, key, name, dim);
     if (g) {
         if (strmap_len(m->keys) > (size_t)m->max * 4) { /* forget old keys, not entries */
             strmap_free(m->keys, NULL);
@@ -124,12 +183,13 @@ int mirror_add(mirror *m, const char *key, const char *name, const float *vec, i
             g->e[g->n++] = (entry){expires_ms, mem_strndup(blob, len), len};
             g->last_fed = ++m->clock;
             m->total++;
+            g->t->n++;
             added = 1;
         } else {
             log_warn("mirror: %s", err);
         }
         if (g->n > m->max) evict_oldest(m, g, g->n / 4);
-        while (m->total > (size_t)m->max && strmap_len(m->groups) > 1) evict_group(m, name);
+        while (m->total > (size_t)m->max) evict_fair(m, g);
     }
     pthread_rwlock_unlock(&m->lock);
     return added;
@@ -169,8 +229,10 @@ size_t mirror_size(mirror *m) {
 void mirror_clear(mirror *m) {
     pthread_rwlock_wrlock(&m->lock);
     strmap_free(m->groups, group_free);
+    strmap_free(m->tenants, tenant_free);
     strmap_free(m->keys, NULL);
     m->groups = strmap_new();
+    m->tenants = strmap_new();
     m->keys = strmap_new();
     m->total = 0;
     pthread_rwlock_unlock(&m->lock);
@@ -179,6 +241,7 @@ void mirror_clear(mirror *m) {
 void mirror_free(mirror *m) {
     if (!m) return;
     strmap_free(m->groups, group_free);
+    strmap_free(m->tenants, tenant_free);
     strmap_free(m->keys, NULL);
     pthread_rwlock_destroy(&m->lock);
     mem_free(m);

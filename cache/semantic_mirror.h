@@ -5,8 +5,10 @@
  * index version + embedder + k + filter, hashed), so a near-duplicate query
  * is found in microseconds without a Redis round trip. Entries carry their
  * expiry time (set when written, never extended) and their result list.
- * The mirror is bounded: a group over its share loses its oldest entries,
- * and when the total is over the bound the least recently fed group goes.
+ * The mirror is bounded: a group over the bound loses its oldest entries,
+ * and when the total is over the bound the tenant (cache namespace, from
+ * the entry key "ragd:v1:TAG:sem:...") holding the most entries gives up
+ * its least recently fed group, so one tenant cannot push the others out.
  *
  *     mirror *m = mirror_new(10000);
  *     mirror_add(m, "ragd:v1:...:sem:...", group, vec, dim, expires_ms, blob, len);

@@ -76,6 +76,31 @@ int strmap_has(const strmap *m, const char *key) {
     return find(m, key, hash_str(key))->key != NULL;
 }
 
+/* Linear probing without tombstones: after emptying a slot, move back
+ * every later entry of the run whose home slot does not lie between the
+ * hole and itself (Knuth 6.4, algorithm R). */
+void *strmap_del(strmap *m, const char *key) {
+    slot *s = find(m, key, hash_str(key));
+    if (!s->key) return NULL;
+    void *value = s->value;
+    mem_free(s->key);
+    size_t mask = m->cap - 1, hole = (size_t)(s - m->slots), i = hole;
+    m->slots[hole] = (slot){0};
+    for (;;) {
+        i = (i + 1) & mask;
+        if (!m->slots[i].key) break;
+        size_t home = m->slots[i].hash & mask;
+        /* can the entry at i move to the hole? only if its home is not in (hole, i] (cyclically) */
+        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (stays) continue;
+        m->slots[hole] = m->slots[i];
+        m->slots[i] = (slot){0};
+        hole = i;
+    }
+    m->len--;
+    return value;
+}
+
 size_t strmap_len(const strmap *m) {
     return m->len;
 }

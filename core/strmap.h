@@ -27,6 +27,9 @@ int strmap_put(strmap *m, const char *key, void *value);
 void *strmap_get(const strmap *m, const char *key);
 int strmap_has(const strmap *m, const char *key);
 
+/* Remove key; its value is returned (NULL if absent) for the caller to free. */
+void *strmap_del(strmap *m, const char *key);
+
 size_t strmap_len(const strmap *m);
 
 /* Iterate: start with *it = 0; returns 0 when done. */
