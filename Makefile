@@ -13,7 +13,8 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -pthread
+# Always on, also when CFLAGS comes from the command line (make asan, make fuzz).
+BASE_CFLAGS = -std=c11 -Wall -Wextra -pthread
 CPPFLAGS += -D_GNU_SOURCE -Icore -Iembedders -Iloaders -Iindexer -Iservice -Icache \
             -Ibuild/faiss/include -I/usr/include/libxml2
 
@@ -54,31 +55,34 @@ all: $(B)/ragd-index $(B)/ragd-serve
 # writes a .d beside it), so a header change rebuilds exactly its users.
 $(O)/%.o: %.c | build/faiss/lib/libfaiss_c.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(FILE_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 $(B)/ragd-index: $(O)/indexer/main.o $(LIB_OBJ)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(B)/ragd-serve: $(SERVICE_SRC:%.c=$(O)/%.o) $(LIB_OBJ)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Unit tests link the service's modules too (all but its main).
 TEST_OBJ = $(LIB_OBJ) $(patsubst %.c,$(O)/%.o,$(filter-out service/main.c,$(SERVICE_SRC)))
 
 $(O)/tests/%: tests/unit/%.c tests/test.h tests/index_fixture.h $(TEST_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(TEST_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # The encoder's kernels are written to be vectorised: -O3, finite-math
 # flags for this file only (no reassociation, so the exp range reduction
 # keeps its precision), and a*b+c contracted to one FMA (-std=c11 turns
 # that off; without it the packed kernel runs at half speed). The results
 # are checked against naive double references in test_tensor.
-$(O)/embedders/tensor.o: CFLAGS += -O3 -ffp-contract=fast -fno-math-errno -fno-trapping-math -ffinite-math-only -fno-signed-zeros
+# FILE_CFLAGS comes after CFLAGS, so the sanitizer builds (-O1) run these
+# kernels optimised too, still instrumented: the encoder dominates the
+# ASan suite's time otherwise.
+$(O)/embedders/tensor.o: FILE_CFLAGS = -O3 -ffp-contract=fast -fno-math-errno -fno-trapping-math -ffinite-math-only -fno-signed-zeros
 
 build/faiss/lib/libfaiss_c.a:
 	@$(MAKE) --no-print-directory deps
@@ -104,7 +108,7 @@ FUZZ_REPLAYS = $(FUZZ_NAMES:%=$(O)/tests/test_fuzz_%)
 $(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "CC+LD $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
+	@$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
 	  -DFUZZ_DIRS='"$(CURDIR)/tests/fuzz/corpus/$*:$(CURDIR)/tests/fuzz/regress/$*"' \
 	  -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
 
@@ -139,19 +143,19 @@ asan: deps model
 COLLECTION ?= ../shared/datasets/cisi
 build/bench/embed_bench: bench/embed_bench.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 build/bench/faiss_direct: bench/faiss_direct.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 build/bench/guard_eval: bench/guard_eval.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 build/bench/ann_bench: bench/ann_bench.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 bench: deps model all build/bench/embed_bench build/bench/faiss_direct build/bench/ann_bench build/bench/guard_eval
 	@bash bench/setup_venv.sh
