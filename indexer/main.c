@@ -1,5 +1,6 @@
 /* main.c - ragd-index: the command line of the offline index builder */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "net_guard.h"
 #include "mem.h"
+#include "options.h"
 
 #define RAGD_VERSION "0.1.0"
 #define MAX_SOURCES 64
@@ -27,8 +29,228 @@ static void on_signal(int sig) {
     stop_flag = 1;
 }
 
+typedef struct cli {
+    build_opts o;
+    const char *sources[MAX_SOURCES];
+    int n_sources;
+    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+    int n_include, n_exclude;
+    int overlap_set, flag_sources;
+    const char *config_path;
+} cli;
+
+static int add_pattern(cli *c, const char *key, const char *v, char *err) {
+    int inc = key[0] == 'i';
+    int *n = inc ? &c->n_include : &c->n_exclude;
+    if (*n == MAX_PATTERNS) return err_set(err, "--%s: at most %d patterns", key, MAX_PATTERNS);
+    if (!*v || strlen(v) > 1024) return err_set(err, "--%s: a pattern of 1 to 1024 bytes", key);
+    (inc ? c->include : c->exclude)[(*n)++] = v;
+    return RAGD_OK;
+}
+
+/* ---- options that are not one typed field ---- */
+
+static int set_source(void *ctx, const char *k, const char *v, char *err) {
+    cli *c = ctx;
+    (void)k;
+    if (c->n_sources == MAX_SOURCES) return err_set(err, "at most %d sources", MAX_SOURCES);
+    c->sources[c->n_sources++] = v;
+    return RAGD_OK;
+}
+
+static int set_pattern(void *ctx, const char *k, const char *v, char *err) {
+    return add_pattern(ctx, k, v, err);
+}
+
+static int set_stemming(void *ctx, const char *k, const char *v, char *err) {
+    if (strcmp(v, "porter") != 0 && strcmp(v, "none") != 0)
+        return err_set(err, "--%s: \"%s\" is not porter or none", k, v);
+    ((cli *)ctx)->o.no_stemming = !strcmp(v, "none");
+    return RAGD_OK;
+}
+
+static int set_shrink(void *ctx, const char *k, const char *v, char *err) {
+    if (config_share(v, &((cli *)ctx)->o.max_shrink) != 0)
+        return err_set(err, "--%s: \"%s\" is not a share (\"10%%\" or 0.1, at most 100%%)", k, v);
+    return RAGD_OK;
+}
+
+static int set_carry_age(void *ctx, const char *k, const char *v, char *err) {
+    long long n;
+    if (config_duration_ms(v, 0, 3650LL * 86400000, &n) != 0)
+        return err_set(err, "--%s: \"%s\" is not a duration up to 3650d (e.g. 7d, 36h)", k, v);
+    ((cli *)ctx)->o.max_carry_age_s = n / 1000;
+    return RAGD_OK;
+}
+
+static int set_targets(void *ctx, const char *k, const char *v, char *err) {
+    int t = net_targets_parse(v);
+    if (t < 0) return err_set(err, "--%s: \"%s\" is not auto, public or any", k, v);
+    ((cli *)ctx)->o.crawl.targets = t;
+    return RAGD_OK;
+}
+
+static int set_crawl_delay(void *ctx, const char *k, const char *v, char *err) {
+    long long n;
+    if (config_duration_ms(v, 0, 3600000, &n) != 0)
+        return err_set(err, "--%s: \"%s\" is not a duration up to 1h (e.g. 10s)", k, v);
+    ((cli *)ctx)->o.crawl.max_crawl_delay_ms = (int)n;
+    return RAGD_OK;
+}
+
+static int set_log_level(void *ctx, const char *k, const char *v, char *err) {
+    (void)ctx;
+    int l = log_parse_level(v);
+    if (l < 0) return err_set(err, "--%s: unknown level \"%s\"", k, v);
+    log_set_level((enum log_level)l);
+    return RAGD_OK;
+}
+
+static int set_log_format(void *ctx, const char *k, const char *v, char *err) {
+    (void)ctx;
+    int f = log_parse_format(v);
+    if (f < 0) return err_set(err, "--%s: \"%s\" is not text or json", k, v);
+    log_set_format((enum log_format)f);
+    return RAGD_OK;
+}
+
+static int set_overlap(void *ctx, const char *k, const char *v, char *err) {
+    cli *c = ctx;
+    long long n;
+    if (config_int(v, 0, 50000, &n) != 0) return err_set(err, "--%s: \"%s\" is not an integer in 0..50000", k, v);
+    c->o.chunk.overlap = (int)n;
+    c->overlap_set = 1;
+    return RAGD_OK;
+}
+
+/* --max-pages, --max-depth and --max-page-bytes bound crawls and folder walks alike. */
+static int set_source_limit(void *ctx, const char *k, const char *v, char *err) {
+    build_opts *o = &((cli *)ctx)->o;
+    int pages = !strcmp(k, "max-pages"), depth = !strcmp(k, "max-depth");
+    long long lo = pages ? 1 : depth ? 0 : 1024, hi = pages ? 10000000 : depth ? 1000 : 1LL << 30, n;
+    if (config_int(v, lo, hi, &n) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", k, v, lo, hi);
+    if (pages) o->crawl.max_pages = o->local.max_files = (int)n;
+    else if (depth) o->crawl.max_depth = o->local.max_depth = (int)n;
+    else o->crawl.max_page_bytes = o->local.max_file_bytes = (size_t)n;
+    return RAGD_OK;
+}
+
+static int embedder_group(void *ctx, const char *k, const char *v, char *err) {
+    return embedder_cli_option(&((cli *)ctx)->o.emb, k, v, err);
+}
+
+/* The --embedder line names the embedders this build has. */
+static const char *embedder_help(void) {
+    static char line[300];
+    snprintf(line, sizeof(line),
+             "  --embedder NAME        %s (default minilm; without its model installed\n"
+             "                         the build stops and says how to get it: make model)\n",
+             embedder_names());
+    return line;
+}
+
+#define F(field) offsetof(cli, field)
+
+/* Every option of ragd-index build: the command line, config files and --help. */
+static const opt build_options[] = {
+    {"config", OPT_STRING, F(config_path), 0, 0, NULL, NULL,
+     "  --config FILE          read \"option = value\" lines first; flags win\n"},
+    {"out", OPT_STRING, F(o.out_dir), 0, 0, NULL, NULL, NULL},
+    {"source", OPT_FUNC, 0, 0, 0, set_source, NULL, NULL},
+    {"shards", OPT_INT, F(o.shards), 1, 256, NULL, NULL,
+     "  --shards N             shards, documents go to hash(url) % N (default 2)\n"},
+    {"index-spec", OPT_STRING, F(o.index_spec), 0, 0, NULL, NULL,
+     "  --index-spec S         FAISS index_factory string (default HNSW32); IVF/PQ\n"
+     "                         specs are trained on a sample of the vectors\n"},
+    {"embedder", OPT_STRING, F(o.embedder), 0, 0, NULL, embedder_help, NULL},
+    {"dim", OPT_INT, F(o.emb.dim), 8, 16384, NULL, NULL,
+     "  --dim N                hash embedder dimension (default 384)\n"},
+    {"embedder options", OPT_GROUP, 0, 0, 0, embedder_group, embedder_cli_help,
+     "  --model DIR            minilm model folder; else $RAGD_MODEL_DIR, else\n"
+     "                         BINDIR/../models/, BINDIR/../share/ragd/models/,\n"
+     "                         " RAGD_SYSTEM_MODEL_DIR "/ (each + all-MiniLM-L6-v2)\n"},
+    {"chunk-tokens", OPT_INT, F(o.chunk.max_tokens), 8, 100000, NULL, NULL,
+     "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"},
+    {"chunk-overlap", OPT_FUNC, 0, 0, 0, set_overlap, NULL,
+     "  --chunk-overlap N      tokens shared by consecutive chunks (15% of chunk-tokens)\n"},
+    {"max-pages", OPT_FUNC, 0, 0, 0, set_source_limit, NULL,
+     "  --max-pages N          pages (or files) loaded at most per source (10000)\n"},
+    {"max-depth", OPT_FUNC, 0, 0, 0, set_source_limit, NULL,
+     "  --max-depth N          link hops (or folder levels) from the source (20)\n"},
+    {"concurrency", OPT_INT, F(o.crawl.concurrency), 1, 64, NULL, NULL,
+     "  --concurrency N        requests in flight per host (4)\n"},
+    {"delay-ms", OPT_INT, F(o.crawl.delay_ms), 0, 600000, NULL, NULL,
+     "  --delay-ms N           least time between request starts (0)\n"},
+    {"timeout-ms", OPT_INT, F(o.crawl.timeout_ms), 1, 3600000, NULL, NULL,
+     "  --timeout-ms N         per-request timeout (10000)\n"},
+    {"retries", OPT_INT, F(o.crawl.max_retries), 0, 10, NULL, NULL,
+     "  --retries N            retries on 5xx/429/network errors (3)\n"},
+    {"max-page-bytes", OPT_FUNC, 0, 0, 0, set_source_limit, NULL,
+     "  --max-page-bytes N     response and file size cap (5242880)\n"},
+    {"user-agent", OPT_STRING, F(o.crawl.user_agent), 0, 0, NULL, NULL,
+     "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
+     "                         (ragd/0.1)\n"},
+    {"max-crawl-delay", OPT_FUNC, 0, 0, 0, set_crawl_delay, NULL,
+     "  --max-crawl-delay D    honour robots.txt Crawl-delay up to D (10s)\n"},
+    {"crawl-targets", OPT_FUNC, 0, 0, 0, set_targets, NULL,
+     "  --crawl-targets T      addresses a crawl may connect to: auto (public, plus\n"
+     "                         private and loopback when the seed is on them), public,\n"
+     "                         or any; link-local/metadata (169.254/16, fd00::/8) only\n"
+     "                         with any (auto)\n"},
+    {"include", OPT_FUNC, 0, 0, 0, set_pattern, NULL,
+     "  --include GLOB         crawl only URL paths matching GLOB (repeatable;\n"
+     "                         fnmatch, '*' crosses '/'; the seed is always read)\n"},
+    {"exclude", OPT_FUNC, 0, 0, 0, set_pattern, NULL,
+     "  --exclude GLOB         never crawl URL paths matching GLOB (repeatable)\n"},
+    {"incremental", OPT_FLAG, F(o.incremental), 0, 0, NULL, NULL,
+     "  --incremental          ask the site only for changed pages (If-None-Match /\n"
+     "                         If-Modified-Since; a 304 reuses the live copy) and\n"
+     "                         reuse the live version's vectors for unchanged chunks\n"},
+    {"no-embed-cache", OPT_FLAG_OFF, F(o.embed_cache), 0, 0, NULL, NULL,
+     "  --no-embed-cache       do not use INDEX_DIR/embed-cache.db, the cache of chunk\n"
+     "                         vectors by (model, content hash) that makes full\n"
+     "                         rebuilds re-embed only new chunks\n"},
+    {"redis", OPT_STRING, F(o.redis_url), 0, 0, NULL, NULL,
+     "  --redis URL            keep that cache in Redis instead (shared by indexers;\n"
+     "                         redis://[:password@]host[:port][/db])\n"},
+    {"keep-versions", OPT_INT, F(o.keep_versions), 1, 1000, NULL, NULL,
+     "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"},
+    {"prune-grace-s", OPT_INT, F(o.prune_grace_s), 0, 30 * 86400, NULL, NULL,
+     "  --prune-grace-s N      a version replaced less than N s ago is kept even\n"
+     "                         beyond --keep-versions, for replicas still moving\n"
+     "                         off it (600)\n"},
+    {"report", OPT_STRING, F(o.report_path), 0, 0, NULL, NULL,
+     "  --report FILE          write the run report there too (it is always kept\n"
+     "                         as report.json inside the published version)\n"},
+    {"max-failed-share", OPT_DOUBLE, F(o.max_failed_share), 0, 1, NULL, NULL,
+     "  --max-failed-share F   exit 3 when more than this share of pages could not be\n"
+     "                         fetched (transient failures; 404/410 do not count) (0.2)\n"},
+    {"max-carry-age", OPT_FUNC, 0, 0, 0, set_carry_age, NULL,
+     "  --max-carry-age D      a page whose fetch fails for a transient reason (timeout,\n"
+     "                         5xx, 429, network, robots.txt unreachable) keeps its live\n"
+     "                         copy until D after its last good fetch (7d; 0 = never)\n"},
+    {"max-shrink", OPT_FUNC, 0, 0, 0, set_shrink, NULL,
+     "  --max-shrink S         publish nothing (exit 4) if documents or chunks would drop\n"
+     "                         by more than S against the live version (10%)\n"},
+    {"allow-shrink", OPT_FLAG, F(o.allow_shrink), 0, 0, NULL, NULL, "  --allow-shrink         publish even so\n"},
+    {"keyword-stemming", OPT_FUNC, 0, 0, 0, set_stemming, NULL,
+     "  --keyword-stemming S   keyword index: porter (English, default) or none\n"},
+    {"metrics-file", OPT_STRING, F(o.metrics_file), 0, 0, NULL, NULL,
+     "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"
+     "                         (its folder must exist and be writable)\n"},
+    {"threads", OPT_INT, F(o.threads), 1, 256, NULL, NULL,
+     "  --threads N            embedding workers and shard builders (cores)\n"},
+    {"batch", OPT_INT, F(o.batch), 1, 4096, NULL, NULL, "  --batch N              texts per embedding call (64)\n"},
+    {"log-level", OPT_FUNC, 0, 0, 0, set_log_level, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
+    {"log-format", OPT_FUNC, 0, 0, 0, set_log_format, NULL,
+     "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
+    {NULL},
+};
+
+#undef F
+
 static void usage(FILE *f) {
-    fprintf(f,
+    fputs(
         "usage: ragd-index build --out INDEX_DIR --source SRC [--source SRC ...] [options]\n"
         "       ragd-index info INDEX_DIR [--verify]\n"
         "       ragd-index search INDEX_DIR QUERY [--k N] [--exact] [--mode vector|keyword|hybrid]\n"
@@ -41,67 +263,9 @@ static void usage(FILE *f) {
         "publish them as a new version of INDEX_DIR (INDEX_DIR/current is swapped\n"
         "atomically; a killed build publishes nothing). SRC is an http(s):// URL\n"
         "(crawled within its folder) or a local file or folder (.html .htm .md .txt).\n"
-        "\n"
-        "  --config FILE          read \"option = value\" lines first; flags win\n"
-        "  --shards N             shards, documents go to hash(url) %% N (default 2)\n"
-        "  --index-spec S         FAISS index_factory string (default HNSW32); IVF/PQ\n"
-        "                         specs are trained on a sample of the vectors\n"
-        "  --embedder NAME        %s (default minilm; without its model installed\n"
-        "                         the build stops and says how to get it: make model)\n"
-        "  --dim N                hash embedder dimension (default 384)\n"
-        "  --model DIR            minilm model folder; else $RAGD_MODEL_DIR, else\n"
-        "                         BINDIR/../models/, BINDIR/../share/ragd/models/,\n"
-        "                         " RAGD_SYSTEM_MODEL_DIR "/ (each + all-MiniLM-L6-v2)\n"
-        "%s"
-        "  --chunk-tokens N       most tokens per chunk, by the embedder's tokenizer (200)\n"
-        "  --chunk-overlap N      tokens shared by consecutive chunks (15%% of chunk-tokens)\n"
-        "  --max-pages N          pages (or files) loaded at most per source (10000)\n"
-        "  --max-depth N          link hops (or folder levels) from the source (20)\n"
-        "  --concurrency N        requests in flight per host (4)\n"
-        "  --delay-ms N           least time between request starts (0)\n"
-        "  --timeout-ms N         per-request timeout (10000)\n"
-        "  --retries N            retries on 5xx/429/network errors (3)\n"
-        "  --max-page-bytes N     response and file size cap (5242880)\n"
-        "  --user-agent S         User-Agent; its first word is the robots.txt token\n"
-        "                         (ragd/0.1)\n"
-        "  --max-crawl-delay D    honour robots.txt Crawl-delay up to D (10s)\n"
-        "  --crawl-targets T      addresses a crawl may connect to: auto (public, plus\n"
-        "                         private and loopback when the seed is on them), public,\n"
-        "                         or any; link-local/metadata (169.254/16, fd00::/8) only\n"
-        "                         with any (auto)\n"
-        "  --include GLOB         crawl only URL paths matching GLOB (repeatable;\n"
-        "                         fnmatch, '*' crosses '/'; the seed is always read)\n"
-        "  --exclude GLOB         never crawl URL paths matching GLOB (repeatable)\n"
-        "  --incremental          ask the site only for changed pages (If-None-Match /\n"
-        "                         If-Modified-Since; a 304 reuses the live copy) and\n"
-        "                         reuse the live version's vectors for unchanged chunks\n"
-        "  --no-embed-cache       do not use INDEX_DIR/embed-cache.db, the cache of chunk\n"
-        "                         vectors by (model, content hash) that makes full\n"
-        "                         rebuilds re-embed only new chunks\n"
-        "  --redis URL            keep that cache in Redis instead (shared by indexers;\n"
-        "                         redis://[:password@]host[:port][/db])\n"
-        "  --keep-versions N      versions kept in INDEX_DIR/versions (3)\n"
-        "  --prune-grace-s N      a version replaced less than N s ago is kept even\n"
-        "                         beyond --keep-versions, for replicas still moving\n"
-        "                         off it (600)\n"
-        "  --report FILE          write the run report there too (it is always kept\n"
-        "                         as report.json inside the published version)\n"
-        "  --max-failed-share F   exit 3 when more than this share of pages could not be\n"
-        "                         fetched (transient failures; 404/410 do not count) (0.2)\n"
-        "  --max-carry-age D      a page whose fetch fails for a transient reason (timeout,\n"
-        "                         5xx, 429, network, robots.txt unreachable) keeps its live\n"
-        "                         copy until D after its last good fetch (7d; 0 = never)\n"
-        "  --max-shrink S         publish nothing (exit 4) if documents or chunks would drop\n"
-        "                         by more than S against the live version (10%%)\n"
-        "  --allow-shrink         publish even so\n"
-        "  --keyword-stemming S   keyword index: porter (English, default) or none\n"
-        "  --metrics-file PATH    write the run's figures for Prometheus' textfile collector\n"
-        "                         (its folder must exist and be writable)\n"
-        "  --threads N            embedding workers and shard builders (cores)\n"
-        "  --batch N              texts per embedding call (64)\n"
-        "  --log-level L          debug, info, warn, error (info)\n"
-        "  --log-format F         text or json lines (json when stderr is not a terminal)\n"
-        "\n"
+        "\n", f);
+    opt_help(build_options, f);
+    fputs("\n"
         "info: describe the live version; --verify also checks every SHA-256.\n"
         "search: embed QUERY with the index's embedder, print the top k (10) as JSON\n"
         "        lines; --exact searches by brute force over the stored vectors.\n"
@@ -119,152 +283,19 @@ static void usage(FILE *f) {
         "  2  usage or configuration error, nothing fetched\n"
         "  3  published, but more than --max-failed-share of the pages failed this run\n"
         "     (their live copies were carried over; look at the report)\n"
-        "  4  not published: the shrink guard kept the live version (--max-shrink)\n",
-        embedder_names(), embedder_cli_help());
+        "  4  not published: the shrink guard kept the live version (--max-shrink)\n", f);
 }
 
-typedef struct cli {
-    build_opts o;
-    const char *sources[MAX_SOURCES];
-    int n_sources;
-    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
-    int n_include, n_exclude;
-    int overlap_set, flag_sources;
-} cli;
-
-static int add_pattern(cli *c, const char *key, const char *v, char *err) {
-    int inc = key[0] == 'i';
-    int *n = inc ? &c->n_include : &c->n_exclude;
-    if (*n == MAX_PATTERNS) return err_set(err, "--%s: at most %d patterns", key, MAX_PATTERNS);
-    if (!*v || strlen(v) > 1024) return err_set(err, "--%s: a pattern of 1 to 1024 bytes", key);
-    (inc ? c->include : c->exclude)[(*n)++] = v;
-    return RAGD_OK;
-}
-
-static int want_int(const char *key, const char *v, long long lo, long long hi, long long *out, char *err) {
-    if (config_int(v, lo, hi, out) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", key, v ? v : "", lo, hi);
-    return RAGD_OK;
+static int build_is_flag(const char *key) {
+    return opt_is_flag(build_options, key);
 }
 
 /* Apply one option (from argv or the config file). Strings must outlive
  * the build: argv does, config values are kept until exit. */
 static int apply(cli *c, const char *key, const char *v, char *err) {
-    build_opts *o = &c->o;
-    long long n = 0;
-    if (!strcmp(key, "incremental")) {
-        o->incremental = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
-        return RAGD_OK;
-    }
-    if (!strcmp(key, "no-embed-cache")) {
-        o->embed_cache = v && (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"));
-        return RAGD_OK;
-    }
-    if (!strcmp(key, "allow-shrink")) {
-        o->allow_shrink = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
-        return RAGD_OK;
-    }
-    int r = embedder_cli_option(&o->emb, key, v, err);
-    if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
-    if (!v) return err_set(err, "--%s needs a value", key);
-    if (!strcmp(key, "out")) o->out_dir = v;
-    else if (!strcmp(key, "source")) {
-        if (c->n_sources == MAX_SOURCES) return err_set(err, "at most %d sources", MAX_SOURCES);
-        c->sources[c->n_sources++] = v;
-    } else if (!strcmp(key, "index-spec")) o->index_spec = v;
-    else if (!strcmp(key, "embedder")) o->embedder = v;
-    else if (!strcmp(key, "user-agent")) o->crawl.user_agent = v;
-    else if (!strcmp(key, "report")) o->report_path = v;
-    else if (!strcmp(key, "redis")) o->redis_url = v;
-    else if (!strcmp(key, "metrics-file")) o->metrics_file = v;
-    else if (!strcmp(key, "keyword-stemming")) {
-        if (strcmp(v, "porter") != 0 && strcmp(v, "none") != 0)
-            return err_set(err, "--keyword-stemming: \"%s\" is not porter or none", v);
-        o->no_stemming = !strcmp(v, "none");
-    }
-    else if (!strcmp(key, "include") || !strcmp(key, "exclude")) return add_pattern(c, key, v, err);
-    else if (!strcmp(key, "max-shrink")) {
-        if (config_share(v, &o->max_shrink) != 0)
-            return err_set(err, "--max-shrink: \"%s\" is not a share (\"10%%\" or 0.1, at most 100%%)", v);
-    } else if (!strcmp(key, "max-carry-age")) {
-        if (config_duration_ms(v, 0, 3650LL * 86400000, &n) != 0)
-            return err_set(err, "--max-carry-age: \"%s\" is not a duration up to 3650d (e.g. 7d, 36h)", v);
-        o->max_carry_age_s = n / 1000;
-    } else if (!strcmp(key, "crawl-targets")) {
-        int t = net_targets_parse(v);
-        if (t < 0) return err_set(err, "--crawl-targets: \"%s\" is not auto, public or any", v);
-        o->crawl.targets = t;
-    } else if (!strcmp(key, "max-crawl-delay")) {
-        if (config_duration_ms(v, 0, 3600000, &n) != 0)
-            return err_set(err, "--max-crawl-delay: \"%s\" is not a duration up to 1h (e.g. 10s)", v);
-        o->crawl.max_crawl_delay_ms = (int)n;
-    }
-    else if (!strcmp(key, "log-level")) {
-        int l = log_parse_level(v);
-        if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
-        log_set_level((enum log_level)l);
-    } else if (!strcmp(key, "log-format")) {
-        int f = log_parse_format(v);
-        if (f < 0) return err_set(err, "--log-format: \"%s\" is not text or json", v);
-        log_set_format((enum log_format)f);
-    } else if (!strcmp(key, "max-failed-share")) {
-        char *end;
-        double f = strtod(v, &end);
-        if (*end || f < 0 || f > 1) return err_set(err, "--max-failed-share: \"%s\" is not in 0..1", v);
-        o->max_failed_share = f;
-    } else if (!strcmp(key, "shards")) {
-        if (want_int(key, v, 1, 256, &n, err)) return RAGD_ERR;
-        o->shards = (int)n;
-    } else if (!strcmp(key, "dim")) {
-        if (want_int(key, v, 8, 16384, &n, err)) return RAGD_ERR;
-        o->emb.dim = (int)n;
-    } else if (!strcmp(key, "chunk-tokens")) {
-        if (want_int(key, v, 8, 100000, &n, err)) return RAGD_ERR;
-        o->chunk.max_tokens = (int)n;
-    } else if (!strcmp(key, "chunk-overlap")) {
-        if (want_int(key, v, 0, 50000, &n, err)) return RAGD_ERR;
-        o->chunk.overlap = (int)n;
-        c->overlap_set = 1;
-    } else if (!strcmp(key, "max-pages")) {
-        if (want_int(key, v, 1, 10000000, &n, err)) return RAGD_ERR;
-        o->crawl.max_pages = o->local.max_files = (int)n;
-    } else if (!strcmp(key, "max-depth")) {
-        if (want_int(key, v, 0, 1000, &n, err)) return RAGD_ERR;
-        o->crawl.max_depth = o->local.max_depth = (int)n;
-    } else if (!strcmp(key, "concurrency")) {
-        if (want_int(key, v, 1, 64, &n, err)) return RAGD_ERR;
-        o->crawl.concurrency = (int)n;
-    } else if (!strcmp(key, "delay-ms")) {
-        if (want_int(key, v, 0, 600000, &n, err)) return RAGD_ERR;
-        o->crawl.delay_ms = (int)n;
-    } else if (!strcmp(key, "timeout-ms")) {
-        if (want_int(key, v, 1, 3600000, &n, err)) return RAGD_ERR;
-        o->crawl.timeout_ms = (int)n;
-    } else if (!strcmp(key, "retries")) {
-        if (want_int(key, v, 0, 10, &n, err)) return RAGD_ERR;
-        o->crawl.max_retries = (int)n;
-    } else if (!strcmp(key, "max-page-bytes")) {
-        if (want_int(key, v, 1024, 1LL << 30, &n, err)) return RAGD_ERR;
-        o->crawl.max_page_bytes = o->local.max_file_bytes = (size_t)n;
-    } else if (!strcmp(key, "keep-versions")) {
-        if (want_int(key, v, 1, 1000, &n, err)) return RAGD_ERR;
-        o->keep_versions = (int)n;
-    } else if (!strcmp(key, "prune-grace-s")) {
-        if (want_int(key, v, 0, 30 * 86400, &n, err)) return RAGD_ERR;
-        o->prune_grace_s = (int)n;
-    } else if (!strcmp(key, "threads")) {
-        if (want_int(key, v, 1, 256, &n, err)) return RAGD_ERR;
-        o->threads = (int)n;
-    } else if (!strcmp(key, "batch")) {
-        if (want_int(key, v, 1, 4096, &n, err)) return RAGD_ERR;
-        o->batch = (int)n;
-    } else {
-        return err_set(err, "unknown option --%s (see ragd-index --help)", key);
-    }
-    return RAGD_OK;
-}
-
-static int build_is_flag(const char *key) {
-    return !strcmp(key, "incremental") || !strcmp(key, "no-embed-cache") || !strcmp(key, "allow-shrink");
+    int r = opt_apply(build_options, c, key, v, err);
+    if (r == 0) return err_set(err, "unknown option --%s (see ragd-index --help)", key);
+    return r < 0 ? RAGD_ERR : RAGD_OK;
 }
 
 /* Sources given as flags replace the config file's. */

@@ -1,5 +1,6 @@
 /* main.c - ragd-serve: the command line of the query service */
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,84 +18,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "query_cache.h"
+#include "options.h"
 #include "search.h"
 #include "server.h"
 
 #define RAGD_VERSION "0.1.0"
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: ragd-serve --index INDEX_DIR [options]\n"
-        "\n"
-        "Serves similarity search over the index version INDEX_DIR/current names,\n"
-        "and swaps in newly published versions without failing a request.\n"
-        "\n"
-        "  --index DIR            index directory published by ragd-index (required)\n"
-        "  --config FILE          read \"option = value\" lines first; flags win\n"
-        "  --bind ADDR            IPv4 address to listen on (127.0.0.1)\n"
-        "  --port N               TCP port, 0 picks a free one (8080)\n"
-        "  --threads N            request workers: run searches and embeddings (cores);\n"
-        "                         HTTP I/O and probes run on threads of their own\n"
-        "  --search-threads N     shard-search workers shared by all requests (cores - 1)\n"
-        "  --index-name NAME      name API keys are limited to (folder name of --index)\n"
-        "  --api-keys FILE        key file (see docs/api.md), reloaded when it changes;\n"
-        "                         none = open access\n"
-        "  --protect-ops          require a key on /health, /ready and /metrics too\n"
-        "  --rate-limit R         requests per second per key (or client address); 0 = off\n"
-        "  --burst N              bucket size for the rate limit (2 x rate)\n"
-        "  --watch-ms N           reload when INDEX_DIR/current changes, polled every\n"
-        "                         N ms (1000); 0 = only on SIGHUP or POST /admin/reload\n"
-        "  --max-body-bytes N     largest POST body (65536)\n"
-        "  --max-query-bytes N    longest query text (2048)\n"
-        "  --max-k N              largest k (100)\n"
-        "  --request-timeout-s N  idle connection timeout (30)\n"
-        "  --request-deadline-ms N  a request's time limit, queueing and upstream calls\n"
-        "                         included; past it: 503/504 (15000)\n"
-        "  --max-queued N         requests waiting for a worker; beyond it: 503 (512)\n"
-        "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"
-        "  --embeddings-max-inputs N  inputs per POST /v1/embeddings request (256)\n"
-        "  --embed-concurrency N  embedding passes at once (cores); requests beyond it\n"
-        "                         wait and are combined into the next pass\n"
-        "  --embed-batch-max N    texts of concurrent requests (queries, /v1/embeddings\n"
-        "                         inputs) one pass may combine (64; 0 = no combining)\n"
-        "  --embeddings-allow-remote  let /v1/embeddings call a remote index embedder\n"
-        "  --search-mode M        mode when a request names none: vector, keyword or\n"
-        "                         hybrid (hybrid; measured: docs/search.md)\n"
-        "  --hybrid-alpha F       hybrid convex fusion: weight of the vector list, 0..1 (0.5)\n"
-        "  --hybrid-fusion F      hybrid fusion when a request names none: convex or rrf (convex)\n"
-        "  --redis URL            semantic cache on redis://[:password@]host[:port][/db]\n"
-        "  --cache-semantic M     semantic tier: on, off, or auto (on only when the index\n"
-        "                         embedder is remote, e.g. openai; measured: docs/cache.md)\n"
-        "  --cache-key-embedder E embedder of the semantic tier's key vectors: minilm\n"
-        "                         (default when its model is found), hash, or index (the\n"
-        "                         index's own; a remote one is then called before lookup)\n"
-        "  --cache-threshold F    cosine a query needs to reuse an earlier query's results\n"
-        "                         (0.94; above 1 turns the semantic tier off)\n"
-        "  --cache-guard on|off   check candidates word by word: numbers, negation,\n"
-        "                         entities, content words (on)\n"
-        "  --cache-guard-max-words N content words on one side only the guard allows (3)\n"
-        "  --cache-vector-ttl-s N lifetime of cached query vectors (604800 = 7 days)\n"
-        "  --cache-results-ttl-s N lifetime of cached results (3600)\n"
-        "  --cache-mirror-max N   semantic entries mirrored in memory (10000)\n"
-        "  --cache-l1-max N       exact result lists kept in process, no Redis round trip\n"
-        "                         for a repeat (10000; 0 = off)\n"
-        "  --redis-timeout-ms N   Redis command timeout (100); connect: --redis-connect-timeout-ms (200)\n"
-        "  --redis-backoff-ms N   first pause after Redis fails 3 times (1000, doubling to 30 s)\n"
-        "  --ef-search N          HNSW efSearch (index default)\n"
-        "  --nprobe N             IVF nprobe (index default)\n"
-        "  --no-verify            skip SHA-256 checks of shards when loading\n"
-        "  --model DIR            model folder of the minilm embedder\n"
-        "%s"
-        "  --log-queries          include query text in the access log\n"
-        "  --no-access-log        no per-request log lines\n"
-        "  --log-level L          debug, info, warn, error (info)\n"
-        "  --log-format F         text or json lines (json when stderr is not a terminal)\n"
-        "  --check                load and verify the index, print a summary, exit\n"
-        "\n"
-        "Signals: SIGHUP reloads the index and the --api-keys file (both are also\n"
-        "reloaded when they change, every --watch-ms); SIGTERM/SIGINT stop accepting, finish in-flight\n"
-        "requests, exit 0.\n", embedder_cli_help());
-}
 
 typedef struct serve_cli {
     server_opts so;
@@ -103,154 +31,232 @@ typedef struct serve_cli {
     const char *redis_url;
     const char *key_embedder; /* NULL: minilm if its model is found */
     int semantic;             /* enum semantic_mode */
-    const char *index_dir, *keys_path;
+    const char *index_dir, *keys_path, *config_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
     int embed_batch_max, embed_concurrency;
     double burst_set;
 } serve_cli;
 
-static int set_int(const char *key, const char *v, long long lo, long long hi, int *out, char *err) {
-    long long n;
-    if (config_int(v, lo, hi, &n) != 0) return err_set(err, "--%s: \"%s\" is not an integer in %lld..%lld", key, v, lo, hi);
-    *out = (int)n;
+/* ---- options that are not one typed field ---- */
+
+static int set_redis(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    (void)k;
+    if (rpool_parse_url(v, &c->co.redis, err) != 0) return RAGD_ERR;
+    c->redis_url = v;
     return RAGD_OK;
 }
 
-static int apply(serve_cli *c, const char *key, const char *v, char *err) {
-    int n = 0;
-    static const char *flags[] = {"protect-ops", "no-verify", "log-queries", "no-access-log", "check",
-                                  "embeddings-allow-remote", NULL};
-    for (int i = 0; flags[i]; i++) {
-        if (strcmp(key, flags[i]) != 0) continue;
-        int on = !v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
-        if (i == 0) c->so.protect_ops = on;
-        else if (i == 1) c->lp.verify = !on;
-        else if (i == 2) c->so.log_queries = on;
-        else if (i == 3) c->access_log = !on;
-        else if (i == 4) c->check = on;
-        else c->so.emb.allow_remote = on;
-        return RAGD_OK;
-    }
-    int r = embedder_cli_option(&c->lp.emb, key, v, err);
-    if (r != 0) return r < 0 ? RAGD_ERR : RAGD_OK;
-    if (!v) return err_set(err, "--%s needs a value", key);
-    if (!strcmp(key, "index")) c->index_dir = v;
-    else if (!strcmp(key, "redis")) {
-        if (rpool_parse_url(v, &c->co.redis, err) != 0) return RAGD_ERR;
-        c->redis_url = v;
-    } else if (!strcmp(key, "cache-threshold")) {
-        char *end;
-        double x = strtod(v, &end);
-        if (*end || x <= 0 || x > 2) return err_set(err, "--cache-threshold: \"%s\" is not in (0, 2]", v);
-        c->co.threshold = (float)x;
-    } else if (!strcmp(key, "cache-vector-ttl-s") || !strcmp(key, "cache-results-ttl-s") ||
-               !strcmp(key, "cache-results-ttl-ms")) {
-        long long n;
-        if (config_int(v, 1, 365LL * 24 * 3600 * 1000, &n) != 0) return err_set(err, "--%s: \"%s\" is not a positive integer", key, v);
-        if (!strcmp(key, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
-        else if (!strcmp(key, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
-        else c->co.results_ttl_ms = n;
-    } else if (!strcmp(key, "embed-concurrency")) {
-        if (set_int(key, v, 1, 1024, &c->embed_concurrency, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "embed-batch-max")) {
-        if (set_int(key, v, 0, 4096, &c->embed_batch_max, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "embeddings-max-inputs")) {
-        if (set_int(key, v, 1, 100000, &c->so.emb.max_inputs, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "search-mode")) {
-        if (search_mode_parse(v, strlen(v), &c->so.default_mode) != 0)
-            return err_set(err, "--search-mode: \"%s\" is not vector, keyword or hybrid", v);
-    } else if (!strcmp(key, "hybrid-alpha")) {
-        char *end;
-        double x = strtod(v, &end);
-        if (*end || !(x >= 0 && x <= 1)) return err_set(err, "--hybrid-alpha: \"%s\" is not a number from 0 to 1", v);
-        c->so.default_alpha = (float)x;
-    } else if (!strcmp(key, "hybrid-fusion")) {
-        enum fusion_method f;
-        if (fusion_parse(v, &f) != 0) return err_set(err, "--hybrid-fusion: \"%s\" is not convex or rrf", v);
-        c->so.default_fusion = f;
-    } else if (!strcmp(key, "cache-semantic")) {
-        if (!strcmp(v, "on")) c->semantic = SEMANTIC_ON;
-        else if (!strcmp(v, "off")) c->semantic = SEMANTIC_OFF;
-        else if (!strcmp(v, "auto")) c->semantic = SEMANTIC_AUTO;
-        else return err_set(err, "--cache-semantic: \"%s\" is not on, off or auto", v);
-    } else if (!strcmp(key, "cache-key-embedder")) {
-        c->key_embedder = v;
-    } else if (!strcmp(key, "cache-guard")) {
-        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--cache-guard: \"%s\" is not on or off", v);
-        c->co.guard = !strcmp(v, "on");
-    } else if (!strcmp(key, "cache-guard-max-words")) {
-        if (set_int(key, v, 0, 1000, &c->co.guard_max_words, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "cache-mirror-max")) {
-        if (set_int(key, v, 16, 10000000, &c->co.mirror_max, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "cache-l1-max")) {
-        if (set_int(key, v, 0, 10000000, &c->co.l1_max, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "redis-connect-timeout-ms")) {
-        if (set_int(key, v, 1, 60000, &c->co.redis.connect_timeout_ms, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "redis-timeout-ms")) {
-        if (set_int(key, v, 1, 60000, &c->co.redis.command_timeout_ms, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "redis-backoff-ms")) {
-        if (set_int(key, v, 1, 600000, &c->co.redis.backoff_ms, err)) return RAGD_ERR;
-    }
-    else if (!strcmp(key, "bind")) c->so.bind = v;
-    else if (!strcmp(key, "api-keys")) c->keys_path = v;
-    else if (!strcmp(key, "index-name")) c->so.index_name = v;
-
-    else if (!strcmp(key, "log-level")) {
-        int l = log_parse_level(v);
-        if (l < 0) return err_set(err, "--log-level: unknown level \"%s\"", v);
-        log_set_level((enum log_level)l);
-    } else if (!strcmp(key, "log-format")) {
-        int f = log_parse_format(v);
-        if (f < 0) return err_set(err, "--log-format: \"%s\" is not text or json", v);
-        log_set_format((enum log_format)f);
-    } else if (!strcmp(key, "rate-limit") || !strcmp(key, "burst")) {
-        char *end;
-        double x = strtod(v, &end);
-        if (*end || x < 0 || x > 1e6) return err_set(err, "--%s: \"%s\" is not a number in 0..1000000", key, v);
-        if (key[0] == 'r') c->so.rate = x;
-        else c->so.burst = c->burst_set = x;
-    } else if (!strcmp(key, "port")) {
-        if (set_int(key, v, 0, 65535, &c->so.port, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "threads")) {
-        if (set_int(key, v, 1, 1024, &c->so.threads, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "search-threads")) {
-        if (set_int(key, v, 0, 1024, &c->search_threads, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "watch-ms")) {
-        if (set_int(key, v, 0, 3600000, &c->watch_ms, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "max-body-bytes")) {
-        if (set_int(key, v, 256, 64 << 20, &n, err)) return RAGD_ERR;
-        c->so.max_body_bytes = (size_t)n;
-    } else if (!strcmp(key, "max-query-bytes")) {
-        if (set_int(key, v, 1, 1 << 20, &n, err)) return RAGD_ERR;
-        c->so.max_query_bytes = (size_t)n;
-    } else if (!strcmp(key, "max-k")) {
-        if (set_int(key, v, 1, 10000, &c->so.max_k, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "request-deadline-ms")) {
-        if (set_int(key, v, 10, 3600000, &c->so.deadline_ms, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "max-queued")) {
-        if (set_int(key, v, 1, 1000000, &c->so.max_queued, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "request-timeout-s")) {
-        if (set_int(key, v, 1, 3600, &c->so.request_timeout_s, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "shutdown-timeout-s")) {
-        if (set_int(key, v, 0, 3600, &c->shutdown_s, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "ef-search")) {
-        if (set_int(key, v, 1, 100000, &c->lp.ef_search, err)) return RAGD_ERR;
-    } else if (!strcmp(key, "nprobe")) {
-        if (set_int(key, v, 1, 1000000, &c->lp.nprobe, err)) return RAGD_ERR;
-    } else {
-        return err_set(err, "unknown option --%s (see ragd-serve --help)", key);
-    }
+static int set_threshold(void *ctx, const char *k, const char *v, char *err) {
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x > 0 && x <= 2)) return err_set(err, "--%s: \"%s\" is not in (0, 2]", k, v);
+    ((serve_cli *)ctx)->co.threshold = (float)x;
     return RAGD_OK;
+}
+
+/* --cache-vector-ttl-s, --cache-results-ttl-s, and tests' --cache-results-ttl-ms */
+static int set_ttl(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    long long n;
+    if (config_int(v, 1, 365LL * 24 * 3600 * 1000, &n) != 0) return err_set(err, "--%s: \"%s\" is not a positive integer", k, v);
+    if (!strcmp(k, "cache-vector-ttl-s")) c->co.vector_ttl_ms = n * 1000;
+    else if (!strcmp(k, "cache-results-ttl-s")) c->co.results_ttl_ms = n * 1000;
+    else c->co.results_ttl_ms = n;
+    return RAGD_OK;
+}
+
+static int set_mode(void *ctx, const char *k, const char *v, char *err) {
+    if (search_mode_parse(v, strlen(v), &((serve_cli *)ctx)->so.default_mode) != 0)
+        return err_set(err, "--%s: \"%s\" is not vector, keyword or hybrid", k, v);
+    return RAGD_OK;
+}
+
+static int set_fusion(void *ctx, const char *k, const char *v, char *err) {
+    enum fusion_method f;
+    if (fusion_parse(v, &f) != 0) return err_set(err, "--%s: \"%s\" is not convex or rrf", k, v);
+    ((serve_cli *)ctx)->so.default_fusion = f;
+    return RAGD_OK;
+}
+
+static int set_semantic(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    if (!strcmp(v, "on")) c->semantic = SEMANTIC_ON;
+    else if (!strcmp(v, "off")) c->semantic = SEMANTIC_OFF;
+    else if (!strcmp(v, "auto")) c->semantic = SEMANTIC_AUTO;
+    else return err_set(err, "--%s: \"%s\" is not on, off or auto", k, v);
+    return RAGD_OK;
+}
+
+static int set_guard(void *ctx, const char *k, const char *v, char *err) {
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--%s: \"%s\" is not on or off", k, v);
+    ((serve_cli *)ctx)->co.guard = !strcmp(v, "on");
+    return RAGD_OK;
+}
+
+static int set_burst(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= 0 && x <= 1e6)) return err_set(err, "--%s: \"%s\" is not a number in 0..1000000", k, v);
+    c->so.burst = c->burst_set = x;
+    return RAGD_OK;
+}
+
+static int set_log_level(void *ctx, const char *k, const char *v, char *err) {
+    (void)ctx;
+    int l = log_parse_level(v);
+    if (l < 0) return err_set(err, "--%s: unknown level \"%s\"", k, v);
+    log_set_level((enum log_level)l);
+    return RAGD_OK;
+}
+
+static int set_log_format(void *ctx, const char *k, const char *v, char *err) {
+    (void)ctx;
+    int f = log_parse_format(v);
+    if (f < 0) return err_set(err, "--%s: \"%s\" is not text or json", k, v);
+    log_set_format((enum log_format)f);
+    return RAGD_OK;
+}
+
+/* The embedders' options (--model, --openai-*), theirs to parse. */
+static int embedder_group(void *ctx, const char *k, const char *v, char *err) {
+    return embedder_cli_option(&((serve_cli *)ctx)->lp.emb, k, v, err);
+}
+
+#define F(field) offsetof(serve_cli, field)
+
+/* Every option of ragd-serve: the command line, config files and --help. */
+static const opt serve_options[] = {
+    {"index", OPT_STRING, F(index_dir), 0, 0, NULL, NULL,
+     "  --index DIR            index directory published by ragd-index (required)\n"},
+    {"config", OPT_STRING, F(config_path), 0, 0, NULL, NULL,
+     "  --config FILE          read \"option = value\" lines first; flags win\n"},
+    {"bind", OPT_STRING, F(so.bind), 0, 0, NULL, NULL, "  --bind ADDR            IPv4 address to listen on (127.0.0.1)\n"},
+    {"port", OPT_INT, F(so.port), 0, 65535, NULL, NULL, "  --port N               TCP port, 0 picks a free one (8080)\n"},
+    {"threads", OPT_INT, F(so.threads), 1, 1024, NULL, NULL,
+     "  --threads N            request workers: run searches and embeddings (cores);\n"
+     "                         HTTP I/O and probes run on threads of their own\n"},
+    {"search-threads", OPT_INT, F(search_threads), 0, 1024, NULL, NULL,
+     "  --search-threads N     shard-search workers shared by all requests (cores - 1)\n"},
+    {"index-name", OPT_STRING, F(so.index_name), 0, 0, NULL, NULL,
+     "  --index-name NAME      name API keys are limited to (folder name of --index)\n"},
+    {"api-keys", OPT_STRING, F(keys_path), 0, 0, NULL, NULL,
+     "  --api-keys FILE        key file (see docs/api.md), reloaded when it changes;\n"
+     "                         none = open access\n"},
+    {"protect-ops", OPT_FLAG, F(so.protect_ops), 0, 0, NULL, NULL,
+     "  --protect-ops          require a key on /health, /ready and /metrics too\n"},
+    {"rate-limit", OPT_DOUBLE, F(so.rate), 0, 1e6, NULL, NULL,
+     "  --rate-limit R         requests per second per key (or client address); 0 = off\n"},
+    {"burst", OPT_FUNC, 0, 0, 0, set_burst, NULL, "  --burst N              bucket size for the rate limit (2 x rate)\n"},
+    {"watch-ms", OPT_INT, F(watch_ms), 0, 3600000, NULL, NULL,
+     "  --watch-ms N           reload when INDEX_DIR/current changes, polled every\n"
+     "                         N ms (1000); 0 = only on SIGHUP or POST /admin/reload\n"},
+    {"max-body-bytes", OPT_SIZE, F(so.max_body_bytes), 256, 64 << 20, NULL, NULL,
+     "  --max-body-bytes N     largest POST body (65536)\n"},
+    {"max-query-bytes", OPT_SIZE, F(so.max_query_bytes), 1, 1 << 20, NULL, NULL,
+     "  --max-query-bytes N    longest query text (2048)\n"},
+    {"max-k", OPT_INT, F(so.max_k), 1, 10000, NULL, NULL, "  --max-k N              largest k (100)\n"},
+    {"request-timeout-s", OPT_INT, F(so.request_timeout_s), 1, 3600, NULL, NULL,
+     "  --request-timeout-s N  idle connection timeout (30)\n"},
+    {"request-deadline-ms", OPT_INT, F(so.deadline_ms), 10, 3600000, NULL, NULL,
+     "  --request-deadline-ms N  a request's time limit, queueing and upstream calls\n"
+     "                         included; past it: 503/504 (15000)\n"},
+    {"max-queued", OPT_INT, F(so.max_queued), 1, 1000000, NULL, NULL,
+     "  --max-queued N         requests waiting for a worker; beyond it: 503 (512)\n"},
+    {"shutdown-timeout-s", OPT_INT, F(shutdown_s), 0, 3600, NULL, NULL,
+     "  --shutdown-timeout-s N on SIGTERM, wait this long for in-flight requests (10)\n"},
+    {"embeddings-max-inputs", OPT_INT, F(so.emb.max_inputs), 1, 100000, NULL, NULL,
+     "  --embeddings-max-inputs N  inputs per POST /v1/embeddings request (256)\n"},
+    {"embed-concurrency", OPT_INT, F(embed_concurrency), 1, 1024, NULL, NULL,
+     "  --embed-concurrency N  embedding passes at once (cores); requests beyond it\n"
+     "                         wait and are combined into the next pass\n"},
+    {"embed-batch-max", OPT_INT, F(embed_batch_max), 0, 4096, NULL, NULL,
+     "  --embed-batch-max N    texts of concurrent requests (queries, /v1/embeddings\n"
+     "                         inputs) one pass may combine (64; 0 = no combining)\n"},
+    {"embeddings-allow-remote", OPT_FLAG, F(so.emb.allow_remote), 0, 0, NULL, NULL,
+     "  --embeddings-allow-remote  let /v1/embeddings call a remote index embedder\n"},
+    {"search-mode", OPT_FUNC, 0, 0, 0, set_mode, NULL,
+     "  --search-mode M        mode when a request names none: vector, keyword or\n"
+     "                         hybrid (hybrid; measured: docs/search.md)\n"},
+    {"hybrid-alpha", OPT_FLOAT, F(so.default_alpha), 0, 1, NULL, NULL,
+     "  --hybrid-alpha F       hybrid convex fusion: weight of the vector list, 0..1 (0.5)\n"},
+    {"hybrid-fusion", OPT_FUNC, 0, 0, 0, set_fusion, NULL,
+     "  --hybrid-fusion F      hybrid fusion when a request names none: convex or rrf (convex)\n"},
+    {"redis", OPT_FUNC, 0, 0, 0, set_redis, NULL,
+     "  --redis URL            semantic cache on redis://[:password@]host[:port][/db]\n"},
+    {"cache-semantic", OPT_FUNC, 0, 0, 0, set_semantic, NULL,
+     "  --cache-semantic M     semantic tier: on, off, or auto (on only when the index\n"
+     "                         embedder is remote, e.g. openai; measured: docs/cache.md)\n"},
+    {"cache-key-embedder", OPT_STRING, F(key_embedder), 0, 0, NULL, NULL,
+     "  --cache-key-embedder E embedder of the semantic tier's key vectors: minilm\n"
+     "                         (default when its model is found), hash, or index (the\n"
+     "                         index's own; a remote one is then called before lookup)\n"},
+    {"cache-threshold", OPT_FUNC, 0, 0, 0, set_threshold, NULL,
+     "  --cache-threshold F    cosine a query needs to reuse an earlier query's results\n"
+     "                         (0.94; above 1 turns the semantic tier off)\n"},
+    {"cache-guard", OPT_FUNC, 0, 0, 0, set_guard, NULL,
+     "  --cache-guard on|off   check candidates word by word: numbers, negation,\n"
+     "                         entities, content words (on)\n"},
+    {"cache-guard-max-words", OPT_INT, F(co.guard_max_words), 0, 1000, NULL, NULL,
+     "  --cache-guard-max-words N content words on one side only the guard allows (3)\n"},
+    {"cache-vector-ttl-s", OPT_FUNC, 0, 0, 0, set_ttl, NULL,
+     "  --cache-vector-ttl-s N lifetime of cached query vectors (604800 = 7 days)\n"},
+    {"cache-results-ttl-s", OPT_FUNC, 0, 0, 0, set_ttl, NULL,
+     "  --cache-results-ttl-s N lifetime of cached results (3600)\n"},
+    {"cache-results-ttl-ms", OPT_FUNC, 0, 0, 0, set_ttl, NULL, NULL}, /* for tests */
+    {"cache-mirror-max", OPT_INT, F(co.mirror_max), 16, 10000000, NULL, NULL,
+     "  --cache-mirror-max N   semantic entries mirrored in memory (10000)\n"},
+    {"cache-l1-max", OPT_INT, F(co.l1_max), 0, 10000000, NULL, NULL,
+     "  --cache-l1-max N       exact result lists kept in process, no Redis round trip\n"
+     "                         for a repeat (10000; 0 = off)\n"},
+    {"redis-timeout-ms", OPT_INT, F(co.redis.command_timeout_ms), 1, 60000, NULL, NULL,
+     "  --redis-timeout-ms N   Redis command timeout (100); connect: --redis-connect-timeout-ms (200)\n"},
+    {"redis-connect-timeout-ms", OPT_INT, F(co.redis.connect_timeout_ms), 1, 60000, NULL, NULL, NULL},
+    {"redis-backoff-ms", OPT_INT, F(co.redis.backoff_ms), 1, 600000, NULL, NULL,
+     "  --redis-backoff-ms N   first pause after Redis fails 3 times (1000, doubling to 30 s)\n"},
+    {"ef-search", OPT_INT, F(lp.ef_search), 1, 100000, NULL, NULL, "  --ef-search N          HNSW efSearch (index default)\n"},
+    {"nprobe", OPT_INT, F(lp.nprobe), 1, 1000000, NULL, NULL, "  --nprobe N             IVF nprobe (index default)\n"},
+    {"no-verify", OPT_FLAG_OFF, F(lp.verify), 0, 0, NULL, NULL,
+     "  --no-verify            skip SHA-256 checks of shards when loading\n"},
+    {"embedder options", OPT_GROUP, 0, 0, 0, embedder_group, embedder_cli_help,
+     "  --model DIR            model folder of the minilm embedder\n"},
+    {"log-queries", OPT_FLAG, F(so.log_queries), 0, 0, NULL, NULL,
+     "  --log-queries          include query text in the access log\n"},
+    {"no-access-log", OPT_FLAG_OFF, F(access_log), 0, 0, NULL, NULL,
+     "  --no-access-log        no per-request log lines\n"},
+    {"log-level", OPT_FUNC, 0, 0, 0, set_log_level, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
+    {"log-format", OPT_FUNC, 0, 0, 0, set_log_format, NULL,
+     "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
+    {"check", OPT_FLAG, F(check), 0, 0, NULL, NULL,
+     "  --check                load and verify the index, print a summary, exit\n"},
+    {NULL},
+};
+
+#undef F
+
+static void usage(FILE *f) {
+    fputs("usage: ragd-serve --index INDEX_DIR [options]\n"
+          "\n"
+          "Serves similarity search over the index version INDEX_DIR/current names,\n"
+          "and swaps in newly published versions without failing a request.\n"
+          "\n", f);
+    opt_help(serve_options, f);
+    fputs("\n"
+          "Signals: SIGHUP reloads the index and the --api-keys file (both are also\n"
+          "reloaded when they change, every --watch-ms); SIGTERM/SIGINT stop accepting, finish in-flight\n"
+          "requests, exit 0.\n", f);
 }
 
 static int is_flag(const char *key) {
-    return !strcmp(key, "protect-ops") || !strcmp(key, "no-verify") || !strcmp(key, "log-queries") ||
-           !strcmp(key, "no-access-log") || !strcmp(key, "check") || !strcmp(key, "embeddings-allow-remote");
+    return opt_is_flag(serve_options, key);
 }
 
 static int apply_arg(void *ctx, const char *key, const char *value, int from_flags, char *err) {
     (void)from_flags;
-    return apply(ctx, key, value, err);
+    int r = opt_apply(serve_options, ctx, key, value, err);
+    if (r == 0) return err_set(err, "unknown option --%s (see ragd-serve --help)", key);
+    return r < 0 ? RAGD_ERR : RAGD_OK;
 }
 
 static int parse_args(serve_cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
