@@ -1,5 +1,7 @@
 /* log.c - leveled, timestamped log lines on stderr, as text or JSON */
 #include "log.h"
+
+#include "err.h"
 #include "utf8.h"
 
 #include <stdarg.h>
@@ -100,4 +102,20 @@ void log_msg(enum log_level level, const char *fmt, ...) {
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
+}
+
+int log_level_option(void *ctx, const char *name, const char *value, char *err) {
+    (void)ctx;
+    int l = log_parse_level(value);
+    if (l < 0) return err_set(err, "--%s: unknown level \"%s\"", name, value);
+    log_set_level((enum log_level)l);
+    return 0;
+}
+
+int log_format_option(void *ctx, const char *name, const char *value, char *err) {
+    (void)ctx;
+    int f = log_parse_format(value);
+    if (f < 0) return err_set(err, "--%s: \"%s\" is not text or json", name, value);
+    log_set_format((enum log_format)f);
+    return 0;
 }

@@ -38,6 +38,11 @@ enum log_format log_get_format(void);
 /* Parse "text" or "json"; returns -1 if unknown. */
 int log_parse_format(const char *name);
 
+/* --log-level and --log-format as option-table setters (core/options.h,
+ * kind OPT_FUNC; ctx unused): 0, or -1 and "--NAME: ..." in err. */
+int log_level_option(void *ctx, const char *name, const char *value, char *err);
+int log_format_option(void *ctx, const char *name, const char *value, char *err);
+
 /* Append s (n bytes) to buf as the body of a JSON string: quotes,
  * backslashes and control bytes escaped, invalid UTF-8 replaced by
  * U+FFFD. Writes at most cap - 1 bytes, never splitting an escape, and a

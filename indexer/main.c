@@ -98,22 +98,6 @@ static int set_crawl_delay(void *ctx, const char *k, const char *v, char *err) {
     return RAGD_OK;
 }
 
-static int set_log_level(void *ctx, const char *k, const char *v, char *err) {
-    (void)ctx;
-    int l = log_parse_level(v);
-    if (l < 0) return err_set(err, "--%s: unknown level \"%s\"", k, v);
-    log_set_level((enum log_level)l);
-    return RAGD_OK;
-}
-
-static int set_log_format(void *ctx, const char *k, const char *v, char *err) {
-    (void)ctx;
-    int f = log_parse_format(v);
-    if (f < 0) return err_set(err, "--%s: \"%s\" is not text or json", k, v);
-    log_set_format((enum log_format)f);
-    return RAGD_OK;
-}
-
 static int set_overlap(void *ctx, const char *k, const char *v, char *err) {
     cli *c = ctx;
     long long n;
@@ -241,8 +225,8 @@ static const opt build_options[] = {
     {"threads", OPT_INT, F(o.threads), 1, 256, NULL, NULL,
      "  --threads N            embedding workers and shard builders (cores)\n"},
     {"batch", OPT_INT, F(o.batch), 1, 4096, NULL, NULL, "  --batch N              texts per embedding call (64)\n"},
-    {"log-level", OPT_FUNC, 0, 0, 0, set_log_level, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
-    {"log-format", OPT_FUNC, 0, 0, 0, set_log_format, NULL,
+    {"log-level", OPT_FUNC, 0, 0, 0, log_level_option, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
+    {"log-format", OPT_FUNC, 0, 0, 0, log_format_option, NULL,
      "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
     {NULL},
 };

@@ -103,22 +103,6 @@ static int set_burst(void *ctx, const char *k, const char *v, char *err) {
     return RAGD_OK;
 }
 
-static int set_log_level(void *ctx, const char *k, const char *v, char *err) {
-    (void)ctx;
-    int l = log_parse_level(v);
-    if (l < 0) return err_set(err, "--%s: unknown level \"%s\"", k, v);
-    log_set_level((enum log_level)l);
-    return RAGD_OK;
-}
-
-static int set_log_format(void *ctx, const char *k, const char *v, char *err) {
-    (void)ctx;
-    int f = log_parse_format(v);
-    if (f < 0) return err_set(err, "--%s: \"%s\" is not text or json", k, v);
-    log_set_format((enum log_format)f);
-    return RAGD_OK;
-}
-
 /* The embedders' options (--model, --openai-*), theirs to parse. */
 static int embedder_group(void *ctx, const char *k, const char *v, char *err) {
     return embedder_cli_option(&((serve_cli *)ctx)->lp.emb, k, v, err);
@@ -225,8 +209,8 @@ static const opt serve_options[] = {
      "  --log-queries          include query text in the access log\n"},
     {"no-access-log", OPT_FLAG_OFF, F(access_log), 0, 0, NULL, NULL,
      "  --no-access-log        no per-request log lines\n"},
-    {"log-level", OPT_FUNC, 0, 0, 0, set_log_level, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
-    {"log-format", OPT_FUNC, 0, 0, 0, set_log_format, NULL,
+    {"log-level", OPT_FUNC, 0, 0, 0, log_level_option, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
+    {"log-format", OPT_FUNC, 0, 0, 0, log_format_option, NULL,
      "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
     {"check", OPT_FLAG, F(check), 0, 0, NULL, NULL,
      "  --check                load and verify the index, print a summary, exit\n"},

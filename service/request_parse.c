@@ -27,16 +27,21 @@ static void make_utf8(char *s) {
     }
 }
 
-__attribute__((format(printf, 4, 5))) static int fail(api_error *e, int status, const char *code, const char *fmt,
-                                                      ...) {
+static int vfail(api_error *e, int status, const char *param, const char *code, const char *fmt, va_list ap) {
     e->status = status;
     e->code = code;
-    e->param = NULL;
+    e->param = param;
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    make_utf8(e->message);
+    return -1;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail(api_error *e, int status, const char *code, const char *fmt,
+                                                      ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    vfail(e, status, NULL, code, fmt, ap);
     va_end(ap);
-    make_utf8(e->message);
     return -1;
 }
 
@@ -345,14 +350,10 @@ int embeddings_model_matches(const embedder *e, const char *m) {
 static int bad_param(api_error *e, int status, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static int bad_param(api_error *e, int status, const char *param, const char *code, const char *fmt, ...) {
-    e->status = status;
-    e->code = code;
-    e->param = param;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    vfail(e, status, param, code, fmt, ap);
     va_end(ap);
-    make_utf8(e->message);
     return -1;
 }
 
