@@ -6,8 +6,6 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <fnmatch.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +19,7 @@
 #include "mem.h"
 #include "net_guard.h"
 #include "robots.h"
+#include "sitemap.h"
 #include "strmap.h"
 #include "url.h"
 
@@ -571,36 +570,36 @@ static void load_robots(crawler *c) {
     if (cd > c->delay_ms) c->delay_ms = (int)cd;
 }
 
-static void sitemap_locs(crawler *c, const xmlNode *n, int nested, int *budget) {
-    for (; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) continue;
-        if (xmlStrcmp(n->name, (const xmlChar *)"loc") == 0) {
-            xmlChar *v = xmlNodeGetContent(n);
-            char *u = v ? url_normalize((const char *)v) : NULL;
-            char *pq = u ? url_path_query(u) : NULL;
-            /* A sitemap index may name sitemaps on the site's own origin only,
-             * and only where robots.txt allows (security review finding 2). */
-            int fetchable = u && url_same_origin(&c->scope, u) && robots_allowed(c->robots, pq);
-            mem_free(pq);
-            if (u && nested && !fetchable) {
-                loader_emit_event(c->sink, u, LOAD_SKIPPED, "sitemap_out_of_origin", "");
-            } else if (u && nested && (*budget)-- > 0) {
-                char *body;
-                size_t len;
-                if (fetch_blocking(c, u, &body, &len) == 200 && body) {
-                    xmlDocPtr doc = xmlReadMemory(body, (int)len, u, NULL,
-                                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-                    if (doc) sitemap_locs(c, xmlDocGetRootElement(doc), 0, budget);
-                    xmlFreeDoc(doc);
-                }
-                mem_free(body);
-            } else if (u && !nested) {
-                enqueue(c, u, 1, 0, NULL);
-            }
-            mem_free(u);
-            xmlFree(v);
-        } else {
-            sitemap_locs(c, n->children, nested, budget);
+/* Fetch and parse one sitemap; 0 and *sm, or -1. */
+static int fetch_sitemap(crawler *c, const char *u, sitemap *sm) {
+    char *body;
+    size_t len;
+    int rc = fetch_blocking(c, u, &body, &len) == 200 && body ? sitemap_parse(body, len, u, sm) : -1;
+    mem_free(body);
+    return rc;
+}
+
+/* The pages a sitemap lists go to the frontier; the sitemaps an index
+ * lists are fetched (one level, within the budget) only on the site's own
+ * origin and where robots.txt allows (security review finding 2). */
+static void follow_sitemap(crawler *c, const sitemap *sm, int *budget) {
+    for (int i = 0; i < sm->n; i++) {
+        const char *u = sm->locs[i];
+        if (!sm->is_index) {
+            enqueue(c, u, 1, 0, NULL);
+            continue;
+        }
+        char *pq = url_path_query(u);
+        int fetchable = url_same_origin(&c->scope, u) && robots_allowed(c->robots, pq);
+        mem_free(pq);
+        if (!fetchable) {
+            loader_emit_event(c->sink, u, LOAD_SKIPPED, "sitemap_out_of_origin", "");
+            continue;
+        }
+        sitemap nested;
+        if ((*budget)-- > 0 && fetch_sitemap(c, u, &nested) == 0) {
+            for (int j = 0; j < nested.n; j++) enqueue(c, nested.locs[j], 1, 0, NULL);
+            sitemap_clear(&nested);
         }
     }
 }
@@ -616,17 +615,10 @@ static void load_sitemaps(crawler *c) {
     strmap *done = strmap_new();
     for (int i = 0; i < n; i++) {
         char *u = url_normalize(cands[i]);
-        if (u && url_same_origin(&c->scope, u) && strmap_put(done, u, NULL)) {
-            char *body;
-            size_t len;
-            if (fetch_blocking(c, u, &body, &len) == 200 && body && len < (size_t)INT32_MAX) {
-                xmlDocPtr doc = xmlReadMemory(body, (int)len, u, NULL,
-                                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-                xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-                if (root) sitemap_locs(c, root, xmlStrcmp(root->name, (const xmlChar *)"sitemapindex") == 0, &budget);
-                xmlFreeDoc(doc);
-            }
-            mem_free(body);
+        sitemap sm;
+        if (u && url_same_origin(&c->scope, u) && strmap_put(done, u, NULL) && fetch_sitemap(c, u, &sm) == 0) {
+            follow_sitemap(c, &sm, &budget);
+            sitemap_clear(&sm);
         }
         mem_free(u);
         mem_free(cands[i]);
