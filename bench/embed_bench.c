@@ -1,6 +1,6 @@
 /* embed_bench.c - ragd's minilm throughput, single-query latency, and the machine's sgemm limit
  *
- *     build/bench/embed_bench MODEL_DIR TEXTS_FILE QUERIES_FILE THREADS [--interleave]
+ *     build/bench/embed_bench [--precision P] MODEL_DIR TEXTS_FILE QUERIES_FILE THREADS [--interleave]
  *
  * Alone it prints one JSON object: cblas_sgemm GFLOP/s on the encoder's own
  * matrix shapes (1 thread; THREADS threads both as one threaded sgemm and
@@ -15,6 +15,7 @@
  *     batch FROM TO     {"s": seconds, "texts": n, "tokens": n}
  *     queries FROM TO   {"ms": [one latency per query]}
  *     sgemm SECONDS     {"blas": GFLOP/s, "side": GFLOP/s}
+ *     vectors FROM TO PATH  texts' vectors, raw float32 rows, to PATH  {"texts": n}
  */
 #include <cblas.h>
 #include <pthread.h>
@@ -173,7 +174,7 @@ static int clamp(int v, int lo, int hi) {
 }
 
 static int interleave(bench *b) {
-    char line[256];
+    char line[8192], path[4096];
     while (fgets(line, sizeof(line), stdin)) {
         int from = 0, to = 0;
         double secs = 0;
@@ -189,6 +190,18 @@ static int interleave(bench *b) {
             for (int i = 0; i < to - from; i++) printf("%s%.4f", i ? ", " : "", lat[i]);
             printf("]}\n");
             mem_free(lat);
+        } else if (sscanf(line, "vectors %d %d %4095s", &from, &to, path) == 3) {
+            from = clamp(from, 0, b->nt), to = clamp(to, from, b->nt);
+            size_t dim = (size_t)embedder_dim(b->e);
+            float *v = mem_alloc(sizeof(float) * dim * (size_t)(to - from + 1));
+            char err[RAGD_ERR_LEN];
+            if (to > from && embedder_embed(b->e, (const char *const *)b->texts + from, to - from, v, err) != 0)
+                fprintf(stderr, "%s\n", err), exit(1);
+            FILE *f = fopen(path, "wb");
+            if (!f || fwrite(v, sizeof(float) * dim, (size_t)(to - from), f) != (size_t)(to - from) || fclose(f) != 0)
+                perror(path), exit(1);
+            mem_free(v);
+            printf("{\"texts\": %d}\n", to - from);
         } else if (sscanf(line, "sgemm %lf", &secs) == 1) {
             openblas_set_num_threads(b->threads);
             double blas = sgemm_run(secs);
@@ -205,8 +218,13 @@ static int interleave(bench *b) {
 }
 
 int main(int argc, char **argv) {
+    const char *precision = NULL;
+    if (argc > 2 && strcmp(argv[1], "--precision") == 0) {
+        precision = argv[2];
+        argv += 2, argc -= 2;
+    }
     if (argc != 5 && !(argc == 6 && strcmp(argv[5], "--interleave") == 0)) {
-        fprintf(stderr, "usage: embed_bench MODEL_DIR TEXTS QUERIES THREADS [--interleave]\n");
+        fprintf(stderr, "usage: embed_bench [--precision P] MODEL_DIR TEXTS QUERIES THREADS [--interleave]\n");
         return 2;
     }
     bench b = {0};
@@ -216,6 +234,7 @@ int main(int argc, char **argv) {
     char err[RAGD_ERR_LEN];
     embedder_opts o = embedder_opts_default();
     o.model_dir = argv[1];
+    o.precision = precision;
     b.e = embedder_create("minilm", &o, err);
     if (!b.e) return fprintf(stderr, "%s\n", err), 1;
     char vocab[4096];
@@ -239,8 +258,8 @@ int main(int argc, char **argv) {
     printf("{\"texts\": %d, \"tokens\": %ld, \"threads\": %d, \"batch_s\": %.3f, \"chunks_per_s\": %.2f, "
            "\"tokens_per_s\": %.1f, \"query_p50_ms\": %.3f, \"query_p99_ms\": %.3f, \"sgemm_gflops_1\": %.1f, "
            "\"sgemm_gflops_n\": %.1f, \"sgemm_gflops_n_blas_threads\": %.1f, \"sgemm_gflops_n_side_by_side\": %.1f, "
-           "\"mflop_per_token\": 22.4, \"sgemm_share\": %.3f, \"model_id\": \"%s\"}\n",
+           "\"mflop_per_token\": 22.4, \"sgemm_share\": %.3f, \"model_id\": \"%s\", \"kernel\": \"%s\"}\n",
            nt, tokens, threads, batch_s, nt / batch_s, tok_s, lat[nq / 2], lat[(int)(nq * 0.99) - 1], g1, gn, gn_blas, gn_side,
-           tok_s * 22.4e6 / (gn * 1e9), embedder_model_id(b.e));
+           tok_s * 22.4e6 / (gn * 1e9), embedder_model_id(b.e), embedder_kernel(b.e));
     return 0;
 }

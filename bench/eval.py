@@ -3,7 +3,8 @@
     python3 bench/eval.py [--collection ../shared/datasets/cisi] [--seed-venv build/bench-venv]
 
 Converts the collection into one text file per document, builds a ragd
-index per embedder (hash, minilm; Flat, i.e. exact search), asks every
+index per embedder (hash, minilm, minilm at --precision bf16; Flat, i.e.
+exact search), asks every
 judged query through ragd-serve in each mode (vector; keyword, BM25 over
 the FTS5 index, once; hybrid with the server's default fusion, and with
 RRF; --alphas sweeps the convex weight), and scores the ranked documents
@@ -47,7 +48,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--collection", default=os.path.join(common.ROOT, "..", "shared", "datasets", "cisi"))
     ap.add_argument("--seed-venv", default=os.environ.get("SEED_VENV", os.path.join(common.ROOT, "build", "bench-venv")))
-    ap.add_argument("--embedders", default="hash,minilm")
+    ap.add_argument("--embedders", default="hash,minilm,minilm-bf16",
+                    help="comma-separated; minilm-bf16 is minilm at --precision bf16 (issue 16)")
     ap.add_argument("--keyword-stemming", default="porter", help="the keyword index's stemming (porter or none)")
     ap.add_argument("--alphas", default="", help="also sweep hybrid convex fusion over these alphas "
                     "(comma-separated), to tune the default (on CISI only)")
@@ -64,7 +66,8 @@ def main():
         index = os.path.join(work, "index-" + emb)
         t = time.time()
         common.run([os.path.join(common.BIN, "ragd-index"), "build", "--out", index, "--source",
-                    os.path.join(work, "docs"), "--embedder", emb, "--index-spec", "Flat", "--shards", "2",
+                    os.path.join(work, "docs"), "--embedder", emb.split("-")[0], "--index-spec", "Flat", "--shards", "2",
+                    "--precision", emb.split("-")[1] if "-" in emb else "fp32",
                     "--log-level", "warn", "--report", os.path.join(work, "report-%s.json" % emb),
                     "--keyword-stemming", a.keyword_stemming])
         build_s = time.time() - t

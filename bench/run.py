@@ -1,8 +1,9 @@
 """run.py - `make bench`: every figure of the README's Performance section, in one run.
 
 Sections (each records its command lines, versions and inputs):
-  embedder  ragd minilm vs sentence-transformers on 2,000 real chunks and
-            1,000 short queries (same machine, one after the other)
+  embedder  ragd minilm at fp32 and bf16 vs sentence-transformers and ONNX
+            Runtime (fp32, dynamic int8) on 2,000 real chunks and 1,000 short
+            queries, interleaved: chunks/s, query p50/p99, cosine to fp32
   service   wrk against ragd-serve /v1/search k=10 on an index of >= 100k
             chunks (hash embedder): vector, keyword and hybrid modes without
             cache, exact hits, semantic hits; 1 and 16 connections; plus
@@ -28,6 +29,7 @@ Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
 """
 import glob
 import json
+import math
 import os
 import random
 import re
@@ -173,74 +175,115 @@ class Interleaved:
         self.p.wait()
 
 
+def read_vectors(path, dim=384):
+    import array
+    a = array.array("f")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    return [a[i * dim:(i + 1) * dim] for i in range(len(a) // dim)]
+
+
+def cosines(ref, vecs):
+    out = []
+    for u, v in zip(ref, vecs):
+        nu, nv = math.sqrt(sum(x * x for x in u)), math.sqrt(sum(x * x for x in v))
+        out.append(sum(x * y for x, y in zip(u, v)) / (nu * nv) if nu and nv else 0.0)
+    return out
+
+
 def section_embedder(out, texts_file, queries_file):
-    """ragd and sentence-transformers on the same texts, interleaved.
+    """ragd (fp32 and bf16) and its peers on the same texts, interleaved.
 
     This VM's speed drifts by 10-30% within minutes, so whole runs minutes
-    apart compare drift more than code. Both embedders are loaded once, then
-    the 2,000 texts are cut into slices and each slice is embedded by both,
-    back to back, in ABBA order (ragd first in even slices, ST first in odd
-    ones); the single queries likewise; and the sgemm limit is measured
-    next to every ragd slice. Throughput is total texts over total seconds
-    per embedder; each slice's own ratio is reported to show the spread."""
+    apart compare drift more than code. Every engine is loaded once: ragd's
+    encoder at --precision fp32 and bf16 (build/bench/embed_bench), and,
+    with the bench venv, sentence-transformers (PyTorch) and ONNX Runtime
+    fp32 and dynamic int8 (bench/onnx_embed.py, exported from the same
+    weights). The 2,000 texts are cut into slices and each slice is
+    embedded by every engine back to back, the order rotating from slice to
+    slice; the single queries likewise; and the sgemm limit is measured next
+    to every ragd fp32 slice. Throughput is total texts over total seconds
+    per engine; each slice's own ratio is reported to show the spread. Then
+    every engine embeds all texts once more and its vectors are compared to
+    ragd fp32's (cosine: mean and min), which equal sentence-transformers'
+    (test_minilm)."""
     slices = int(os.environ.get("BENCH_EMBED_SLICES", "10"))
-    ragd_cmd = [os.path.join(common.ROOT, "build", "bench", "embed_bench"), MODEL, texts_file, queries_file, "2",
-                "--interleave"]
-    st_cmd = [PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "embed", "--model", MODEL, "--texts",
-              texts_file, "--queries", queries_file, "--threads", "2", "--interleave"]
+    eb = os.path.join(common.ROOT, "build", "bench", "embed_bench")
     have_st = os.path.exists(PY)
-    common.log("$ " + " ".join(ragd_cmd))
-    ragd = Interleaved(ragd_cmd)
-    st = None
+    engines = [("ragd", [eb, "--precision", "fp32", MODEL, texts_file, queries_file, "2", "--interleave"]),
+               ("ragd_bf16", [eb, "--precision", "bf16", MODEL, texts_file, queries_file, "2", "--interleave"])]
     if have_st:
-        common.log("$ " + " ".join(st_cmd))
-        st = Interleaved(st_cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    nt = sum(1 for _ in open(texts_file))
-    nq = sum(1 for _ in open(queries_file))
-    res = {"texts": nt, "queries": nq, "slices": [], "sgemm": []}
-    lat = {"ragd": [], "st": []}
+        engines.append(("st", [PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "embed", "--model", MODEL,
+                               "--texts", texts_file, "--queries", queries_file, "--threads", "2", "--interleave"]))
+        for q in ("fp32", "int8"):
+            engines.append(("ort_" + q, [PY, os.path.join(common.ROOT, "bench", "onnx_embed.py"), "--model", MODEL,
+                                         "--texts", texts_file, "--queries", queries_file, "--threads", "2",
+                                         "--quant", q, "--interleave"]))
+    procs = {}
     try:
-        for tool in filter(None, (ragd, st)):
-            tool.ask("queries 0 20")  # warm up the single-query path
+        for name, cmd in engines:
+            common.log("$ " + " ".join(cmd))
+            procs[name] = Interleaved(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        names = [n for n, _ in engines]
+        nt = sum(1 for _ in open(texts_file))
+        nq = sum(1 for _ in open(queries_file))
+        res = {"texts": nt, "queries": nq, "slices": [], "sgemm": [], "engines": names}
+        lat = {n: [] for n in names}
+        for n in names:
+            procs[n].ask("queries 0 20")  # warm up the single-query path
         for i in range(slices):
             lo, hi = nt * i // slices, nt * (i + 1) // slices
             qlo, qhi = nq * i // slices, nq * (i + 1) // slices
-            order = [("ragd", ragd), ("st", st)] if i % 2 == 0 else [("st", st), ("ragd", ragd)]
+            order = names[i % len(names):] + names[:i % len(names)]
             row = {"from": lo, "to": hi}
-            for name, tool in order:
-                if tool is None:
-                    continue
+            for name in order:
                 if name == "ragd":
-                    res["sgemm"].append(ragd.ask("sgemm 1"))
-                r = tool.ask("batch %d %d" % (lo, hi))
+                    res["sgemm"].append(procs["ragd"].ask("sgemm 1"))
+                r = procs[name].ask("batch %d %d" % (lo, hi))
                 row[name + "_s"] = r["s"]
                 if "tokens" in r:
                     row["tokens"] = r["tokens"]
-                lat[name] += tool.ask("queries %d %d" % (qlo, qhi))["ms"]
+                lat[name] += procs[name].ask("queries %d %d" % (qlo, qhi))["ms"]
             if have_st:
                 row["ratio"] = row["st_s"] / row["ragd_s"]
             res["slices"].append(row)
+        vec_dir = os.path.join(common.WORK, "vectors")
+        os.makedirs(vec_dir, exist_ok=True)
+        vecs = {}
+        for n in names:
+            path = os.path.join(vec_dir, n + ".f32")
+            procs[n].ask("vectors 0 %d %s" % (nt, path))
+            vecs[n] = read_vectors(path)
     finally:
-        for tool in filter(None, (ragd, st)):
-            tool.close()
+        for p in procs.values():
+            p.close()
 
     def pct(v, p):
         v = sorted(v)
         return v[min(len(v) - 1, int(len(v) * p))]
     tokens = sum(r["tokens"] for r in res["slices"])
-    ragd_s = sum(r["ragd_s"] for r in res["slices"])
     limit = statistics.mean(max(g["blas"], g["side"]) for g in res["sgemm"])
-    r = {"texts": nt, "tokens": tokens, "threads": 2, "batch_s": ragd_s, "chunks_per_s": nt / ragd_s,
-         "tokens_per_s": tokens / ragd_s, "query_p50_ms": pct(lat["ragd"], 0.5), "query_p99_ms": pct(lat["ragd"], 0.99),
-         "sgemm_gflops_n": limit, "mflop_per_token": 22.4, "sgemm_share": tokens / ragd_s * 22.4e6 / (limit * 1e9)}
-    res.update({"ragd": r, "ragd_command": " ".join(ragd_cmd)})
+    paths = {}
+    for n in names:
+        secs = sum(r[n + "_s"] for r in res["slices"])
+        cs = cosines(vecs["ragd"], vecs[n])
+        paths[n] = {"texts": nt, "batch_s": secs, "chunks_per_s": nt / secs, "tokens_per_s": tokens / secs,
+                    "query_p50_ms": pct(lat[n], 0.5), "query_p99_ms": pct(lat[n], 0.99),
+                    "cos_mean": statistics.mean(cs), "cos_min": min(cs),
+                    "command": " ".join(dict(engines)[n])}
+    r = dict(paths["ragd"], threads=2, tokens=tokens, sgemm_gflops_n=limit, mflop_per_token=22.4,
+             sgemm_share=tokens / paths["ragd"]["batch_s"] * 22.4e6 / (limit * 1e9))
+    res.update({"ragd": r, "ragd_command": r["command"], "paths": paths})
+    b = paths["ragd_bf16"]
+    res["bf16"] = {"throughput_vs_fp32": r["batch_s"] / b["batch_s"], "query_p50_vs_fp32": b["query_p50_ms"] / r["query_p50_ms"],
+                   "cos_mean": b["cos_mean"], "cos_min": b["cos_min"]}
     if have_st:
-        st_s = sum(x["st_s"] for x in res["slices"])
-        res["sentence_transformers"] = {"texts": nt, "batch_s": st_s, "chunks_per_s": nt / st_s,
-                                        "query_p50_ms": pct(lat["st"], 0.5), "query_p99_ms": pct(lat["st"], 0.99),
-                                        "torch": common.run([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip()}
-        res.update({"st_command": " ".join(st_cmd), "throughput_ratio": st_s / ragd_s,
-                    "query_p50_ratio": pct(lat["st"], 0.5) / pct(lat["ragd"], 0.5),
+        st = paths["st"]
+        res["sentence_transformers"] = dict(st, torch=common.run([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip())
+        res["onnxruntime"] = common.run([PY, "-c", "import onnxruntime; print(onnxruntime.__version__)"]).stdout.strip()
+        res["bf16"]["throughput_vs_ort_int8"] = paths["ort_int8"]["batch_s"] / b["batch_s"]
+        res.update({"st_command": st["command"], "throughput_ratio": st["batch_s"] / r["batch_s"],
+                    "query_p50_ratio": st["query_p50_ms"] / r["query_p50_ms"],
                     "slice_ratio_range": [min(x["ratio"] for x in res["slices"]), max(x["ratio"] for x in res["slices"])]})
     out["embedder"] = res
 
@@ -639,6 +682,19 @@ def markdown(out, pngs):
                   "", "ragd/ST throughput %.2fx; ST/ragd query p50 %.2fx." % (e["throughput_ratio"], e["query_p50_ratio"])]
         L += ["", "ragd: %.0f tokens/s = %.0f%% of the measured sgemm limit (%.0f GFLOP/s on 2 threads, 22.4 MFLOP/token)."
               % (r["tokens_per_s"], r["sgemm_share"] * 100, r["sgemm_gflops_n"]), ""]
+        if e.get("paths"):
+            label = {"ragd": "ragd minilm fp32", "ragd_bf16": "ragd minilm bf16 (--precision bf16)",
+                     "st": "sentence-transformers (PyTorch)", "ort_fp32": "ONNX Runtime %s fp32" % e.get("onnxruntime", ""),
+                     "ort_int8": "ONNX Runtime %s dynamic int8" % e.get("onnxruntime", "")}
+            L += ["Every path, same texts, interleaved; cosine to ragd fp32's vectors:", "",
+                  "| engine | chunks/s (2 threads) | vs ragd fp32 | query p50 ms | p99 ms | mean cos | min cos |",
+                  "|---|---|---|---|---|---|---|"]
+            for n in e["engines"]:
+                p = e["paths"][n]
+                L.append("| %s | %.1f | %.2fx | %.2f | %.2f | %.4f | %.4f |" % (
+                    label.get(n, n), p["chunks_per_s"], r["batch_s"] / p["batch_s"], p["query_p50_ms"],
+                    p["query_p99_ms"], p["cos_mean"], p["cos_min"]))
+            L.append("")
         if e.get("slices") and "throughput_ratio" in e:
             L += ["%d slices of %d texts, each embedded by both back to back in ABBA order; slice ratios %.2fx to %.2fx:"
                   % (len(e["slices"]), e["texts"] // len(e["slices"]), e["slice_ratio_range"][0], e["slice_ratio_range"][1]),

@@ -98,8 +98,14 @@ def cmd_embed(a):
 
     if a.interleave:  # the commands of build/bench/embed_bench --interleave, for bench/run.py
         for line in sys.stdin:
-            cmd, lo, hi = line.split()[0], int(line.split()[1]), int(line.split()[2])
-            reply = {"s": batch(lo, hi), "texts": len(texts[lo:hi])} if cmd == "batch" else {"ms": single(lo, hi)}
+            w = line.split()
+            cmd, lo, hi = w[0], int(w[1]), int(w[2])
+            if cmd == "vectors":  # raw float32 rows to w[3]
+                torch.set_num_threads(a.threads)
+                m.encode(texts[lo:hi], batch_size=a.batch, normalize_embeddings=True).astype("float32").tofile(w[3])
+                reply = {"texts": hi - lo}
+            else:
+                reply = {"s": batch(lo, hi), "texts": len(texts[lo:hi])} if cmd == "batch" else {"ms": single(lo, hi)}
             print(json.dumps(reply), flush=True)
         return
     batch_s = batch(0, len(texts))

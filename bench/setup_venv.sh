@@ -3,7 +3,8 @@
 #
 # Creates build/bench-venv (or $SEED_VENV) with sentence-transformers (and
 # torch), LangChain's FAISS vectorstore and HuggingFace embeddings,
-# faiss-cpu, FastAPI and uvicorn, all from PyPI. Used by make bench / make
+# faiss-cpu, FastAPI and uvicorn, ONNX Runtime and onnx (the encoder peer,
+# bench/onnx_embed.py), all from PyPI. Used by make bench / make
 # eval only; make test needs none of it.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +14,7 @@ if ! command -v gnuplot >/dev/null; then
   $SUDO apt-get install -y -qq gnuplot-nox >/dev/null
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import sentence_transformers, langchain_community, langchain_huggingface, faiss, fastapi, uvicorn" 2>/dev/null && exit 0
+"$venv/bin/python" -c "import sentence_transformers, langchain_community, langchain_huggingface, faiss, fastapi, uvicorn, onnxruntime, onnx" 2>/dev/null && exit 0
 echo "bench: installing the seed stack into $venv (PyTorch is large; this takes minutes)" >&2
-"$venv/bin/pip" install --quiet sentence-transformers langchain-community langchain-huggingface faiss-cpu fastapi uvicorn
+"$venv/bin/pip" install --quiet sentence-transformers langchain-community langchain-huggingface faiss-cpu fastapi uvicorn \
+  onnxruntime onnx

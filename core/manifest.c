@@ -101,6 +101,7 @@ char *manifest_to_json(const manifest *m, char *err) {
         err_set(err, "manifest: cannot encode (invalid UTF-8 in a string?)");
         return NULL;
     }
+    if (m->precision[0]) json_object_set_new(json_object_get(root, "embedder"), "precision", json_string(m->precision));
     char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!out) {
@@ -163,6 +164,10 @@ static int parse_embedder(json_t *e, manifest *m, char *err) {
     if (strcmp(metric, "inner_product") == 0) m->metric = MANIFEST_METRIC_IP;
     else if (strcmp(metric, "l2") == 0) m->metric = MANIFEST_METRIC_L2;
     else return err_set(err, "unknown metric \"%s\"", metric);
+    json_t *prec = json_object_get(e, "precision");
+    if (prec && (!json_is_string(prec) || (strcmp(json_string_value(prec), "fp32") && strcmp(json_string_value(prec), "bf16"))))
+        return err_set(err, "\"precision\" must be \"fp32\" or \"bf16\"");
+    snprintf(m->precision, sizeof(m->precision), "%s", prec ? json_string_value(prec) : "");
     json_t *norm = json_object_get(e, "normalized");
     if (!json_is_boolean(norm)) return err_set(err, "\"normalized\" must be a boolean");
     m->normalized = json_is_true(norm);

@@ -1,7 +1,7 @@
 /* manifest.h - the manifest.json of one index version: what it holds and how to check it
  *
  * A version folder is described by its manifest: format version, version
- * id, embedder (name, model id, dim, metric, normalised), index spec,
+ * id, embedder (name, model id, precision, dim, metric, normalised), index spec,
  * chunking parameters, sources, and for every shard its two files with
  * sizes, counts and SHA-256 checksums. Readers trust nothing in a shard
  * that the manifest does not vouch for.
@@ -49,6 +49,7 @@ typedef struct manifest {
     /* embedder */
     char embedder[64];                 /* "hash", "minilm", "openai" */
     char model_id[MANIFEST_NAME_LEN];  /* stable id, goes into cache keys */
+    char precision[8];                 /* minilm: "fp32" or "bf16" (absent before: fp32); "" otherwise */
     int dim;
     enum manifest_metric metric;
     int normalized;

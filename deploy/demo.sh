@@ -6,7 +6,8 @@
 # question through the REST API and prints the answer. The index stays in
 # var/demo-index: `bin/ragd-serve --index var/demo-index` serves it again.
 # EMBEDDER=hash|minilm picks the embedder (default: minilm when its model is
-# installed under models/, else hash). QUERY=... changes the question.
+# installed under models/, else hash). QUERY=... changes the question;
+# PRECISION=fp32|bf16|auto the minilm precision (default auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ DOCS=/usr/share/doc/python3.11/html
 INDEX=var/demo-index
 QUERY=${QUERY:-"how do I read a file line by line"}
 if [ -z "${EMBEDDER:-}" ]; then
-  if [ -f models/all-MiniLM-L6-v2/model.safetensors ] && bin/ragd-index --help | grep -q minilm; then
+  if [ -f models/all-MiniLM-L6-v2/model.safetensors ] && bin/ragd-index --help | grep minilm >/dev/null; then
     EMBEDDER=minilm
   else
     EMBEDDER=hash
@@ -36,7 +37,7 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$site_port/" >/dev/null && bre
 echo "== crawling http://127.0.0.1:$site_port/ (Python 3.11 docs) with the $EMBEDDER embedder"
 start=$(date +%s.%N)
 bin/ragd-index build --out "$INDEX" --source "http://127.0.0.1:$site_port/" --embedder "$EMBEDDER" \
-  --concurrency 4 --report var/demo-report.json --log-level warn
+  --concurrency 4 --report var/demo-report.json --log-level warn ${PRECISION:+--precision "$PRECISION"}
 end=$(date +%s.%N)
 python3 - "$start" "$end" <<'PY'
 import json, sys
@@ -45,6 +46,9 @@ secs = float(sys.argv[2]) - float(sys.argv[1])
 p, c = r["pages"], r["chunks"]
 print("   %d pages fetched, %d skipped, %d failed; %d chunks (%d embedded) in %.1f s; version %s"
       % (p["fetched"], p["skipped"], p["failed"], c["total"], c["embedded"], secs, r["version_id"]))
+m = json.load(open("var/demo-index/current/manifest.json"))["embedder"]
+print("   embedder %s%s; embedding %.1f s summed over the workers"
+      % (m["model_id"], " (%s)" % m["precision"] if m.get("precision") else "", r["durations_ms"].get("embed", 0) / 1000))
 PY
 
 serve_port=$(free_port)

@@ -49,7 +49,8 @@ typedef struct bert {
     float eps;
     const float *word, *pos, *type, *ln_g, *ln_b;
     bert_layer *L;
-    float *panels; /* every layer's packed weights, one huge-page block */
+    tensor_kernel kernel; /* of the linear layers (--precision) */
+    void *panels;         /* every layer's packed weights, one huge-page block */
 } bert;
 
 /* ---- loading ---- */
@@ -146,8 +147,9 @@ static int map_weights(bert *m, char *err) {
         !(m->ln_b = w2(m, "embeddings.LayerNorm.bias", H, 0, err)))
         return RAGD_ERR;
     m->L = mem_calloc((size_t)m->layers, sizeof(bert_layer));
-    size_t per_layer = tensor_weight_floats(3 * H, H) + tensor_weight_floats(H, H) + tensor_weight_floats(I, H) +
-                       tensor_weight_floats(H, I);
+    tensor_kernel k = m->kernel;
+    size_t per_layer = tensor_weight_bytes(k, 3 * H, H) + tensor_weight_bytes(k, H, H) + tensor_weight_bytes(k, I, H) +
+                       tensor_weight_bytes(k, H, I);
     m->panels = tensor_panels_alloc(per_layer * (size_t)m->layers);
     for (int l = 0; l < m->layers; l++) {
         bert_layer *L = &m->L[l];
@@ -173,14 +175,14 @@ static int map_weights(bert *m, char *err) {
         memcpy(L->qkv_b, L->q_b, sizeof(float) * (size_t)H);
         memcpy(L->qkv_b + H, L->k_b, sizeof(float) * (size_t)H);
         memcpy(L->qkv_b + 2 * H, L->v_b, sizeof(float) * (size_t)H);
-        float *p = m->panels + per_layer * (size_t)l;
-        L->qkv = tensor_weight_pack(L->qkv_w, 3 * H, H, p);
-        p += tensor_weight_floats(3 * H, H);
-        L->o = tensor_weight_pack(L->o_w, H, H, p);
-        p += tensor_weight_floats(H, H);
-        L->up = tensor_weight_pack(L->i_w, I, H, p);
-        p += tensor_weight_floats(I, H);
-        L->down = tensor_weight_pack(L->out_w, H, I, p);
+        char *p = (char *)m->panels + per_layer * (size_t)l;
+        L->qkv = tensor_weight_pack(k, L->qkv_w, 3 * H, H, p);
+        p += tensor_weight_bytes(k, 3 * H, H);
+        L->o = tensor_weight_pack(k, L->o_w, H, H, p);
+        p += tensor_weight_bytes(k, H, H);
+        L->up = tensor_weight_pack(k, L->i_w, I, H, p);
+        p += tensor_weight_bytes(k, I, H);
+        L->down = tensor_weight_pack(k, L->out_w, H, I, p);
     }
     return RAGD_OK;
 }
@@ -349,14 +351,30 @@ static int weights_digest(const char *path, char out[SHA256_HEX_LEN + 1], char *
     return RAGD_OK;
 }
 
+/* --precision: auto (the default: bf16 where the CPU has AMX, the one bf16
+ * kernel measured faster than fp32, else fp32; docs/embedders.md), fp32,
+ * or bf16.
+ * bf16 on a CPU without a bf16 kernel runs the fp32 kernel, and the model
+ * id then says fp32: the id names the vectors, not the request. */
+static int parse_precision(const char *s, tensor_precision *p, char *err) {
+    if (!strcmp(s ? s : "auto", "fp32")) *p = TENSOR_FP32;
+    else if (!strcmp(s ? s : "auto", "bf16")) *p = TENSOR_BF16;
+    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_kernel_for(TENSOR_BF16) == TENSOR_KERNEL_BF16_AMX ? TENSOR_BF16 : TENSOR_FP32;
+    else return err_set(err, "precision \"%s\": expected fp32, bf16 or auto", s);
+    return RAGD_OK;
+}
+
 embedder *emb_bert_create(const embedder_opts *opts, char *err) {
     char dir[PATH_MAX], tried[4 * PATH_MAX];
+    tensor_precision prec = TENSOR_FP32;
+    if (parse_precision(opts->precision, &prec, err) != 0) return NULL;
     if (embedder_find_model(opts, dir, sizeof(dir), tried, sizeof(tried)) != 0) {
         err_set(err, "minilm: no model found; install it with `make model` or `make install`, or give "
                 "--model DIR or RAGD_MODEL_DIR. Looked in %s", tried);
         return NULL;
     }
     bert *m = mem_calloc(1, sizeof(*m));
+    m->kernel = tensor_kernel_for(prec);
     int lowercase = 1;
     char *wpath = fsio_join(dir, "model.safetensors"), *vpath = fsio_join(dir, "vocab.txt");
     char hex[SHA256_HEX_LEN + 1];
@@ -377,8 +395,11 @@ embedder *emb_bert_create(const embedder_opts *opts, char *err) {
     m->base.vt = &bert_vt;
     snprintf(m->base.name, sizeof(m->base.name), "minilm");
     /* Independent of the folder name: the weights, pooling and length decide the vectors. */
-    snprintf(m->base.model_id, sizeof(m->base.model_id), "bert-%.12s-%s-%d", hex, m->pool_cls ? "cls" : "mean",
-             m->max_seq);
+    tensor_precision ran = tensor_kernel_precision(m->kernel);
+    snprintf(m->base.model_id, sizeof(m->base.model_id), "bert-%.12s-%s-%d%s", hex, m->pool_cls ? "cls" : "mean",
+             m->max_seq, ran == TENSOR_FP32 ? "" : "-bf16");
+    snprintf(m->base.precision, sizeof(m->base.precision), "%s", tensor_precision_name(ran));
+    snprintf(m->base.kernel, sizeof(m->base.kernel), "%s", tensor_kernel_name(m->kernel));
     m->base.dim = m->hidden;
     m->base.max_tokens = m->max_seq - 2;
     m->base.uncased = lowercase;

@@ -96,16 +96,39 @@ int embedder_is_remote(const embedder *e) {
     return e->remote;
 }
 
+const char *embedder_precision(const embedder *e) {
+    return e->precision;
+}
+
+const char *embedder_kernel(const embedder *e) {
+    return e->kernel;
+}
+
 void embedder_free(embedder *e) {
     if (e) e->vt->destroy(e);
+}
+
+/* Two minilm ids that differ only in the precision suffix ("-bf16"). */
+static int same_model_other_precision(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b), ls = strlen("-bf16");
+    if (la >= ls && !strcmp(a + la - ls, "-bf16")) la -= ls;
+    if (lb >= ls && !strcmp(b + lb - ls, "-bf16")) lb -= ls;
+    return la == lb && !strncmp(a, b, la);
 }
 
 embedder *embedder_for_manifest(const manifest *m, const embedder_opts *opts, char *err) {
     embedder_opts o = opts ? *opts : embedder_opts_default();
     o.dim = m->dim;
+    /* The build's precision (fp32 for an index made before there was a
+     * choice), unless asked otherwise. */
+    if (!o.precision) o.precision = m->precision[0] ? m->precision : "fp32";
     embedder *e = embedder_create(m->embedder, &o, err);
     if (!e) return NULL;
-    if (strcmp(e->model_id, m->model_id) != 0 || e->dim != m->dim) {
+    /* An index built at one precision may be queried at another (the
+     * vectors agree to a cosine of 0.9999: docs/embedders.md); any other
+     * difference is another model. */
+    int same = !strcmp(e->model_id, m->model_id) || (e->precision[0] && same_model_other_precision(e->model_id, m->model_id));
+    if (!same || e->dim != m->dim) {
         err_set(err, "index %s was built with %s (dim %d), this embedder is %s (dim %d)", m->version_id,
                 m->model_id, m->dim, e->model_id, e->dim);
         embedder_free(e);
@@ -119,7 +142,10 @@ void embedder_set_blas_threads(int n) {
 }
 
 const char *embedder_cli_help(void) {
-    return "  --openai-url URLS      openai embedder: base URLs (\"http://host/v1\"), comma-separated,\n"
+    return "  --precision P          minilm: auto (default: bf16 where the CPU has AMX, else\n"
+           "                         fp32), fp32, or bf16 (weights and inputs of the products\n"
+           "                         in bfloat16, fp32 sums); serving: the index's unless given\n"
+           "  --openai-url URLS      openai embedder: base URLs (\"http://host/v1\"), comma-separated,\n"
            "                         tried in order (failover)\n"
            "  --openai-model NAME    model (OpenAI) or deployment (Azure) name\n"
            "  --openai-key-file F    file holding the API key (a mounted secret)\n"
@@ -150,6 +176,12 @@ int embedder_cli_option(embedder_opts *o, const char *key, const char *v, char *
                 {"openai-max-tokens", offsetof(embedder_opts, openai_max_tokens), 8, 1000000},
                 {"openai-timeout-ms", offsetof(embedder_opts, openai_timeout_ms), 1, 3600000},
                 {"openai-retries", offsetof(embedder_opts, openai_retries), 0, 20}};
+    if (!strcmp(key, "precision")) {
+        if (!v || (strcmp(v, "fp32") && strcmp(v, "bf16") && strcmp(v, "auto")))
+            return err_set(err, "--precision: \"%s\": expected fp32, bf16 or auto", v ? v : ""), -1;
+        o->precision = v;
+        return 1;
+    }
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (strcmp(key, strs[i].key) != 0) continue;
         if (!v || !*v) return err_set(err, "--%s needs a value", key), -1;

@@ -23,6 +23,7 @@
 typedef struct embedder_opts {
     int dim;               /* hash: vector dimension (default 384); openai: expected dim (0 = ask) */
     const char *model_dir; /* minilm: model folder */
+    const char *precision; /* minilm: "auto" (NULL), "fp32" or "bf16" */
     /* openai: an OpenAI-compatible /embeddings API */
     const char *openai_urls;        /* base URLs, comma-separated, tried in order */
     const char *openai_model;       /* model (OpenAI) or deployment (Azure) name */
@@ -74,6 +75,12 @@ int embedder_max_tokens(const embedder *e);
 int embedder_uncased(const embedder *e);
 /* 1 if each call goes over the network to a model server (openai). */
 int embedder_is_remote(const embedder *e);
+
+/* minilm: the precision its products run in ("fp32", "bf16": bf16 asked
+ * on a CPU without bf16 instructions runs fp32) and the kernel that runs
+ * them ("fp32", "bf16-avx512", "bf16-amx"); "" for other embedders. */
+const char *embedder_precision(const embedder *e);
+const char *embedder_kernel(const embedder *e);
 
 void embedder_free(embedder *e);
 

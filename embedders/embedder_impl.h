@@ -25,6 +25,8 @@ struct embedder {
     int max_tokens; /* most content tokens one text may hold (before truncation) */
     int uncased;    /* 1 if the model ignores case (cache keys may fold case) */
     int remote;     /* 1 if each call goes over the network to a model server (openai) */
+    char precision[8]; /* minilm: "fp32" or "bf16", what its products compute in; "" otherwise */
+    char kernel[16];   /* minilm: the kernel that runs them ("bf16-amx", ...); "" otherwise */
 };
 
 /* The constructors embedder_create looks up by name. */

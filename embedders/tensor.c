@@ -1,10 +1,12 @@
-/* tensor.c - 2-D float32 views and the BERT encoder's kernels on OpenBLAS */
+/* tensor.c - 2-D float32 views, the BERT encoder's fp32 kernels, and the choice of kernel per CPU */
 #include "tensor.h"
+#include "tensor_impl.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 
 #include "check.h"
@@ -170,21 +172,72 @@ VEC_CLONES static void scale_row(float *p, int64_t n, float f) {
 #define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_MR 8 /* rows per register block of the packed kernel */
 
-size_t tensor_weight_floats(int64_t out, int64_t in) {
-    return (size_t)((out + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL * in);
+/* ---- kernel choice ---- */
+
+static int cpu_cap; /* what the CPU has: 0 generic, 1 AVX512_BF16, 2 also AMX */
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void cpu_probe(void) {
+    cpu_cap = bf16_cpu_amx() ? 2 : bf16_cpu_avx512() ? 1 : 0;
 }
 
-float *tensor_panels_alloc(size_t floats) {
-    size_t bytes = sizeof(float) * (floats ? floats : 1);
-    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+/* The CPU's level under RAGD_MAX_CPU_ISA, read on every call (a test may
+ * set it between two models; models are made rarely). */
+static int cpu_level(void) {
+    pthread_once(&cpu_once, cpu_probe);
+    const char *max = getenv("RAGD_MAX_CPU_ISA");
+    int limit = 2;
+    if (max && !strcasecmp(max, "generic")) limit = 0;
+    else if (max && !strcasecmp(max, "avx512")) limit = 1;
+    return cpu_cap < limit ? cpu_cap : limit;
+}
+
+tensor_kernel tensor_kernel_for(tensor_precision p) {
+    int level = cpu_level();
+    if (p == TENSOR_BF16 && level == 2) return TENSOR_KERNEL_BF16_AMX;
+    if (p == TENSOR_BF16 && level == 1) return TENSOR_KERNEL_BF16_AVX512;
+    return TENSOR_KERNEL_FP32;
+}
+
+int tensor_kernel_runs(tensor_kernel k) {
+    int level = cpu_level();
+    return k == TENSOR_KERNEL_FP32 || (k == TENSOR_KERNEL_BF16_AVX512 && level >= 1) ||
+           (k == TENSOR_KERNEL_BF16_AMX && level >= 2);
+}
+
+const char *tensor_kernel_name(tensor_kernel k) {
+    return k == TENSOR_KERNEL_BF16_AMX ? "bf16-amx" : k == TENSOR_KERNEL_BF16_AVX512 ? "bf16-avx512" : "fp32";
+}
+
+tensor_precision tensor_kernel_precision(tensor_kernel k) {
+    return k == TENSOR_KERNEL_FP32 ? TENSOR_FP32 : TENSOR_BF16;
+}
+
+const char *tensor_precision_name(tensor_precision p) {
+    return p == TENSOR_BF16 ? "bf16" : "fp32";
+}
+
+size_t tensor_weight_bytes(tensor_kernel k, int64_t out, int64_t in) {
+    size_t n = k == TENSOR_KERNEL_FP32 ? sizeof(float) * (size_t)((out + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL * in)
+                                       : bf16_weight_bytes(k, out, in);
+    return (n + 63) / 64 * 64;
+}
+
+void *tensor_panels_alloc(size_t bytes) {
+    bytes = (bytes ? bytes + HUGE_PAGE - 1 : HUGE_PAGE) / HUGE_PAGE * HUGE_PAGE;
     void *p = NULL;
     if (posix_memalign(&p, HUGE_PAGE, bytes) != 0) p = mem_alloc(bytes); /* mem_alloc aborts on OOM */
     madvise(p, bytes, MADV_HUGEPAGE);                                     /* advice only: may fail */
     return p;
 }
 
-tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels) {
-    tensor_weight tw = {w, panels, out, in, 0};
+tensor_weight tensor_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, void *mem) {
+    tensor_weight tw = {.w = w, .packed = mem, .out = out, .in = in, .kernel = k};
+    if (k != TENSOR_KERNEL_FP32) {
+        bf16_weight_pack(k, w, out, in, mem);
+        return tw;
+    }
+    float *panels = mem;
     for (int64_t pn = 0; pn * TENSOR_PANEL < out; pn++) {
         float *dst = panels + pn * in * TENSOR_PANEL;
         for (int64_t i = 0; i < in; i++)
@@ -196,15 +249,15 @@ tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float 
     return tw;
 }
 
-tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in) {
-    tensor_weight tw = tensor_weight_pack(w, out, in, tensor_panels_alloc(tensor_weight_floats(out, in)));
+tensor_weight tensor_weight_make(tensor_kernel k, const float *w, int64_t out, int64_t in) {
+    tensor_weight tw = tensor_weight_pack(k, w, out, in, tensor_panels_alloc(tensor_weight_bytes(k, out, in)));
     tw.owned = 1;
     return tw;
 }
 
 void tensor_weight_free(tensor_weight *w) {
-    if (w->owned) free(w->panels);
-    w->panels = NULL;
+    if (w->owned) free(w->packed);
+    w->packed = NULL;
 }
 
 /* 16 floats: one AVX-512 register, two AVX2 ones, four SSE ones. */
@@ -242,7 +295,7 @@ VEC_CLONES static void linear_panels(const tensor *x, const tensor_weight *w, co
     size_t ldx = (size_t)ld(x), ldy = (size_t)ld(y);
     float tail_b[TENSOR_PANEL], tail_y[SMALL_MR * TENSOR_PANEL];
     for (int64_t p = 0; p * TENSOR_PANEL < out; p++) {
-        const float *pn = w->panels + p * in * TENSOR_PANEL;
+        const float *pn = (const float *)w->packed + p * in * TENSOR_PANEL;
         int64_t o0 = p * TENSOR_PANEL, cols = out - o0 < TENSOR_PANEL ? out - o0 : TENSOR_PANEL;
         const float *pb = b ? b + o0 : NULL;
         if (b && cols < TENSOR_PANEL) { /* last, partial panel: pad the bias, stage the output */
@@ -275,7 +328,8 @@ void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tens
     int64_t rows = x->ne[1], in = x->ne[0], out = y->ne[0];
     RAGD_CHECK(y->ne[1] == rows && in == w->in && out == w->out);
     if (rows == 0) return;
-    linear_panels(x, w, b, y);
+    if (w->kernel == TENSOR_KERNEL_FP32) linear_panels(x, w, b, y);
+    else bf16_linear(x, w, b, y);
 }
 
 /* ---- fused epilogues ---- */
@@ -334,7 +388,7 @@ void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int hea
     float scale = 1.0f / sqrtf((float)dh);
     float *scores = scratch, *kp = scratch + (size_t)len * len, *vp = kp + (size_t)round_panel(len) * dh;
     float *sums = vp + (size_t)round_panel(dh) * len;
-    tensor_weight kw = {NULL, kp, len, dh, 0}, vw = {NULL, vp, dh, len, 0};
+    tensor_weight kw = {.packed = kp, .out = len, .in = dh}, vw = {.packed = vp, .out = dh, .in = len};
     for (int h = 0; h < heads; h++) {
         for (int64_t p = 0; p * TENSOR_PANEL < len; p++) /* kp[p][i][j] = scale * K[p*32+j][h*dh+i] */
             for (int j = 0; j < TENSOR_PANEL; j++) {

@@ -6,7 +6,7 @@
  * a naive reference (tensor_ref_*) in tensor_ref.c, and
  * tests/unit/test_tensor.c checks each against it within a stated bound.
  *
- *     tensor_weight w = tensor_weight_make(w_f32, 1536, 384);
+ *     tensor_weight w = tensor_weight_make(tensor_kernel_for(TENSOR_FP32), w_f32, 1536, 384);
  *     tensor x = tensor_alloc(384, n_tokens);
  *     tensor y = tensor_alloc(1536, n_tokens);
  *     tensor_linear(&x, &w, NULL, &y);      // y = x W^T
@@ -36,33 +36,58 @@ static inline float *tensor_row(const tensor *t, int64_t r) {
     return (float *)((char *)t->data + (size_t)r * t->nb[1]);
 }
 
+/* The arithmetic of a linear layer (--precision): fp32, or weights and
+ * inputs rounded to bfloat16 with fp32 sums. */
+typedef enum tensor_precision { TENSOR_FP32, TENSOR_BF16 } tensor_precision;
+
+/* The kernel that runs a product, one per precision and CPU: the fp32
+ * panels (tensor.c; AVX-512, AVX2 or baseline clones), or bf16 on AMX
+ * tiles or with AVX512_BF16 (tensor_bf16.c). */
+typedef enum tensor_kernel { TENSOR_KERNEL_FP32, TENSOR_KERNEL_BF16_AVX512, TENSOR_KERNEL_BF16_AMX } tensor_kernel;
+
+/* The fastest kernel this CPU has for a precision; TENSOR_KERNEL_FP32 when
+ * it has none (a CPU without AVX512_BF16 runs --precision bf16 in fp32).
+ * The environment variable RAGD_MAX_CPU_ISA caps the choice, as oneDNN's
+ * ONEDNN_MAX_CPU_ISA does: "generic" (fp32 only), "avx512" (no AMX), or
+ * "amx" (everything; the default). Tests use it to run every path. */
+tensor_kernel tensor_kernel_for(tensor_precision p);
+const char *tensor_kernel_name(tensor_kernel k);      /* "fp32", "bf16-avx512", "bf16-amx" */
+const char *tensor_precision_name(tensor_precision p); /* "fp32", "bf16" */
+tensor_precision tensor_kernel_precision(tensor_kernel k);
+int tensor_kernel_runs(tensor_kernel k); /* 1 if this CPU (under RAGD_MAX_CPU_ISA) runs k */
+
 /* A linear layer's weight: W (out x in, row-major: PyTorch's nn.Linear
- * layout) as loaded, plus a copy packed for inputs of few rows. The packed
- * copy is a run of panels of TENSOR_PANEL outputs; a panel holds in x
- * TENSOR_PANEL floats, the panel's outputs contiguous for each input, so
- * one query streams every weight exactly once, in address order. The
- * packed copy is allocated on 2 MiB boundaries and advised as huge pages:
- * walking 42 MB of weights per query otherwise costs a TLB miss per 4 KiB. */
+ * layout) as loaded, plus a copy packed for the kernel. For fp32 the
+ * packed copy is a run of panels of TENSOR_PANEL outputs; a panel holds
+ * in x TENSOR_PANEL floats, the panel's outputs contiguous for each input,
+ * so one query streams every weight exactly once, in address order (the
+ * bf16 layouts are in tensor_bf16.c). The packed copy is allocated on
+ * 2 MiB boundaries and advised as huge pages: walking 42 MB of weights per
+ * query otherwise costs a TLB miss per 4 KiB. */
 #define TENSOR_PANEL 32
 typedef struct tensor_weight {
-    const float *w;  /* out x in, not owned */
-    float *panels;   /* ceil(out / TENSOR_PANEL) panels */
+    const float *w;       /* out x in, not owned */
+    void *packed;         /* the kernel's layout */
     int64_t out, in;
-    int owned;       /* panels allocated by tensor_weight_make */
+    tensor_kernel kernel;
+    int owned;            /* packed allocated by tensor_weight_make */
 } tensor_weight;
 
-/* Packs W into panels of its own (tensor_weight_free frees them). */
-tensor_weight tensor_weight_make(const float *w, int64_t out, int64_t in);
+/* Packs W for kernel k into memory of its own (tensor_weight_free frees it). */
+tensor_weight tensor_weight_make(tensor_kernel k, const float *w, int64_t out, int64_t in);
 void tensor_weight_free(tensor_weight *w);
 
-/* Packs W into caller memory of tensor_weight_floats(out, in) floats: a
- * model packs all its layers into one tensor_panels_alloc block, so the
- * 2 MiB rounding is paid once, not per matrix. */
-size_t tensor_weight_floats(int64_t out, int64_t in);
-tensor_weight tensor_weight_pack(const float *w, int64_t out, int64_t in, float *panels);
-float *tensor_panels_alloc(size_t floats); /* free() it */
+/* Packs W into caller memory of tensor_weight_bytes(k, out, in) bytes
+ * (a multiple of 64): a model packs all its layers into one
+ * tensor_panels_alloc block, so the 2 MiB rounding is paid once. */
+size_t tensor_weight_bytes(tensor_kernel k, int64_t out, int64_t in);
+tensor_weight tensor_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, void *mem);
+void *tensor_panels_alloc(size_t bytes); /* free() it */
 
-/* Every product runs on the packed panels, whatever the number of rows:
+/* x rounded to bfloat16 (nearest even), back in a float: for references. */
+float tensor_bf16_round(float x);
+
+/* Every fp32 product runs on the packed panels, whatever the number of rows:
  * cblas_sgemm packs (copies) the whole weight matrix on every call, which
  * for a single query costs more than the multiply, and at a few thousand
  * rows (a batch) the panels are as fast (measured: docs/embedders.md).
@@ -70,8 +95,8 @@ float *tensor_panels_alloc(size_t floats); /* free() it */
  * computed with, so a text's vector is the same bits alone or in any
  * batch (the service batches concurrent requests together). */
 
-/* y = x W^T, plus b on every row when b is not NULL; row r of y depends
- * on row r of x only, bit for bit. */
+/* y = x W^T, plus b on every row when b is not NULL, on w's kernel; row r
+ * of y depends on row r of x only, bit for bit, for every kernel. */
 void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y);
 
 /* Epilogues fused into one pass over the linear layer's output:
@@ -85,7 +110,9 @@ void tensor_layernorm(tensor *x, const float *g, const float *b, float eps);
 
 
 /* Self-attention for one sequence: q, k, v are len x (heads*dh) views;
- * out (same shape) = softmax(q_h k_h^T / sqrt(dh)) v_h per head. */
+ * out (same shape) = softmax(q_h k_h^T / sqrt(dh)) v_h per head, in fp32
+ * at every precision (bf16 attention on AMX measured no faster end to
+ * end: docs/embedders.md). */
 void tensor_attention(const tensor *q, const tensor *k, const tensor *v, int heads, tensor *out, float *scratch);
 size_t tensor_attention_scratch(int len, int dh); /* floats scratch must hold */
 

@@ -567,6 +567,7 @@ static void fill_manifest(builder *b, manifest *m) {
     memset(m, 0, sizeof(*m));
     snprintf(m->embedder, sizeof(m->embedder), "%s", embedder_name(b->e));
     snprintf(m->model_id, sizeof(m->model_id), "%s", embedder_model_id(b->e));
+    snprintf(m->precision, sizeof(m->precision), "%s", embedder_precision(b->e));
     snprintf(m->index_spec, sizeof(m->index_spec), "%s", b->o->index_spec);
     m->dim = embedder_dim(b->e);
     m->metric = MANIFEST_METRIC_IP;

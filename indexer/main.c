@@ -240,7 +240,7 @@ static void usage(FILE *f) {
         "       ragd-index search INDEX_DIR QUERY [--k N] [--exact] [--mode vector|keyword|hybrid]\n"
         "                         [--fusion convex|rrf] [--alpha F]\n"
         "       ragd-index dump INDEX_DIR\n"
-        "       ragd-index embed [--embedder NAME] [--model DIR] [--dim N] < lines\n"
+        "       ragd-index embed [--embedder NAME] [--model DIR] [--precision P] [--dim N] < lines\n"
         "       ragd-index --help | --version\n"
         "\n"
         "build: crawl or walk the sources, chunk, embed, build sharded FAISS indexes and\n"

@@ -152,8 +152,9 @@ int live_index_reload(live_index *li, char *err) {
                 li->last_error[0] = '\0';
                 pthread_mutex_unlock(&li->mu);
                 live_version_release(old); /* freed when its last request ends */
-                log_info("serving index version %s (%lld chunks, %d shards, %s)", lv->v->m.version_id,
-                         (long long)lv->v->m.total_chunks, lv->v->m.n_shards, lv->v->m.model_id);
+                log_info("serving index version %s (%lld chunks, %d shards, %s; queries: %s%s%s)", lv->v->m.version_id,
+                         (long long)lv->v->m.total_chunks, lv->v->m.n_shards, lv->v->m.model_id,
+                         embedder_model_id(lv->e), embedder_kernel(lv->e)[0] ? " on " : "", embedder_kernel(lv->e));
                 rc = 1;
             }
         }

@@ -439,6 +439,11 @@ static void route_index(server *srv, request *rq) {
                           "chunking", "chunk_tokens", m->chunk_tokens, "chunk_overlap", m->chunk_overlap, "shards",
                           m->n_shards, "chunks", (json_int_t)m->total_chunks, "documents",
                           (json_int_t)m->total_documents, "sources", src);
+    json_t *emb = json_object_get(o, "embedder");
+    if (m->precision[0]) json_object_set_new(emb, "precision", json_string(m->precision));
+    if (embedder_precision(lv->e)[0])
+        json_object_set_new(emb, "query", json_pack("{s:s, s:s, s:s}", "model_id", embedder_model_id(lv->e), "precision",
+                                                    embedder_precision(lv->e), "kernel", embedder_kernel(lv->e)));
     live_version_release(lv);
     reply_json(&rq->out, 200, o, NULL);
 }

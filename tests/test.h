@@ -38,6 +38,17 @@ static int test_passed, test_failed, test_case_failed;
         }                                                                              \
     } while (0)
 
+#define CHECK_EQ_STR(a, b)                                                             \
+    do {                                                                               \
+        const char *a_ = (a), *b_ = (b);                                               \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                       \
+            printf("    %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
+                   a_ ? a_ : "(null)", b_ ? b_ : "(null)");                            \
+            test_case_failed = 1;                                                      \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
 #define CHECK_CONTAINS(haystack, needle)                                               \
     do {                                                                               \
         const char *h_ = (haystack);                                                   \

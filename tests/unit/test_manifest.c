@@ -37,6 +37,15 @@ static void sample(manifest *m) {
     m->total_documents = 5;
 }
 
+/* The sample's JSON, for checks on what is written (a static copy). */
+static const char *json_or_empty(const manifest *m) {
+    static char buf[8192];
+    char err[RAGD_ERR_LEN], *json = manifest_to_json(m, err);
+    snprintf(buf, sizeof(buf), "%s", json ? json : "");
+    mem_free(json);
+    return buf;
+}
+
 TEST(test_roundtrip) {
     manifest m, r;
     char err[RAGD_ERR_LEN];
@@ -58,6 +67,28 @@ TEST(test_roundtrip) {
     CHECK_EQ_INT(r.shards[1].store_bytes, 2001);
     CHECK(strcmp(r.shards[1].index_sha256, m.shards[1].index_sha256) == 0);
     CHECK_EQ_INT(r.total_chunks, 21);
+    CHECK_EQ_INT(r.precision[0], 0); /* not written for an embedder without one (nor by older builds) */
+    CHECK(strstr(json_or_empty(&m), "precision") == NULL);
+    manifest_clear(&m);
+    manifest_clear(&r);
+}
+
+TEST(test_precision_roundtrip) {
+    manifest m, r;
+    char err[RAGD_ERR_LEN];
+    sample(&m);
+    strcpy(m.precision, "bf16");
+    char *json = manifest_to_json(&m, err);
+    CHECK(json != NULL);
+    CHECK_CONTAINS(json, "\"precision\": \"bf16\"");
+    CHECK(manifest_parse(json, strlen(json), &r, err) == 0);
+    CHECK(strcmp(r.precision, "bf16") == 0);
+    char *at = strstr(json, "\"bf16\"");
+    memcpy(at, "\"int8\"", 6);
+    manifest_clear(&r);
+    CHECK(manifest_parse(json, strlen(json), &r, err) == -1);
+    CHECK_CONTAINS(err, "precision");
+    mem_free(json);
     manifest_clear(&m);
     manifest_clear(&r);
 }
@@ -136,6 +167,7 @@ TEST(test_save_load_file) {
 
 int main(void) {
     RUN(test_roundtrip);
+    RUN(test_precision_roundtrip);
     RUN(test_rejects_bad_values);
     RUN(test_rejects_bad_json);
     RUN(test_save_load_file);

@@ -4,6 +4,12 @@
  * ids and embeddings that sentence-transformers (PyTorch) produced with the
  * same model files; tests/reference/make_minilm_fixture.sh regenerates it.
  * Token ids must be identical; every vector must have cosine >= 0.9999.
+ *
+ * --precision bf16 on every bf16 kernel this CPU runs (AMX; AVX512_BF16
+ * forced with RAGD_MAX_CPU_ISA=avx512): every fixture vector within a
+ * cosine of 0.999 of the reference (issue 16 asks 0.98 at least, 0.995 on
+ * average; measured 0.9999), and with RAGD_MAX_CPU_ISA=generic (a CPU
+ * without the instructions) bf16 falls back to fp32, bit for bit.
  */
 #include <jansson.h>
 #include <math.h>
@@ -39,6 +45,7 @@ TEST(test_load) {
     CHECK(fixture != NULL);
     CHECK(json_array_size(json_object_get(fixture, "texts")) >= 60);
     embedder_opts o = embedder_opts_default();
+    o.precision = "fp32"; /* the reference's arithmetic; bf16 is checked below */
     emb = embedder_create("minilm", &o, err);
     if (!emb) printf("    %s (run make model)\n", err);
     CHECK(emb != NULL);
@@ -135,6 +142,7 @@ TEST(test_cls_pooling_matches_reference) {
     CHECK(fsio_write_file_durable(pool, cfg, strlen(cfg), err) == 0);
     embedder_opts o = embedder_opts_default();
     o.model_dir = tmpl;
+    o.precision = "fp32";
     embedder *cls = embedder_create("minilm", &o, err);
     if (!cls) printf("    %s\n", err);
     CHECK(cls != NULL);
@@ -175,6 +183,71 @@ TEST(test_single_equals_batched) {
     }
 }
 
+/* The fixture's texts through a minilm made with --precision prec under
+ * RAGD_MAX_CPU_ISA=isa (NULL: unset); the embedder is returned. */
+static embedder *embed_fixture_at(const char *prec, const char *isa, float *out, size_t n, const char **t) {
+    char err[RAGD_ERR_LEN];
+    if (isa) setenv("RAGD_MAX_CPU_ISA", isa, 1);
+    else unsetenv("RAGD_MAX_CPU_ISA");
+    embedder_opts o = embedder_opts_default();
+    o.precision = prec;
+    embedder *e = embedder_create("minilm", &o, err);
+    unsetenv("RAGD_MAX_CPU_ISA");
+    if (!e) printf("    %s\n", err);
+    if (e && embedder_embed(e, t, (int)n, out, err) != 0) printf("    %s\n", err), embedder_free(e), e = NULL;
+    return e;
+}
+
+TEST(test_bf16_matches_reference) {
+    CHECK(fixture && emb);
+    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
+    size_t n = json_array_size(texts), wi = 0;
+    const char **t = mem_alloc(sizeof(char *) * n);
+    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
+    float *out = mem_alloc(sizeof(float) * 384 * n), *fp32 = mem_alloc(sizeof(float) * 384 * n), one[384];
+    char err[RAGD_ERR_LEN];
+    CHECK(embedder_embed(emb, t, (int)n, fp32, err) == 0);
+    const char *isas[] = {NULL, "avx512"};
+    for (int k = 0; k < 2; k++) {
+        embedder *e = embed_fixture_at("bf16", isas[k], out, n, t);
+        CHECK(e != NULL);
+        if (!e) continue;
+        if (!strcmp(embedder_precision(e), "fp32")) { /* this CPU has no bf16 kernel at this level */
+            printf("    %s: no bf16 kernel on this CPU, skipped\n", isas[k] ? isas[k] : "amx");
+            embedder_free(e);
+            continue;
+        }
+        double worst = worst_cosine(out, vecs, n, &wi);
+        printf("    %s: worst cosine to the reference %.6f (text %zu)\n", embedder_kernel(e), worst, wi);
+        CHECK(worst >= 0.999);
+        CHECK_CONTAINS(embedder_model_id(e), "-bf16");
+        CHECK(strcmp(embedder_model_id(e), embedder_model_id(emb)) != 0);
+        /* alone == in the batch, to the bit, at bf16 too */
+        int same = 1;
+        for (size_t i = 0; i < n; i += 7) {
+            CHECK(embedder_embed(e, &t[i], 1, one, err) == 0);
+            same &= memcmp(one, out + i * 384, sizeof(one)) == 0;
+        }
+        CHECK(same);
+        embedder_free(e);
+    }
+    /* A CPU without bf16 instructions: fp32, the same bits and model id. */
+    embedder *e = embed_fixture_at("bf16", "generic", out, n, t);
+    CHECK(e != NULL);
+    if (e) {
+        CHECK_EQ_STR(embedder_kernel(e), "fp32");
+        CHECK_EQ_STR(embedder_precision(e), "fp32");
+        CHECK_EQ_STR(embedder_model_id(e), embedder_model_id(emb));
+        CHECK(memcmp(out, fp32, sizeof(float) * 384 * n) == 0);
+        embedder_free(e);
+    }
+    embedder_opts o = embedder_opts_default();
+    o.precision = "int4";
+    CHECK(embedder_create("minilm", &o, err) == NULL);
+    CHECK_CONTAINS(err, "expected fp32, bf16 or auto");
+    mem_free(t), mem_free(out), mem_free(fp32);
+}
+
 TEST(test_bad_model_folders) {
     char err[RAGD_ERR_LEN];
     embedder_opts o = embedder_opts_default();
@@ -189,6 +262,7 @@ int main(void) {
     RUN(test_vectors_match_reference);
     RUN(test_cls_pooling_matches_reference);
     RUN(test_single_equals_batched);
+    RUN(test_bf16_matches_reference);
     RUN(test_bad_model_folders);
     embedder_free(emb);
     wp_free(wp);

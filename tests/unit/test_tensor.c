@@ -4,6 +4,12 @@
  * in [-1, 1]; layernorm 1e-5; gelu 1e-6; attention 1e-5. They are loose
  * enough for float rounding and BLAS summation order, tight enough to catch
  * any indexing or stride mistake (those give errors of order 1).
+ *
+ * The bf16 kernels (every one this CPU runs: AMX, AVX512_BF16) are held to
+ * two bounds: against the reference on bf16-rounded operands, the fp32
+ * bound above (products of bf16 values are exact in fp32; only the sums
+ * round); against the fp32 reference on the original operands, 1e-2 x
+ * sqrt(in) (each operand off by at most 2^-9 relative).
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,79 +45,128 @@ static void copy(tensor *dst, const tensor *src) {
     for (int64_t r = 0; r < src->ne[1]; r++) memcpy(tensor_row(dst, r), tensor_row(src, r), sizeof(float) * (size_t)src->ne[0]);
 }
 
-/* One linear layer through tensor_linear (the packed panels) against the reference. */
-static float linear_error(int in, int out, int rows, int with_bias) {
+/* The kernels this CPU runs (fp32 always). */
+static tensor_kernel kernels[3];
+static int n_kernels;
+
+static void find_kernels(void) {
+    tensor_kernel all[] = {TENSOR_KERNEL_FP32, TENSOR_KERNEL_BF16_AVX512, TENSOR_KERNEL_BF16_AMX};
+    for (int i = 0; i < 3; i++) {
+        if (tensor_kernel_runs(all[i])) kernels[n_kernels++] = all[i];
+        else printf("    %s: not on this CPU, skipped\n", tensor_kernel_name(all[i]));
+    }
+}
+
+static void round_bf16(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = tensor_bf16_round(v[i]);
+}
+
+/* One linear layer through tensor_linear on kernel k against the
+ * reference: on the bf16-rounded operands when `rounded` (bf16 kernels),
+ * else on the operands as they are. */
+static float linear_error(tensor_kernel k, int in, int out, int rows, int with_bias, int rounded) {
     tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows), r = tensor_alloc(out, rows);
     float *w = malloc(sizeof(float) * (size_t)in * out), *b = calloc((size_t)out, sizeof(float));
     fill(&x);
     for (int i = 0; i < in * out; i++) w[i] = frand();
     for (int i = 0; with_bias && i < out; i++) b[i] = frand();
-    tensor_weight tw = tensor_weight_make(w, out, in);
+    tensor_weight tw = tensor_weight_make(k, w, out, in);
     tensor_linear(&x, &tw, with_bias ? b : NULL, &y);
+    if (rounded) round_bf16(x.data, (size_t)in * rows), round_bf16(w, (size_t)in * out);
     tensor_ref_linear(&x, w, b, &r);
     float d = max_diff(&y, &r);
     tensor_free(&x), tensor_free(&y), tensor_free(&r), free(w), free(b), tensor_weight_free(&tw);
     return d / sqrtf((float)in);
 }
 
-TEST(test_linear_against_reference) {
-    /* Rows around the register block (8), a few hundred (one long text) and
-     * a batch, outputs that fill panels and one that ends in a partial panel. */
-    int rows[] = {1, 2, 7, 8, 9, 37, 256, 257, 300, 1500};
-    int outs[] = {96, 40, 5};
+/* Rows around the register blocks (8; AMX: 16, 32) and chunks (128), a
+ * few hundred (one long text) and a batch, outputs that fill panels and
+ * ones that end in a partial panel; inputs that end in a partial tile. */
+static float linear_worst(tensor_kernel k, int rounded) {
+    int rows[] = {1, 2, 7, 8, 9, 16, 33, 37, 129, 256, 257, 300, 1500};
+    int outs[] = {96, 40, 5}, ins[] = {384, 100};
     float worst = 0;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         for (size_t j = 0; j < sizeof(outs) / sizeof(outs[0]); j++) {
-            float d = linear_error(384, outs[j], rows[i], (int)(i + j) % 2);
+            float d = linear_error(k, ins[(i + j) % 2 && rows[i] < 300], outs[j], rows[i], (int)(i + j) % 2, rounded);
             worst = d > worst ? d : worst;
         }
-    printf("    linear max error / sqrt(in): %.2g\n", worst);
-    CHECK(worst < 1e-4f);
-    CHECK(linear_error(3, 33, 4, 1) < 1e-4f); /* inner size smaller than a vector */
+    float small = linear_error(k, 3, 33, 4, 1, rounded); /* inner size smaller than a vector */
+    return small > worst ? small : worst;
 }
 
-static void linear_on_view(int rows) {
+TEST(test_linear_against_reference) {
+    for (int i = 0; i < n_kernels; i++) {
+        tensor_kernel k = kernels[i];
+        float exact = linear_worst(k, k != TENSOR_KERNEL_FP32);
+        printf("    %s: linear max error / sqrt(in): %.2g", tensor_kernel_name(k), exact);
+        CHECK(exact < 1e-4f);
+        if (k != TENSOR_KERNEL_FP32) {
+            float lossy = linear_worst(k, 0);
+            printf(" (on bf16-rounded operands); %.2g against fp32", lossy);
+            CHECK(lossy < 1e-2f);
+        }
+        printf("\n");
+    }
+}
+
+static void linear_on_view(tensor_kernel k, int rows) {
     tensor big = tensor_alloc(64, rows + 3), out = tensor_alloc(8, rows), ref = tensor_alloc(8, rows);
     fill(&big);
     tensor v = tensor_view(&big, 16, 32, 3, rows);
     float w[8 * 32], b[8];
     for (int i = 0; i < 8 * 32; i++) w[i] = frand();
     for (int i = 0; i < 8; i++) b[i] = frand();
-    tensor_weight tw = tensor_weight_make(w, 8, 32);
+    tensor_weight tw = tensor_weight_make(k, w, 8, 32);
     tensor_linear(&v, &tw, b, &out);
     tensor_ref_linear(&v, w, b, &ref);
     float d = max_diff(&out, &ref);
     tensor_free(&big), tensor_free(&out), tensor_free(&ref), tensor_weight_free(&tw);
-    CHECK(d < 1e-4f);
+    CHECK(d < (k == TENSOR_KERNEL_FP32 ? 1e-4f : 1e-2f * sqrtf(32)));
 }
 
 TEST(test_linear_rows_do_not_depend_on_each_other) {
-    /* A row's output is the same bits whatever rows it is computed with. */
+    /* A row's output is the same bits whatever rows it is computed with,
+     * on every kernel. */
     int in = 384, out = 70, rows = 300;
-    tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows);
-    float *w = malloc(sizeof(float) * (size_t)in * out), *b = malloc(sizeof(float) * (size_t)out);
-    fill(&x);
-    for (int i = 0; i < in * out; i++) w[i] = frand();
-    for (int i = 0; i < out; i++) b[i] = frand();
-    tensor_weight tw = tensor_weight_make(w, out, in);
-    tensor_linear(&x, &tw, b, &y);
-    int same = 1;
-    for (int r0 = 0; r0 < rows; r0 += 37) {
-        int n = r0 % 3 + 1; /* 1 to 3 rows at a time */
-        if (r0 + n > rows) n = rows - r0;
-        tensor xs = tensor_view(&x, 0, in, r0, n), ys = tensor_alloc(out, n);
-        tensor_linear(&xs, &tw, b, &ys);
-        for (int r = 0; r < n; r++)
-            same &= memcmp(tensor_row(&ys, r), tensor_row(&y, r0 + r), sizeof(float) * (size_t)out) == 0;
-        tensor_free(&ys);
+    for (int ki = 0; ki < n_kernels; ki++) {
+        tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows);
+        float *w = malloc(sizeof(float) * (size_t)in * out), *b = malloc(sizeof(float) * (size_t)out);
+        fill(&x);
+        for (int i = 0; i < in * out; i++) w[i] = frand();
+        for (int i = 0; i < out; i++) b[i] = frand();
+        tensor_weight tw = tensor_weight_make(kernels[ki], w, out, in);
+        tensor_linear(&x, &tw, b, &y);
+        int same = 1;
+        for (int r0 = 0; r0 < rows; r0 += 37) {
+            int n = r0 % 3 + 1; /* 1 to 3 rows at a time */
+            if (r0 + n > rows) n = rows - r0;
+            tensor xs = tensor_view(&x, 0, in, r0, n), ys = tensor_alloc(out, n);
+            tensor_linear(&xs, &tw, b, &ys);
+            for (int r = 0; r < n; r++)
+                same &= memcmp(tensor_row(&ys, r), tensor_row(&y, r0 + r), sizeof(float) * (size_t)out) == 0;
+            tensor_free(&ys);
+        }
+        tensor_free(&x), tensor_free(&y), free(w), free(b), tensor_weight_free(&tw);
+        CHECK(same);
     }
-    tensor_free(&x), tensor_free(&y), free(w), free(b), tensor_weight_free(&tw);
-    CHECK(same);
 }
 
 TEST(test_linear_on_strided_view) {
-    linear_on_view(5);
-    linear_on_view(356);
+    for (int i = 0; i < n_kernels; i++) {
+        linear_on_view(kernels[i], 5);
+        linear_on_view(kernels[i], 356);
+    }
+}
+
+TEST(test_bf16_rounding) {
+    /* Nearest, ties to even, on the 16 bits kept. */
+    CHECK(tensor_bf16_round(1.0f) == 1.0f);
+    CHECK(tensor_bf16_round(1.0f + 1.0f / 256) == 1.0f);            /* a tie: to even (down) */
+    CHECK(tensor_bf16_round(1.0f + 3.0f / 256) == 1.0f + 4.0f / 256); /* a tie: to even (up) */
+    CHECK(tensor_bf16_round(1.0f + 1.0f / 128 + 1.0f / 1024) == 1.0f + 1.0f / 128);
+    CHECK(tensor_bf16_round(-3.0f) == -3.0f);
+    CHECK(isnan(tensor_bf16_round(NAN)));
 }
 
 TEST(test_fused_epilogues) {
@@ -204,7 +259,9 @@ TEST(test_exp_and_erf_against_libm) {
 }
 
 int main(void) {
+    find_kernels();
     RUN(test_exp_and_erf_against_libm);
+    RUN(test_bf16_rounding);
     RUN(test_linear_against_reference);
     RUN(test_linear_rows_do_not_depend_on_each_other);
     RUN(test_linear_on_strided_view);
