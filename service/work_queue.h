@@ -4,7 +4,8 @@
  * upstream, waiting for a reload): they park the connection and queue a
  * job here, so /health and /ready are answered at once however slow the
  * work is (security review finding 3). The queue is bounded: a push that
- * finds it full fails at once and the caller answers 503 with
+ * finds every worker busy (or about to be) and max_queued jobs waiting
+ * fails at once and the caller answers 503 with
  * Retry-After instead of letting latency grow without limit.
  *
  *     work_queue *q = work_queue_new(4, 512);
@@ -18,7 +19,8 @@ typedef struct work_queue work_queue;
 
 work_queue *work_queue_new(int threads, int max_queued);
 
-/* Queue fn(arg); 0, or -1 if the queue is full or stopping (fn not run). */
+/* Queue fn(arg); 0, or -1 if threads + max_queued jobs are already in (or
+ * the queue is stopping): fn not run. */
 int work_queue_push(work_queue *q, void (*fn)(void *), void *arg);
 
 /* Jobs waiting (not yet running) and jobs running. */

@@ -1,4 +1,4 @@
-/* test_work_queue.c - request workers: every queued job runs once, a full queue refuses at once, free drains */
+/* test_work_queue.c - request workers: every queued job runs once, a full queue refuses at once, capacity is workers + queue, free drains */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -56,8 +56,33 @@ TEST(test_full_queue_refuses) {
     CHECK_EQ_INT(atomic_load(&ran), 5);
 }
 
+/* Jobs pushed faster than the workers wake up are admitted up to every
+ * worker plus the queue (the scheduler may run the workers late: a loaded
+ * machine must not shrink the service's capacity), and never more. */
+TEST(test_capacity_is_workers_plus_queue) {
+    atomic_store(&ran, 0);
+    gate_open = 0, blocked = 0;
+    work_queue *q = work_queue_new(2, 3);
+    for (int i = 0; i < 5; i++) CHECK(work_queue_push(q, hold, NULL) == 0); /* no waiting for the workers */
+    CHECK(work_queue_push(q, hold, NULL) == -1);
+    pthread_mutex_lock(&gate_mu);
+    while (blocked < 2) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    int queued, running;
+    work_queue_depth(q, &queued, &running);
+    CHECK(queued == 3 && running == 2);
+    CHECK(work_queue_push(q, hold, NULL) == -1); /* still full once they run */
+    pthread_mutex_lock(&gate_mu);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    work_queue_free(q);
+    CHECK_EQ_INT(atomic_load(&ran), 5);
+}
+
 int main(void) {
     RUN(test_every_job_runs_once);
     RUN(test_full_queue_refuses);
+    RUN(test_capacity_is_workers_plus_queue);
     return test_summary("work_queue");
 }
