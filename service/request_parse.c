@@ -1,6 +1,8 @@
 /* request_parse.c - API requests parsed into values, or an error value; no I/O */
 #include "request_parse.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "err.h"
 #include "filter.h"
 #include "fusion.h"
+#include "manifest.h"
 #include "mem.h"
 #include "text_extract.h"
 #include "utf8.h"
@@ -276,6 +279,26 @@ static const char *unknown_key(json_t *obj, const char *const *known, int meta) 
     return NULL;
 }
 
+/* "vector": 1 to MANIFEST_MAX_DIM finite numbers that fit a float, into
+ * r->vector. Its dimension and norm are checked against the index at
+ * search time (search_run), which knows them. */
+static int parse_vector(json_t *v, search_request *r, api_error *e) {
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (n < 1 || n > MANIFEST_MAX_DIM)
+        return fail(e, 400, "invalid_vector", "\"vector\" must be an array of 1 to %d numbers", MANIFEST_MAX_DIM);
+    r->vector = mem_alloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, i);
+        double d = json_is_number(x) ? json_number_value(x) : NAN;
+        if (!isfinite(d) || fabs(d) > FLT_MAX)
+            return fail(e, 400, "invalid_vector", "\"vector\"[%zu] must be a finite number within float range", i);
+        r->vector[i] = (float)d;
+    }
+    r->q.vector = r->vector;
+    r->q.vector_dim = (int)n;
+    return 0;
+}
+
 int parse_search_json(const search_limits *l, const char *body, size_t len, search_request *r, api_error *e) {
     memset(r, 0, sizeof(*r));
     json_error_t jerr;
@@ -285,19 +308,19 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
                     jerr.column);
     r->root = root;
     if (!json_is_object(root)) return fail(e, 400, "invalid_json", "body must be a JSON object");
-    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", NULL};
+    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", "vector", NULL};
     static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", "source",
                                           "modified_after", "modified_before", NULL};
     json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
     json_t *filter = json_object_get(root, "filter");
     json_t *mode = json_object_get(root, "mode"), *fusion = json_object_get(root, "fusion");
-    json_t *alpha = json_object_get(root, "alpha");
+    json_t *alpha = json_object_get(root, "alpha"), *vec = json_object_get(root, "vector");
     const char *bad;
     char name[80];
     if ((bad = unknown_key(root, fields, 0))) {
         quote(name, sizeof(name), bad, strlen(bad), 60);
-        return fail(e, 400, "unknown_field", "unknown field \"%s\" (known: query, k, filter, mode, fusion, alpha)",
-                    name);
+        return fail(e, 400, "unknown_field",
+                    "unknown field \"%s\" (known: query, vector, k, filter, mode, fusion, alpha)", name);
     }
     if (json_is_object(filter) && (bad = unknown_key(filter, filters, 1))) {
         quote(name, sizeof(name), bad, strlen(bad), 60);
@@ -310,29 +333,46 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
     if (fusion && !json_is_string(fusion)) return fail(e, 400, "invalid_mode", "\"fusion\" must be a string");
     if (alpha && !json_is_number(alpha)) return fail(e, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
     double a = alpha ? json_number_value(alpha) : 0;
-    if (search_options(l, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
+    /* A vector alone searches in mode vector unless the request names a mode. */
+    search_limits lv = *l;
+    if (vec && !q) lv.default_mode = MODE_VECTOR;
+    if (search_options(&lv, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
                        fusion ? json_string_value(fusion) : NULL, fusion ? json_string_length(fusion) : 0,
                        alpha ? &a : NULL, sq, emsg, sizeof(emsg)) != 0)
         return fail(e, 400, strstr(emsg, "alpha") && !strstr(emsg, "apply") ? "invalid_alpha" : "invalid_mode", "%s",
                     emsg);
-    if (!json_is_string(q)) return fail(e, 400, "missing_query", "\"query\" must be a string");
+    if (vec) {
+        if (parse_vector(vec, r, e) != 0) return -1;
+        if (sq->mode == MODE_KEYWORD)
+            return fail(e, 400, "invalid_mode", "\"vector\" applies to modes \"vector\" and \"hybrid\", not \"keyword\"");
+        if (sq->mode == MODE_HYBRID && !q)
+            return fail(e, 400, "missing_query", "mode \"hybrid\" needs \"query\" text for its keyword list "
+                        "besides \"vector\"");
+    }
+    if (!json_is_string(q) && !(vec && !q))
+        return fail(e, 400, "missing_query", "\"query\" must be a string (or send \"vector\")");
     if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > l->max_k))
         return fail(e, 400, "invalid_k", "\"k\" must be an integer from 1 to %d", l->max_k);
     char fmsg[200];
     if (filter && parse_filter(filter, &sq->filter, fmsg, sizeof(fmsg)) != 0)
         return fail(e, 400, "invalid_filter", "%s", fmsg);
+    sq->k = k ? (int)json_integer_value(k) : l->default_k;
+    if (!q) {
+        sq->text = "";
+        return 0;
+    }
     const char *text = json_string_value(q);
     size_t tlen = json_string_length(q);
     if (check_text(l, text, tlen, 0, e) != 0) return -1;
     sq->text = text;
     sq->len = tlen;
     if (blank(text, tlen)) return fail(e, 400, "empty_query", "query is empty");
-    sq->k = k ? (int)json_integer_value(k) : l->default_k;
     return 0;
 }
 
 void search_request_clear(search_request *r) {
     json_decref(r->root);
+    mem_free(r->vector);
     memset(r, 0, sizeof(*r));
 }
 

@@ -51,6 +51,7 @@ typedef struct query_arg {
 typedef struct search_request {
     search_query q; /* text, k, filter, mode, fusion, alpha (tenant is the caller's) */
     json_t *root;   /* a POST body the strings in q point into; owned */
+    float *vector;  /* POST "vector": q.vector points here; owned */
     int empty;      /* the seed route's empty query: answered 200 with no results */
 } search_request;
 

@@ -2,6 +2,7 @@
 #include "search.h"
 #include "clock.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
@@ -439,6 +440,32 @@ static int search_and_store(search_ctx *x) {
     return SEARCH_OK;
 }
 
+/* The caller's vector as the query vector: the index's dimension, and
+ * unit length where the index's vectors are (cosine by inner product). */
+static int given_vector(search_ctx *x) {
+    const search_query *q = x->q;
+    const manifest *m = &x->lv->v->m;
+    if (q->vector_dim != x->dim) {
+        err_set(x->err, "\"vector\" has %d values; index version %s holds %d-dimensional vectors (%s)", q->vector_dim,
+                m->version_id, x->dim, m->model_id);
+        return SEARCH_BAD_VECTOR;
+    }
+    double ss = 0;
+    for (int i = 0; i < x->dim; i++) ss += (double)q->vector[i] * q->vector[i];
+    float scale = 1.0f;
+    if (m->normalized) {
+        if (!(ss > 0) || !isfinite(ss)) {
+            err_set(x->err, "\"vector\" has length %g; this index compares unit vectors (cosine), so it must be "
+                    "non-zero and finite", sqrt(ss));
+            return SEARCH_BAD_VECTOR;
+        }
+        scale = (float)(1.0 / sqrt(ss));
+    }
+    for (int i = 0; i < x->dim; i++) x->qv[i] = q->vector[i] * scale;
+    x->have_vec = 1;
+    return SEARCH_OK;
+}
+
 int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
     memset(r, 0, sizeof(*r));
     r->cache = CACHE_BYPASS;
@@ -468,7 +495,12 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     x.key = x.semantic && s->key && strcmp(embedder_model_id(s->key), embedder_model_id(lv->e)) != 0 ? s->key
                                                                                                     : NULL;
     x.kdim = x.key ? embedder_dim(x.key) : x.dim;
-    if (tier_exact(&x)) {
+    if (q->vector) {
+        status = given_vector(&x);
+        if (status == SEARCH_OK &&
+            search_fresh(s, lv, q, x.qv, 1, x.depth, x.hits, &x.n, r, err) != RAGD_OK)
+            status = SEARCH_FAILED;
+    } else if (tier_exact(&x)) {
         status = SEARCH_OK;
     } else {
         x.semantic = x.semantic && x.cst != CACHE_BYPASS;

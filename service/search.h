@@ -44,6 +44,8 @@ typedef struct search_query {
     int mode;               /* enum search_mode */
     float alpha;            /* hybrid, convex fusion: weight of the vector list, 0..1 */
     int fusion;             /* hybrid: enum fusion_method */
+    const float *vector;    /* the caller's query vector (not embedded here), or NULL */
+    int vector_dim;         /* its length: must equal the index's dimension */
 } search_query;
 
 typedef struct search_hit {
@@ -84,12 +86,17 @@ enum search_status {
     SEARCH_NOT_READY = 1,
     SEARCH_FAILED = 2,
     SEARCH_BAD_REQUEST = 3,      /* the mode needs a keyword index this version lacks */
-    SEARCH_FILTER_UNAVAILABLE = 4 /* the filter needs what this version's stores lack */
+    SEARCH_FILTER_UNAVAILABLE = 4, /* the filter needs what this version's stores lack */
+    SEARCH_BAD_VECTOR = 5          /* the caller's vector does not fit this version (dimension, zero) */
 };
 
 /* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded),
- * SEARCH_BAD_REQUEST (the mode needs a keyword index this version lacks)
- * or SEARCH_FAILED (embedder or index error), with err set. */
+ * SEARCH_BAD_REQUEST (the mode needs a keyword index this version lacks),
+ * SEARCH_FILTER_UNAVAILABLE, SEARCH_BAD_VECTOR (q->vector's dimension is
+ * not the version's, or it is zero where the index is normalised) or
+ * SEARCH_FAILED (embedder or index error), with err set. A query given
+ * as a vector is searched as given (normalised like the index's vectors)
+ * and bypasses the cache, whose keys are texts. */
 int search_run(searcher *s, const search_query *q, search_result *r, char *err);
 
 void search_result_clear(search_result *r);

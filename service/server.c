@@ -309,6 +309,7 @@ static void answer_search(server *srv, request *rq, const search_query *q, int c
     if (st == SEARCH_NOT_READY) return reply_error(&rq->out, 503, "not_ready", err);
     if (st == SEARCH_BAD_REQUEST) return reply_error(&rq->out, 400, "mode_unavailable", err);
     if (st == SEARCH_FILTER_UNAVAILABLE) return reply_error(&rq->out, 400, "filter_unavailable", err);
+    if (st == SEARCH_BAD_VECTOR) return reply_error(&rq->out, 400, "invalid_vector", err);
     if (st != SEARCH_OK) {
         search_result_clear(&r);
         if (deadline_expired()) return reply_error_retry(&rq->out, 504, "deadline_exceeded", err, "1");

@@ -4,13 +4,16 @@
  * /v1/search JSON body, or the seed route's GET /?query=. Arguments are
  * the rest split at '&' and the first '=' (libmicrohttpd hands them over
  * decoded, so any byte, NUL included, may appear in a key or value).
- * Checked: a parsed request is within every limit; an error is a 4xx
+ * Checked: a parsed request is within every limit (a "vector" has 1 to
+ * MANIFEST_MAX_DIM finite floats and never goes with mode keyword); an error is a 4xx
  * with a code and a message that is valid UTF-8 (messages quote client
  * bytes).
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "manifest.h"
 #include "mem.h"
 #include "request_parse.h"
 #include "utf8.h"
@@ -61,9 +64,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         rc = kind == 0 ? parse_search_args(&L, args, nargs, &r, &e) : parse_compat_args(&L, args, nargs, &r, &e);
     }
     if (rc == 0 && !r.empty) {
-        if (!r.q.text || r.q.len == 0 || r.q.len > L.max_query_bytes || !utf8_valid(r.q.text, r.q.len) ||
-            memchr(r.q.text, '\0', r.q.len))
+        /* text, unless a vector alone searches in mode vector */
+        int text_optional = r.q.vector && r.q.mode == MODE_VECTOR;
+        if (!r.q.text || (r.q.len == 0 && !text_optional) || r.q.len > L.max_query_bytes ||
+            !utf8_valid(r.q.text, r.q.len) || memchr(r.q.text, '\0', r.q.len))
             __builtin_trap();
+        if (r.q.vector) {
+            if (kind != 1 || r.q.vector_dim < 1 || r.q.vector_dim > MANIFEST_MAX_DIM || r.q.mode == MODE_KEYWORD)
+                __builtin_trap();
+            for (int i = 0; i < r.q.vector_dim; i++)
+                if (!isfinite(r.q.vector[i])) __builtin_trap();
+        }
         if (r.q.k < 1 || r.q.k > L.max_k || !(r.q.alpha >= 0 && r.q.alpha <= 1)) __builtin_trap();
         if (r.q.filter.n_meta < 0 || r.q.filter.n_meta > FILTER_MAX_META) __builtin_trap();
         if (r.q.filter.url_prefix && strlen(r.q.filter.url_prefix) > FILTER_MAX_BYTES) __builtin_trap();

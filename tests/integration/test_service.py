@@ -77,6 +77,53 @@ def test_search_matches_brute_force():
         assert set(got["results"][0]) == {"id", "score", "text", "url", "title", "headings"}
 
 
+def embed(text):
+    r = harness.run([os.path.join(harness.BIN, "ragd-index"), "embed", "--embedder", "hash"], input=text + "\n")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_search_by_vector():
+    """POST /v1/search {"vector": [...]}: the caller's vector ranks exactly
+    as the service's own embedding of the same text; it is normalised like
+    the index's vectors, bypasses the cache, and a vector that does not fit
+    the index is a 400."""
+    rnd = random.Random(5)
+    for i in range(4):
+        q = " ".join(rnd.choice(harness.WORDS) for _ in range(4))
+        v = embed(q)
+        by_text = body_json(SRV.post("/v1/search", json.dumps({"query": q, "k": 10, "mode": "vector"})))
+        by_vec = body_json(SRV.post("/v1/search", json.dumps({"vector": v, "k": 10})))
+        assert by_vec["mode"] == "vector" and by_vec["cache"] == "bypass", by_vec
+        assert [r["id"] for r in by_vec["results"]] == [r["id"] for r in by_text["results"]], q
+        for a, b in zip(by_vec["results"], by_text["results"]):
+            assert abs(a["score"] - b["score"]) < 1e-5
+        assert by_vec["timings"]["embed_ms"] == 0
+        # Scaled by 7: the same ranking and scores (the index compares unit vectors).
+        scaled = body_json(SRV.post("/v1/search", json.dumps({"vector": [x * 7 for x in v], "k": 10})))
+        assert [(r["id"], round(r["score"], 5)) for r in scaled["results"]] == \
+            [(r["id"], round(r["score"], 5)) for r in by_vec["results"]]
+        # With text too, hybrid takes its vector list from "vector" and its keyword list from the text.
+        hyb = body_json(SRV.post("/v1/search", json.dumps({"query": q, "vector": v, "k": 5, "mode": "hybrid"})))
+        assert hyb["mode"] == "hybrid" and len(hyb["results"]) == 5
+        same = body_json(SRV.post("/v1/search", json.dumps({"query": q, "k": 5, "mode": "hybrid"})))
+        assert [r["id"] for r in hyb["results"]] == [r["id"] for r in same["results"]]
+        # A filter applies to vector queries as to text ones.
+        flt = body_json(SRV.post("/v1/search", json.dumps({"vector": v, "k": 10, "filter": {"url_prefix": "file:///nowhere/"}})))
+        assert flt["results"] == []
+    dim = len(embed("x"))
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.1] * (dim - 1)})), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.0] * dim})), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": []})), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": "0.1,0.2"})), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.1] * (dim - 1) + ["x"]})), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", '{"vector": [1e39]}'), 400, "invalid_vector")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.1] * dim, "mode": "keyword", "query": "a"})), 400,
+                 "invalid_mode")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.1] * dim, "mode": "hybrid"})), 400, "missing_query")
+    expect_error(SRV.post("/v1/search", json.dumps({"vector": [0.1] * dim, "query": 5})), 400, "missing_query")
+
+
 def test_filter_by_url_prefix():
     prefix = "file://" + os.path.realpath(CORPUS) + "/doc01"
     got = body_json(SRV.post("/v1/search", json.dumps({"query": "alpha bravo", "k": 5, "filter": {"url_prefix": prefix}})))

@@ -1,5 +1,9 @@
 /* test_request_parse.c - request parsers: GET, POST and the seed route share their rules; errors are values */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "embedder.h"
+#include "manifest.h"
 #include "request_parse.h"
 #include "test.h"
 
@@ -96,6 +100,41 @@ TEST(test_parsed_values) {
     CHECK(!strcmp(get_code("q=a&mode=fuzzy", &e), "invalid_mode"));
 }
 
+TEST(test_vector_body) {
+    search_request r;
+    api_error e;
+    /* a vector alone: mode vector, no text, the values as floats */
+    const char *body = "{\"vector\": [0.5, -1, 2e-3], \"k\": 3}";
+    CHECK(parse_search_json(&L, body, strlen(body), &r, &e) == 0);
+    CHECK(r.q.vector && r.q.vector_dim == 3 && r.q.vector[0] == 0.5f && r.q.vector[1] == -1.0f &&
+          r.q.vector[2] == 2e-3f && r.q.mode == MODE_VECTOR && r.q.len == 0 && r.q.k == 3);
+    search_request_clear(&r);
+    CHECK(r.vector == NULL);
+    /* with text: the server's default mode (hybrid), the text kept for the keyword list */
+    body = "{\"vector\": [1], \"query\": \"hi\"}";
+    CHECK(parse_search_json(&L, body, strlen(body), &r, &e) == 0);
+    CHECK(r.q.mode == MODE_HYBRID && r.q.len == 2 && r.q.vector_dim == 1);
+    search_request_clear(&r);
+    CHECK(!strcmp(post_code("{\"vector\": []}", &e), "invalid_vector"));
+    CHECK(!strcmp(post_code("{\"vector\": {}}", &e), "invalid_vector"));
+    CHECK(!strcmp(post_code("{\"vector\": [1, null]}", &e), "invalid_vector"));
+    CHECK_CONTAINS(e.message, "[1]");
+    CHECK(!strcmp(post_code("{\"vector\": [1, \"2\"]}", &e), "invalid_vector"));
+    CHECK(!strcmp(post_code("{\"vector\": [1e39]}", &e), "invalid_vector")); /* beyond float */
+    CHECK(!strcmp(post_code("{\"vector\": [1], \"mode\": \"keyword\", \"query\": \"a\"}", &e), "invalid_mode"));
+    CHECK(!strcmp(post_code("{\"vector\": [1], \"mode\": \"hybrid\"}", &e), "missing_query"));
+    CHECK(!strcmp(post_code("{\"vector\": [1], \"query\": \" \"}", &e), "empty_query"));
+    CHECK(!strcmp(post_code("{\"vector\": [1], \"alpha\": 0.3}", &e), "invalid_mode")); /* alpha needs hybrid */
+    /* more values than any index has */
+    size_t n = 2 + 2 * (MANIFEST_MAX_DIM + 1) + 1;
+    char *big = malloc(n + 32);
+    size_t o = (size_t)sprintf(big, "{\"vector\": [");
+    for (int i = 0; i <= MANIFEST_MAX_DIM; i++) o += (size_t)sprintf(big + o, i ? ",1" : "1");
+    sprintf(big + o, "]}");
+    CHECK(!strcmp(post_code(big, &e), "invalid_vector"));
+    free(big);
+}
+
 TEST(test_seed_route) {
     query_arg a[REQUEST_MAX_ARGS + 1];
     static char store[2 * (REQUEST_MAX_ARGS + 1)][64];
@@ -165,6 +204,7 @@ TEST(test_embeddings_body) {
 int main(void) {
     RUN(test_get_and_post_share_rules);
     RUN(test_parsed_values);
+    RUN(test_vector_body);
     RUN(test_seed_route);
     RUN(test_bytes_that_are_not_text);
     RUN(test_embeddings_body);
