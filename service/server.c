@@ -656,7 +656,13 @@ server *server_start(const server_opts *o, searcher *s, key_file *keys, char *er
     srv->wq = work_queue_new(o->threads > 0 ? o->threads : 1, o->max_queued > 0 ? o->max_queued : 1);
     /* libmicrohttpd's threads only move bytes and answer the cheap
      * routes; two keep probes answered while one is busy writing. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+    /* poll(), not epoll: with epoll, MHD_quiesce_daemon() (at shutdown)
+     * races a pool thread removing the listen FD from its epoll set and
+     * libmicrohttpd aborts the process ("Failed to remove listen FD from
+     * epoll set", 0.9.75; seen in CI on SIGTERM). With poll() quiescing
+     * is a message over the ITC channel. The daemon takes at most 1,024
+     * connections, split over the pool's threads: few enough for poll(). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
     srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
