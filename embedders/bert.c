@@ -351,15 +351,15 @@ static int weights_digest(const char *path, char out[SHA256_HEX_LEN + 1], char *
     return RAGD_OK;
 }
 
-/* --precision: auto (the default: bf16 where the CPU has AMX, the one bf16
- * kernel measured faster than fp32, else fp32; docs/embedders.md), fp32,
- * or bf16.
+/* --precision: auto (the default: bf16 where this CPU's bf16 kernel was
+ * measured faster than fp32, tensor_bf16_faster(), else fp32;
+ * docs/embedders.md), fp32, or bf16.
  * bf16 on a CPU without a bf16 kernel runs the fp32 kernel, and the model
  * id then says fp32: the id names the vectors, not the request. */
 static int parse_precision(const char *s, tensor_precision *p, char *err) {
     if (!strcmp(s ? s : "auto", "fp32")) *p = TENSOR_FP32;
     else if (!strcmp(s ? s : "auto", "bf16")) *p = TENSOR_BF16;
-    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_kernel_for(TENSOR_BF16) == TENSOR_KERNEL_BF16_AMX ? TENSOR_BF16 : TENSOR_FP32;
+    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_bf16_faster() ? TENSOR_BF16 : TENSOR_FP32;
     else return err_set(err, "precision \"%s\": expected fp32, bf16 or auto", s);
     return RAGD_OK;
 }

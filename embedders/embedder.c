@@ -142,8 +142,8 @@ void embedder_set_blas_threads(int n) {
 }
 
 const char *embedder_cli_help(void) {
-    return "  --precision P          minilm: auto (default: bf16 where the CPU has AMX, else\n"
-           "                         fp32), fp32, or bf16 (weights and inputs of the products\n"
+    return "  --precision P          minilm: auto (default: bf16 where it is faster: AMX, or\n"
+           "                         AVX512_BF16 on AMD; else fp32), fp32, or bf16 (weights and inputs of the products\n"
            "                         in bfloat16, fp32 sums); serving: the index's unless given\n"
            "  --openai-url URLS      openai embedder: base URLs (\"http://host/v1\"), comma-separated,\n"
            "                         tried in order (failover)\n"

@@ -175,10 +175,12 @@ VEC_CLONES static void scale_row(float *p, int64_t n, float f) {
 /* ---- kernel choice ---- */
 
 static int cpu_cap; /* what the CPU has: 0 generic, 1 AVX512_BF16, 2 also AMX */
+static int cpu_amd;
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
 static void cpu_probe(void) {
     cpu_cap = bf16_cpu_amx() ? 2 : bf16_cpu_avx512() ? 1 : 0;
+    cpu_amd = cpu_cap && bf16_cpu_amd();
 }
 
 /* The CPU's level under RAGD_MAX_CPU_ISA, read on every call (a test may
@@ -197,6 +199,11 @@ tensor_kernel tensor_kernel_for(tensor_precision p) {
     if (p == TENSOR_BF16 && level == 2) return TENSOR_KERNEL_BF16_AMX;
     if (p == TENSOR_BF16 && level == 1) return TENSOR_KERNEL_BF16_AVX512;
     return TENSOR_KERNEL_FP32;
+}
+
+int tensor_bf16_faster(void) {
+    int level = cpu_level();
+    return level == 2 || (level == 1 && cpu_amd);
 }
 
 int tensor_kernel_runs(tensor_kernel k) {

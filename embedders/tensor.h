@@ -56,6 +56,13 @@ const char *tensor_precision_name(tensor_precision p); /* "fp32", "bf16" */
 tensor_precision tensor_kernel_precision(tensor_kernel k);
 int tensor_kernel_runs(tensor_kernel k); /* 1 if this CPU (under RAGD_MAX_CPU_ISA) runs k */
 
+/* 1 where this CPU's bf16 kernel was measured faster than fp32 (what
+ * --precision auto follows; docs/embedders.md): AMX tiles (Intel Sapphire
+ * Rapids on), or AVX512_BF16 on AMD (Zen 4 on), whose VDPBF16PS keeps
+ * pace with its FMAs. Not AVX512_BF16 alone on Intel: 0.6-0.7x fp32 on
+ * Sapphire Rapids with AMX turned off. */
+int tensor_bf16_faster(void);
+
 /* A linear layer's weight: W (out x in, row-major: PyTorch's nn.Linear
  * layout) as loaded, plus a copy packed for the kernel. For fp32 the
  * packed copy is a run of panels of TENSOR_PANEL outputs; a panel holds

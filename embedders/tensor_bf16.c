@@ -163,6 +163,12 @@ int bf16_cpu_avx512(void) {
     return (a >> 5) & 1; /* CPUID.(7,1):EAX[5] = AVX512_BF16 */
 }
 
+int bf16_cpu_amd(void) {
+    unsigned a, v[3];
+    __asm__("cpuid" : "=a"(a), "=b"(v[0]), "=c"(v[2]), "=d"(v[1]) : "a"(0), "c"(0));
+    return !memcmp(v, "AuthenticAMD", 12);
+}
+
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
 
@@ -415,6 +421,10 @@ void bf16_linear(const tensor *x, const tensor_weight *w, const float *b, tensor
 #else /* not x86-64: no bf16 kernels; tensor_kernel_for never picks them */
 
 int bf16_cpu_avx512(void) {
+    return 0;
+}
+
+int bf16_cpu_amd(void) {
     return 0;
 }
 

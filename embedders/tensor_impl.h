@@ -8,6 +8,7 @@
  * tile state), packed sizes, packing, and y = x W^T (+ b). */
 int bf16_cpu_avx512(void);
 int bf16_cpu_amx(void);
+int bf16_cpu_amd(void); /* CPUID vendor AuthenticAMD */
 size_t bf16_weight_bytes(tensor_kernel k, int64_t out, int64_t in);
 void bf16_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, void *mem);
 void bf16_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y);

@@ -107,8 +107,17 @@ def test_switching_precision_reembeds():
         assert rep["chunks"]["embedded"] == len(DOCS), rep["chunks"]
 
 
+def cpu_vendor():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
 def test_default_is_auto():
-    """auto (the default) is bf16 exactly where the CPU has AMX."""
+    """auto (the default) is bf16 exactly where the bf16 kernel is the
+    faster one: AMX, or AVX512_BF16 on AMD."""
     r = harness.run([harness.binary("ragd-serve"), "--help"])
     assert "auto (default" in r.stdout, r.stdout
     _, m = build(os.path.join(WORK, "default"))
@@ -118,7 +127,13 @@ def test_default_is_auto():
         kernel = json.loads(s.get("/v1/index")[2])["embedder"]["query"]["kernel"]
     finally:
         s.close()
-    assert m["embedder"]["precision"] == ("bf16" if kernel == "bf16-amx" else "fp32"), (m, kernel)
+    faster = kernel == "bf16-amx" or (kernel == "bf16-avx512" and cpu_vendor() == "AuthenticAMD")
+    assert m["embedder"]["precision"] == ("bf16" if faster else "fp32"), (m, kernel, cpu_vendor())
+    # Capped to AVX-512 (no AMX), auto follows the vendor: bf16 on AMD, fp32 on Intel.
+    env = dict(os.environ, RAGD_MAX_CPU_ISA="avx512")
+    if kernel in ("bf16-amx", "bf16-avx512"):
+        _, m = build(os.path.join(WORK, "avx512-auto"), env=env)
+        assert m["embedder"]["precision"] == ("bf16" if cpu_vendor() == "AuthenticAMD" else "fp32"), m
 
 
 def test_index_without_precision_is_queried_at_fp32():
@@ -144,7 +159,7 @@ def test_cpu_without_bf16_builds_fp32():
     out = os.path.join(WORK, "generic")
     _, m = build(out, "--precision", "bf16", env=env)
     assert m["embedder"]["precision"] == "fp32" and not m["embedder"]["model_id"].endswith("-bf16"), m
-    # auto picks bf16 only with AMX: never without the instructions
+    # auto never picks bf16 without the instructions
     _, m = build(os.path.join(WORK, "generic-auto"), "--precision", "auto", env=env)
     assert m["embedder"]["precision"] == "fp32", m
 
