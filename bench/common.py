@@ -28,6 +28,19 @@ def run(args, **kw):
     return r
 
 
+def wrk(url, conns, seconds, *script_args):
+    """wrk with bench/wrk_queries.lua (2 threads at most): its RESULT line, plus qps, p50/p99 in ms and the command."""
+    args = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", "%ds" % seconds, "--timeout", "10s", "-s",
+            os.path.join(ROOT, "bench", "wrk_queries.lua"), url, "--"] + [str(a) for a in script_args]
+    r = run(args)
+    res = json.loads(r.stdout.split("RESULT ", 1)[1])
+    res["qps"] = res["requests"] / res["seconds"]
+    res["p50_ms"] = res["percentiles_us"]["50"] / 1000
+    res["p99_ms"] = res["percentiles_us"]["99"] / 1000
+    res["command"] = " ".join(args)
+    return res
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,6 +23,9 @@ Sections (each records its command lines, versions and inputs):
   guard     the semantic cache's guard on STS-benchmark dev pairs (tuned on
             one half, reported on the other): wrong-hit rate against hit
             rate, threshold alone vs threshold + guard (bench/sts_curve.py)
+  peers     ragd against Chroma (its own server, same vectors, texts and
+            HNSW parameters): recall@10 and wrk QPS/p99 at 1 and 16
+            connections, vector in and text in; ingest time (bench/peers.py)
   indexing-minilm  the same with the minilm encoder (about 6 minutes; only
             when named: python3 bench/run.py indexing-minilm)
 Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
@@ -44,12 +47,14 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import peers  # noqa: E402
 import smart_collection  # noqa: E402
 import remote_model  # noqa: E402
 import sts_curve  # noqa: E402
 
 IDX = os.path.join(common.BIN, "ragd-index")
 VENV = os.environ.get("SEED_VENV", os.path.join(common.ROOT, "build", "bench-venv"))
+CHROMA_VENV = os.environ.get("CHROMA_VENV", os.path.join(common.ROOT, "build", "chroma-venv"))
 PY = os.path.join(VENV, "bin", "python")
 MODEL = os.path.join(common.ROOT, "models", "all-MiniLM-L6-v2")
 DOCS = "/usr/share/doc/python3.11/html"
@@ -91,16 +96,7 @@ def build(out, source, *extra):
 
 
 def wrk(url, queries, path, param, extra, conns, seconds=None):
-    seconds = seconds or WRK_SECONDS
-    args = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", "%ds" % seconds, "--timeout", "10s", "-s",
-            os.path.join(common.ROOT, "bench", "wrk_queries.lua"), url, "--", queries, path, param, extra]
-    r = common.run(args)
-    res = json.loads(r.stdout.split("RESULT ", 1)[1])
-    res["qps"] = res["requests"] / res["seconds"]
-    res["p50_ms"] = res["percentiles_us"]["50"] / 1000
-    res["p99_ms"] = res["percentiles_us"]["99"] / 1000
-    res["command"] = " ".join(args)
-    return res
+    return common.wrk(url, conns, seconds or WRK_SECONDS, queries, path, param, extra)
 
 
 def dump_texts(index, n, seed=1):
@@ -497,6 +493,16 @@ REWORD = [(r"^What (are|is) ", "Tell me what {0} "), (r"^How (can|do|does|should
           (r"\?$", ""), (r"^", "Please answer: ")]
 
 
+def section_peers(out):
+    """ragd and Chroma side by side (bench/peers.py, in the Chroma venv)."""
+    res = os.path.join(common.WORK, "peers.json")
+    cmd = [os.path.join(CHROMA_VENV, "bin", "python"), os.path.join(common.ROOT, "bench", "peers.py"), "--out", res]
+    common.log("$ " + " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    out["peers"] = json.load(open(res))
+    out["peers"]["command"] = " ".join(cmd)
+
+
 def rewordings(q):
     """Two rewordings per query by fixed rules (documented in the results)."""
     a = q
@@ -664,6 +670,8 @@ def plots(out, base):
                         "set title 'Semantic cache on STS-benchmark dev: threshold 0.80-0.995, alone and with the guard'; "
                         "plot %s" % (png, cmds)], check=True)
         made.append(png)
+    if out.get("peers"):
+        made += peers.plots(out["peers"], base)
     return made
 
 
@@ -787,6 +795,8 @@ def markdown(out, pngs):
                i["incremental_1pct_embedded"]), ""]
     if out.get("guard"):
         L += [sts_curve.markdown(out["guard"])]
+    if out.get("peers"):
+        L += [peers.markdown(out["peers"])]
     a = out.get("ann")
     if a:
         L += ["## ANN (%d real all-MiniLM-L6-v2 chunk vectors of the Python docs, %d queries, exact top 10 as truth)" %
@@ -804,7 +814,7 @@ def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
     only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann",
-                                 "guard"}
+                                 "guard", "peers"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -834,13 +844,13 @@ def main():
                      ("filters", lambda: section_filters(out, queries_file)),
                      ("embeddings", lambda: section_embeddings(out, queries_file)), ("seed", lambda: section_seed(out)),
                      ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
-                     ("guard", lambda: out.update(guard=sts_curve.measure(STSB)))]:
+                     ("guard", lambda: out.update(guard=sts_curve.measure(STSB))), ("peers", lambda: section_peers(out))]:
         if name in only:
             t = time.time()
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
-    everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard"}
+    everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard", "peers"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:

@@ -1,6 +1,8 @@
 -- wrk_queries.lua - GET PATH?PARAM=<query> for a rotating list of queries; JSON latency percentiles at the end.
 -- usage: wrk ... -s bench/wrk_queries.lua URL -- QUERIES_FILE PATH PARAM [EXTRA]
 -- With PARAM "embeddings": POST PATH {"model": EXTRA, "input": "<query>"} instead.
+-- With PARAM "bodies": each line of QUERIES_FILE is a JSON body, POSTed to PATH in turn
+-- (the peers section: the same script drives ragd and Chroma).
 -- With PARAM "mixed": rotate GET hybrid, GET keyword, POST vector with a url_prefix
 -- filter, and POST /v1/embeddings (model EXTRA) on the rotating queries (the soak test).
 local queries, raw, path, param, extra = {}, {}, "/v1/search", "q", "&k=10"
@@ -15,8 +17,12 @@ local function urlencode(s)
 end
 
 function init(args)
+  local bodies = args[3] == "bodies"
   for line in io.lines(args[1]) do
-    if #line > 0 then
+    if #line > 0 and bodies then
+      table.insert(raw, line)
+      table.insert(queries, "")
+    elseif #line > 0 then
       table.insert(queries, urlencode(line))
       table.insert(raw, jsonstr(line))
     end
@@ -41,6 +47,9 @@ function request()
     end
     return wrk.format("POST", "/v1/embeddings", {["Content-Type"] = "application/json"},
                       '{"model": "' .. extra .. '", "input": ' .. raw[idx] .. '}')
+  end
+  if param == "bodies" then
+    return wrk.format("POST", path, {["Content-Type"] = "application/json"}, raw[idx])
   end
   if param == "embeddings" then
     return wrk.format("POST", path, {["Content-Type"] = "application/json"},
