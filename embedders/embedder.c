@@ -1,5 +1,6 @@
 /* embedder.c - create embedders by name; dispatch through their vtables */
 #include "embedder.h"
+#include "tensor.h"
 #include "embedder_impl.h"
 
 #include <pthread.h>
@@ -139,6 +140,10 @@ embedder *embedder_for_manifest(const manifest *m, const embedder_opts *opts, ch
 
 void embedder_set_blas_threads(int n) {
     openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+void embedder_threads_set(int n) {
+    tensor_threads_set(n);
 }
 
 const char *embedder_cli_help(void) {

@@ -102,4 +102,9 @@ const char *embedder_cli_help(void);
  * threads do not oversubscribe the cores. */
 void embedder_set_blas_threads(int n);
 
+/* Threads the calling thread's embed calls may split the native
+ * encoder's products over (1, the default: the caller alone); the vectors
+ * are the same bits at any count (tensor_threads_set). */
+void embedder_threads_set(int n);
+
 #endif

@@ -331,12 +331,60 @@ VEC_CLONES static void linear_panels(const tensor *x, const tensor_weight *w, co
     }
 }
 
+static __thread int tls_threads = 1; /* tensor_threads_set */
+
+void tensor_threads_set(int n) {
+    tls_threads = n < 1 ? 1 : n > TENSOR_POOL_MAX ? TENSOR_POOL_MAX : n;
+    tensor_pool_prepare(tls_threads);
+}
+
+static void linear_one(const tensor *x, const tensor_weight *w, const float *b, tensor *y) {
+    if (w->kernel == TENSOR_KERNEL_FP32) linear_panels(x, w, b, y);
+    else bf16_linear(x, w, b, y);
+}
+
+typedef struct linear_job {
+    const tensor *x;
+    const tensor_weight *w;
+    const float *b;
+    tensor *y;
+    int64_t panels;
+} linear_job;
+
+/* Part `part` of `parts` of a product: a run of whole output panels, as a
+ * weight of those panels alone and the output columns they make (both
+ * panel kernels lay a panel out as one block of TENSOR_PANEL outputs). */
+static void linear_part(void *arg, int part, int parts) {
+    const linear_job *j = arg;
+    const tensor_weight *w = j->w;
+    int64_t p0 = j->panels * part / parts, p1 = j->panels * (part + 1) / parts;
+    int64_t o0 = p0 * TENSOR_PANEL, o1 = p1 * TENSOR_PANEL < w->out ? p1 * TENSOR_PANEL : w->out;
+    if (o1 <= o0) return;
+    size_t panel = w->kernel == TENSOR_KERNEL_FP32 ? sizeof(float) * (size_t)(w->in * TENSOR_PANEL)
+                                                   : bf16_panel_bytes(w->in);
+    tensor_weight pw = *w;
+    pw.packed = (char *)w->packed + (size_t)p0 * panel;
+    pw.out = o1 - o0;
+    tensor ys = *j->y;
+    ys.data = j->y->data + o0;
+    ys.ne[0] = o1 - o0;
+    linear_one(j->x, &pw, j->b ? j->b + o0 : NULL, &ys);
+}
+
 void tensor_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y) {
     int64_t rows = x->ne[1], in = x->ne[0], out = y->ne[0];
     RAGD_CHECK(y->ne[1] == rows && in == w->in && out == w->out);
     if (rows == 0) return;
-    if (w->kernel == TENSOR_KERNEL_FP32) linear_panels(x, w, b, y);
-    else bf16_linear(x, w, b, y);
+    /* Split by output panels: every output is computed as by one thread
+     * (same kernel, same row blocks, same order of sums), so the bits do
+     * not depend on the thread count. AMX stays on one thread: its tile
+     * configuration is per thread. */
+    linear_job j = {x, w, b, y, (out + TENSOR_PANEL - 1) / TENSOR_PANEL};
+    int nt = tls_threads;
+    if (nt > 1 && w->kernel != TENSOR_KERNEL_BF16_AMX && j.panels >= 2 * nt &&
+        tensor_pool_run(nt, linear_part, &j) == 0)
+        return;
+    linear_one(x, w, b, y);
 }
 
 /* ---- fused epilogues ---- */

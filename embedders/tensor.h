@@ -56,6 +56,15 @@ const char *tensor_precision_name(tensor_precision p); /* "fp32", "bf16" */
 tensor_precision tensor_kernel_precision(tensor_kernel k);
 int tensor_kernel_runs(tensor_kernel k); /* 1 if this CPU (under RAGD_MAX_CPU_ISA) runs k */
 
+/* Threads the calling thread's products (tensor_linear) may use: their
+ * output panels are split between the caller and helper threads
+ * (tensor_pool.c), which spin between products and sleep when none come.
+ * 1 (the default) runs every product on the caller alone. A server sets
+ * it above 1 only while one query runs alone (embed_batcher): splitting
+ * cuts that query's latency, while under load the cores are better spent
+ * on other requests. The vectors are the same bits at any count. */
+void tensor_threads_set(int n);
+
 /* 1 where this CPU's bf16 kernel was measured faster than fp32 (what
  * --precision auto follows; docs/embedders.md): AMX tiles (Intel Sapphire
  * Rapids on), or AVX512_BF16 on AMD (Zen 4 on), whose VDPBF16PS keeps

@@ -66,6 +66,10 @@ static int64_t round_up(int64_t n, int64_t m) {
     return (n + m - 1) / m * m;
 }
 
+size_t bf16_panel_bytes(int64_t in) {
+    return sizeof(uint16_t) * (size_t)(PANEL * round_up(in, 2));
+}
+
 size_t bf16_weight_bytes(tensor_kernel k, int64_t out, int64_t in) {
     if (k == TENSOR_KERNEL_BF16_AMX) return sizeof(uint16_t) * (size_t)(round_up(out, 4 * AMX_N) * round_up(in, AMX_K));
     return sizeof(uint16_t) * (size_t)(round_up(out, PANEL) * round_up(in, 2));

@@ -23,6 +23,8 @@ struct embed_batcher {
     pthread_cond_t cv;
     job *head, *tail; /* waiting, not yet taken by a pass */
     int active, max_active, max_texts;
+    int idle_threads;  /* threads a lone pass may use (embed_batcher_set_idle_threads) */
+    int (*busy)(void); /* other work in flight? */
     embed_batcher_stats st;
 };
 
@@ -32,7 +34,13 @@ embed_batcher *embed_batcher_new(int max_active, int max_texts) {
     pthread_cond_init(&b->cv, NULL);
     b->max_active = max_active > 0 ? max_active : 1;
     b->max_texts = max_texts > 0 ? max_texts : 1;
+    b->idle_threads = 1;
     return b;
+}
+
+void embed_batcher_set_idle_threads(embed_batcher *b, int threads, int (*busy)(void)) {
+    b->idle_threads = threads > 1 ? threads : 1;
+    b->busy = busy;
 }
 
 static void unlink_job(embed_batcher *b, job *j) {
@@ -62,12 +70,13 @@ static int gather(embed_batcher *b, job *self, job **batch, int cap) {
     return n;
 }
 
-static void run_pass(embed_batcher *b, job **batch, int n) {
+static void run_pass(embed_batcher *b, job **batch, int n, int threads) {
     int total = 0;
     for (int i = 0; i < n; i++) total += batch[i]->n;
     embedder *e = batch[0]->e;
     int rc;
     char err[RAGD_ERR_LEN] = "";
+    if (threads > 1) embedder_threads_set(threads);
     if (n == 1) {
         rc = embedder_embed(e, batch[0]->texts, batch[0]->n, batch[0]->out, err);
     } else {
@@ -82,6 +91,7 @@ static void run_pass(embed_batcher *b, job **batch, int n) {
         mem_free(texts);
         mem_free(out);
     }
+    if (threads > 1) embedder_threads_set(1);
     pthread_mutex_lock(&b->mu);
     for (int i = 0; i < n; i++) {
         batch[i]->rc = rc;
@@ -92,6 +102,7 @@ static void run_pass(embed_batcher *b, job **batch, int n) {
     b->st.passes++;
     b->st.texts += total;
     b->st.requests += n;
+    if (threads > 1) b->st.split_passes++;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
 }
@@ -109,8 +120,11 @@ int embed_batcher_embed(embed_batcher *b, embedder *e, const char *const *texts,
         if (!self.taken && b->active < b->max_active) {
             int k = gather(b, &self, batch, (int)(sizeof(batch) / sizeof(batch[0])));
             b->active++;
+            /* Alone on an idle server: the pass may use the idle cores too. */
+            int threads = b->active == 1 && !b->head && b->idle_threads > 1 && !(b->busy && b->busy())
+                              ? b->idle_threads : 1;
             pthread_mutex_unlock(&b->mu);
-            run_pass(b, batch, k);
+            run_pass(b, batch, k, threads);
             pthread_mutex_lock(&b->mu);
             continue;
         }

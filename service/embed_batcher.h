@@ -30,8 +30,15 @@ embed_batcher *embed_batcher_new(int max_active, int max_texts);
  * 0, or -1 + message. */
 int embed_batcher_embed(embed_batcher *b, embedder *e, const char *const *texts, int n, float *out, char *err);
 
+/* A pass that starts alone (no other pass running, nobody waiting) while
+ * busy() says nothing else is in flight may split its products over
+ * `threads` threads (embedder_threads_set): idle cores then cut one
+ * query's latency. Off (1) until set. */
+void embed_batcher_set_idle_threads(embed_batcher *b, int threads, int (*busy)(void));
+
 typedef struct embed_batcher_stats {
     long long passes, texts, requests; /* requests: embed calls served */
+    long long split_passes;            /* passes that used the idle threads */
 } embed_batcher_stats;
 
 void embed_batcher_stats_get(embed_batcher *b, embed_batcher_stats *out);

@@ -33,7 +33,7 @@ typedef struct serve_cli {
     int semantic;             /* enum semantic_mode */
     const char *index_dir, *keys_path, *config_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
-    int embed_batch_max, embed_concurrency;
+    int embed_batch_max, embed_concurrency, query_threads;
     double burst_set;
 } serve_cli;
 
@@ -155,6 +155,9 @@ static const opt serve_options[] = {
     {"embed-concurrency", OPT_INT, F(embed_concurrency), 1, 1024, NULL, NULL,
      "  --embed-concurrency N  embedding passes at once (cores); requests beyond it\n"
      "                         wait and are combined into the next pass\n"},
+    {"query-threads", OPT_INT, F(query_threads), 1, 1024, NULL, NULL,
+     "  --query-threads N      threads one query's encoder pass may use while it is the\n"
+     "                         only request in flight (cores; 1 = never split)\n"},
     {"embed-batch-max", OPT_INT, F(embed_batch_max), 0, 4096, NULL, NULL,
      "  --embed-batch-max N    texts of concurrent requests (queries, /v1/embeddings\n"
      "                         inputs) one pass may combine (64; 0 = no combining)\n"},
@@ -306,6 +309,11 @@ static int load_key_embedder(serve_cli *c, embedder **key, char *err) {
 /* Signals arrive on any thread (OpenBLAS starts its own before main), so
  * the handler only writes the signal number to a pipe the main thread
  * reads: the self-pipe trick. */
+/* Is another request in flight besides the caller's? (embed_batcher's idle test) */
+static int server_busy(void) {
+    return metrics_inflight_now() > 1;
+}
+
 static int signal_pipe[2] = {-1, -1};
 
 static void on_signal(int sig) {
@@ -374,6 +382,9 @@ static int serve(serve_cli *c, key_file *keys) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int passes = c->embed_concurrency > 0 ? c->embed_concurrency : cores > 0 ? (int)cores : 1;
     embed_batcher *batcher = c->embed_batch_max > 0 ? embed_batcher_new(passes, c->embed_batch_max) : NULL;
+    if (batcher)
+        embed_batcher_set_idle_threads(batcher, c->query_threads > 0 ? c->query_threads : cores > 0 ? (int)cores : 1,
+                                       server_busy);
     searcher s = {.li = li, .pool = pool, .cache = cache, .semantic = c->semantic, .key = key,
                   .semantic_off = key_err[0] ? key_err : NULL, .batcher = batcher};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;

@@ -264,7 +264,11 @@ char *metrics_render(const metrics_gauges *g) {
                 "# TYPE ragd_embed_pass_texts_total counter\nragd_embed_pass_texts_total %lld\n"
                 "# HELP ragd_embed_pass_requests_total Requests served by those passes (requests / passes = "
                 "requests combined per pass).\n# TYPE ragd_embed_pass_requests_total counter\n"
-                "ragd_embed_pass_requests_total %lld\n", g->embed_passes, g->embed_texts, g->embed_requests);
+                "ragd_embed_pass_requests_total %lld\n"
+                "# HELP ragd_embed_split_passes_total Passes that ran alone on an idle server and split their "
+                "products over the idle cores (--query-threads).\n# TYPE ragd_embed_split_passes_total counter\n"
+                "ragd_embed_split_passes_total %lld\n", g->embed_passes, g->embed_texts, g->embed_requests,
+            g->embed_split_passes);
     if (atomic_load(&M.api_keys) >= 0) {
         put(&b, "# HELP ragd_api_keys Keys in the loaded API key file.\n# TYPE ragd_api_keys gauge\nragd_api_keys %lld\n",
             (long long)atomic_load(&M.api_keys));

@@ -46,7 +46,7 @@ typedef struct metrics_gauges {
     int cache_up; /* -1 disabled, 0 down, 1 up */
     const char *cache_epoch; /* the Redis dataset epoch the mirror follows; NULL or "" if none */
     int batching;            /* the encoder batcher's counters below are set */
-    long long embed_passes, embed_texts, embed_requests;
+    long long embed_passes, embed_texts, embed_requests, embed_split_passes;
     int requests_queued, requests_running; /* request workers: waiting and running jobs */
 } metrics_gauges;
 

@@ -420,7 +420,8 @@ static void route_metrics(server *srv, request *rq) {
     if (srv->s->batcher) {
         embed_batcher_stats st;
         embed_batcher_stats_get(srv->s->batcher, &st);
-        g.batching = 1, g.embed_passes = st.passes, g.embed_texts = st.texts, g.embed_requests = st.requests;
+        g.batching = 1, g.embed_passes = st.passes, g.embed_texts = st.texts, g.embed_requests = st.requests,
+        g.embed_split_passes = st.split_passes;
     }
     char *text = metrics_render(&g);
     live_version_release(lv);

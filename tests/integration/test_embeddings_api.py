@@ -196,6 +196,30 @@ def test_concurrent_requests_get_their_own_vectors_bit_for_bit():
         srv.close()
 
 
+def test_a_lone_request_splits_its_pass_and_keeps_its_bits():
+    # Alone on an idle server, a request's encoder pass splits its products
+    # over the idle cores (--query-threads, default: cores); the vectors
+    # are still the bits `ragd-index embed` gives. --query-threads 1 never
+    # splits.
+    if (os.cpu_count() or 1) < 2:
+        return
+    texts = ["a lone question about sourdough", "another one about tides and the moon"]
+    ref = [f32(json.loads(l)) for l in harness.run([harness.binary("ragd-index"), "embed", "--embedder", "minilm"],
+                                                     input="\n".join(texts) + "\n").stdout.splitlines()]
+    for flags, split in (([], True), (["--query-threads", "1"], False)):
+        srv = harness.Server(INDEX, "--watch-ms", "0", *flags)
+        try:
+            for t, want in zip(texts, ref):
+                st, _, body = srv.post("/v1/embeddings", json.dumps({"model": "all-MiniLM-L6-v2", "input": t}))
+                assert st == 200, body
+                assert f32(json.loads(body)["data"][0]["embedding"]) == want, (flags, t)
+            m = srv.get("/metrics")[2].decode()
+            n = int(re.search(r"^ragd_embed_split_passes_total (\d+)$", m, re.M).group(1))
+            assert (n == len(texts)) if split else (n == 0), (flags, n)
+        finally:
+            srv.close()
+
+
 def test_waiting_requests_share_one_upstream_call():
     # With a remote embedder, requests that arrive while a call is under way
     # wait (--embed-concurrency 1) and go upstream together: fewer calls,

@@ -152,6 +152,37 @@ TEST(test_linear_rows_do_not_depend_on_each_other) {
     }
 }
 
+TEST(test_split_products_are_the_same_bits) {
+    /* tensor_threads_set(n): the output panels of every product are split
+     * over n threads; each output is computed as by one thread, so the
+     * result is the same bits for every n, on every kernel, full and
+     * partial last panels, one row and many, with and without bias. */
+    int outs[] = {1536, 384, 70, 33}, rows_list[] = {1, 9, 300};
+    for (int ki = 0; ki < n_kernels; ki++)
+        for (size_t oi = 0; oi < sizeof(outs) / sizeof(outs[0]); oi++)
+            for (size_t ri = 0; ri < sizeof(rows_list) / sizeof(rows_list[0]); ri++) {
+                int in = 384, out = outs[oi], rows = rows_list[ri];
+                tensor x = tensor_alloc(in, rows), y1 = tensor_alloc(out, rows), yn = tensor_alloc(out, rows);
+                float *w = malloc(sizeof(float) * (size_t)in * out), *b = malloc(sizeof(float) * (size_t)out);
+                fill(&x);
+                for (int i = 0; i < in * out; i++) w[i] = frand();
+                for (int i = 0; i < out; i++) b[i] = frand();
+                tensor_weight tw = tensor_weight_make(kernels[ki], w, out, in);
+                const float *bias = ri % 2 ? NULL : b;
+                tensor_linear(&x, &tw, bias, &y1);
+                int same = 1;
+                for (int nt = 2; nt <= 3; nt++) {
+                    memset(yn.data, 0, sizeof(float) * (size_t)out * rows);
+                    tensor_threads_set(nt);
+                    for (int rep = 0; rep < 3; rep++) tensor_linear(&x, &tw, bias, &yn); /* helpers reused */
+                    tensor_threads_set(1);
+                    same &= memcmp(y1.data, yn.data, sizeof(float) * (size_t)out * rows) == 0;
+                }
+                tensor_free(&x), tensor_free(&y1), tensor_free(&yn), free(w), free(b), tensor_weight_free(&tw);
+                CHECK(same);
+            }
+}
+
 TEST(test_linear_on_strided_view) {
     for (int i = 0; i < n_kernels; i++) {
         linear_on_view(kernels[i], 5);
@@ -265,6 +296,7 @@ int main(void) {
     RUN(test_linear_against_reference);
     RUN(test_linear_rows_do_not_depend_on_each_other);
     RUN(test_linear_on_strided_view);
+    RUN(test_split_products_are_the_same_bits);
     RUN(test_fused_epilogues);
     RUN(test_layernorm_and_gelu);
     RUN(test_attention);
