@@ -41,6 +41,21 @@ def wrk(url, conns, seconds, *script_args):
     return res
 
 
+def latency_cdf_plot(series, dat, png, title):
+    """A latency CDF (log x) of wrk runs: series = [(label, percentiles_us dict), ...]; writes dat and png."""
+    with open(dat, "w") as f:
+        for label, pct in series:
+            f.write("# %s\n" % label)
+            for q, us in sorted(pct.items(), key=lambda kv: float(kv[0])):
+                f.write("%f %s\n" % (us / 1000, q))
+            f.write("\n\n")
+    cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, label) for i, (label, _) in enumerate(series))
+    subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; set logscale x; "
+                    "set xlabel 'latency (ms)'; set ylabel 'percentile'; set key bottom right; set grid; "
+                    "set title '%s'; plot %s" % (png, title, cmds)], check=True)
+    return png
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -319,20 +319,10 @@ def plots(p, base):
                     "plot '%s' using 2:xtic(1) title '1 connection', '' using 3 title '16 connections'" %
                     (png, p["vectors"], p["hnsw"]["M"], p["hnsw"]["ef_search"], dat)], check=True)
     made = [png]
-    dat = base + "-peers-latency.dat"
-    with open(dat, "w") as f:
-        for n in names:
-            r = p["runs"][n + "_c16"]["last_percentiles_us"]
-            f.write("# %s\n" % n)
-            for q, us in sorted(r.items(), key=lambda kv: float(kv[0])):
-                f.write("%f %s\n" % (us / 1000, q))
-            f.write("\n\n")
-    png = base + "-peers-latency-c16.png"
-    cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, n.replace("_", " ")) for i, n in enumerate(names))
-    subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; set logscale x; "
-                    "set xlabel 'latency (ms)'; set ylabel 'percentile'; set key bottom right; set grid; "
-                    "set title 'ragd vs Chroma at 16 connections (wrk, last round)'; plot %s" % (png, cmds)], check=True)
-    made.append(png)
+    made.append(common.latency_cdf_plot(
+        [(n.replace("_", " "), p["runs"][n + "_c16"]["last_percentiles_us"]) for n in names],
+        base + "-peers-latency.dat", base + "-peers-latency-c16.png",
+        "ragd vs Chroma at 16 connections (wrk, last round)"))
     sw = p.get("sweep")
     if sw:
         dat = base + "-peers-sweep.dat"

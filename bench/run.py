@@ -616,20 +616,9 @@ def plots(out, base):
     made = []
     svc = out.get("service", {}).get("runs", {})
     if svc:
-        dat = base + "-latency.dat"
-        with open(dat, "w") as f:
-            for name, r in svc.items():
-                f.write("# %s\n" % name)
-                for p, us in sorted(r["percentiles_us"].items(), key=lambda kv: float(kv[0])):
-                    f.write("%f %s\n" % (us / 1000, p))
-                f.write("\n\n")
-        png = base + "-latency-cdf.png"
-        names = list(svc)
-        cmds = ", ".join("'%s' index %d with linespoints title '%s'" % (dat, i, n) for i, n in enumerate(names))
-        subprocess.run(["gnuplot", "-e", "set terminal png size 900,560 noenhanced; set output '%s'; set logscale x; "
-                        "set xlabel 'latency (ms)'; set ylabel 'percentile'; set key bottom right; "
-                        "set title 'ragd-serve /v1/search k=10 latency CDF (wrk)'; plot %s" % (png, cmds)], check=True)
-        made.append(png)
+        made.append(common.latency_cdf_plot([(name, r["percentiles_us"]) for name, r in svc.items()],
+                                            base + "-latency.dat", base + "-latency-cdf.png",
+                                            "ragd-serve /v1/search k=10 latency CDF (wrk)"))
     ann = out.get("ann")
     if ann:
         dat = base + "-ann.dat"

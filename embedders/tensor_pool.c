@@ -25,7 +25,7 @@ static struct {
     pthread_mutex_t mu; /* helpers sleep on cv under it */
     pthread_cond_t cv;
     pthread_mutex_t owner; /* the one caller splitting now */
-    int helpers;           /* started */
+    int helpers;           /* started; changed only by a caller holding owner */
     atomic_uint gen;       /* job number: a helper runs each job once */
     atomic_uint kick;      /* bumped to wake sleeping helpers into spinning */
     atomic_int sleeping;
@@ -81,11 +81,10 @@ static void wake(void) {
     pthread_mutex_unlock(&pool.mu);
 }
 
-/* Start helpers up to `want`; the caller holds pool.owner, so no job is
+/* Start helpers up to `want` and return how many there are; the caller holds pool.owner, so no job is
  * published meanwhile and a new helper waits for the next one. */
-static void grow(int want) {
+static int grow(int want) {
     if (want > TENSOR_POOL_MAX - 1) want = TENSOR_POOL_MAX - 1;
-    pthread_mutex_lock(&pool.mu);
     while (pool.helpers < want) {
         pool.start_gen[pool.helpers + 1] = atomic_load(&pool.gen);
         pthread_t t;
@@ -97,7 +96,7 @@ static void grow(int want) {
         if (rc != 0) break;
         pool.helpers++;
     }
-    pthread_mutex_unlock(&pool.mu);
+    return pool.helpers;
 }
 
 void tensor_pool_prepare(int threads) {
@@ -110,10 +109,7 @@ void tensor_pool_prepare(int threads) {
 
 int tensor_pool_run(int threads, void (*fn)(void *arg, int part, int parts), void *arg) {
     if (threads < 2 || pthread_mutex_trylock(&pool.owner) != 0) return -1;
-    grow(threads - 1);
-    pthread_mutex_lock(&pool.mu);
-    int helpers = pool.helpers;
-    pthread_mutex_unlock(&pool.mu);
+    int helpers = grow(threads - 1);
     int parts = helpers + 1 < threads ? helpers + 1 : threads;
     if (parts < 2) {
         pthread_mutex_unlock(&pool.owner);

@@ -334,9 +334,9 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
     if (alpha && !json_is_number(alpha)) return fail(e, 400, "invalid_alpha", "alpha must be a number from 0 to 1");
     double a = alpha ? json_number_value(alpha) : 0;
     /* A vector alone searches in mode vector unless the request names a mode. */
-    search_limits lv = *l;
-    if (vec && !q) lv.default_mode = MODE_VECTOR;
-    if (search_options(&lv, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
+    search_limits lim = *l;
+    if (vec && !q) lim.default_mode = MODE_VECTOR;
+    if (search_options(&lim, mode ? json_string_value(mode) : NULL, mode ? json_string_length(mode) : 0,
                        fusion ? json_string_value(fusion) : NULL, fusion ? json_string_length(fusion) : 0,
                        alpha ? &a : NULL, sq, emsg, sizeof(emsg)) != 0)
         return fail(e, 400, strstr(emsg, "alpha") && !strstr(emsg, "apply") ? "invalid_alpha" : "invalid_mode", "%s",
