@@ -29,7 +29,7 @@ B ?= bin
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
            core/index_writer.c core/index_version.c core/strmap.c core/config.c \
-           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c core/options.c
+           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c core/options.c core/upstream.c core/injection.c
 EMBED_SRC = embedders/embedder.c embedders/model_dir.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
             embedders/tensor.c embedders/tensor_bf16.c embedders/tensor_pool.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
@@ -39,7 +39,8 @@ INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/repo
               indexer/shard_build.c indexer/baseline.c indexer/build.c indexer/inspect.c
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c service/key_file.c \
               service/rate_limit.c service/access_log.c service/search.c service/embed_batcher.c service/request_parse.c service/work_queue.c \
-              service/embeddings.c service/server.c
+              service/embeddings.c service/llm_response.c service/llm.c service/answer_prompt.c service/answer.c \
+              service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))
@@ -106,7 +107,7 @@ FUZZ_NAMES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # What a harness links: the parsers' modules, without the indexer (OpenMP,
 # which clang's headers lack) and the rest of the service.
 FUZZ_OBJ = $(patsubst %.c,$(O)/%.o,$(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) service/auth.c \
-           service/request_parse.c)
+           service/request_parse.c service/llm_response.c service/answer_prompt.c)
 FUZZ_REPLAYS = $(FUZZ_NAMES:%=$(O)/tests/test_fuzz_%)
 
 $(O)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_OBJ)

@@ -30,6 +30,7 @@ Sections (each records its command lines, versions and inputs):
             when named: python3 bench/run.py indexing-minilm)
 Writes bench/results/bench-DATE-HOST.json and .md, and PNG plots (gnuplot).
 """
+import contextlib
 import glob
 import json
 import math
@@ -609,6 +610,118 @@ def section_cache(out):
     out["cache"] = res
 
 
+
+LLM_DELAY_S = 0.2  # the stand-in model's fixed latency per call
+
+
+@contextlib.contextmanager
+def fake_llm(delay):
+    """The test suite's OpenAI-compatible chat server (tests/integration/fake_llm.py) as a process with a
+    fixed delay per call; GET /stats counts the calls it received."""
+    port = common.free_port()
+    p = subprocess.Popen([sys.executable, os.path.join(common.ROOT, "tests", "integration", "fake_llm.py"),
+                          str(port), str(delay)], stdout=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/stats", timeout=1)
+            break
+        except Exception:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def llm_calls(url):
+    return json.loads(urllib.request.urlopen(url + "/stats").read())["requests"]
+
+
+def pct(v, p):
+    v = sorted(v)
+    return round(v[min(len(v) - 1, int(len(v) * p))], 2) if v else None
+
+
+def answer_log(url, llm, log):
+    """The log through /v1/answer one request at a time: outcomes, LLM calls the model server received,
+    client-side latency per outcome."""
+    lat = {"miss": [], "exact": [], "semantic": [], "bypass": []}
+    before = llm_calls(llm)
+    for qid, text, kind in log:
+        t = time.perf_counter()
+        r = common.post_json(url + "/v1/answer", {"query": text, "k": 5})
+        lat[r["cache"]].append((time.perf_counter() - t) * 1000)
+        time.sleep(0.02)  # let the background write land, as between real users' requests
+    m = urllib.request.urlopen(url + "/metrics").read().decode()
+    return {"requests": len(log), "outcomes": {k: len(v) for k, v in lat.items()},
+            "llm_calls": llm_calls(llm) - before,
+            "llm_calls_avoided": {k.strip("{}"): v for k, v in metric_values(m, "ragd_llm_calls_avoided_total").items()},
+            "guard_rejections": {k.strip("{}"): v for k, v in
+                                 metric_values(m, "ragd_cache_guard_rejections_total").items() if v},
+            "latency_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in lat.items() if v}}
+
+
+def gateway_overhead(index, llm, queries, n=100):
+    """Client-side latency of /v1/answer (no cache) against a direct call to the same model server with
+    the prompt ragd sent, alternating, n each: what retrieval, prompt building and the gateway add."""
+    direct, via, llm_ms = [], [], []
+    with common.ragd_serve(index, "--llm-url", llm + "/v1", "--llm-model", "stub") as url:
+        for q in queries[:n]:
+            t = time.perf_counter()
+            r = common.post_json(url + "/v1/answer", {"query": q, "k": 5})
+            via.append((time.perf_counter() - t) * 1000)
+            llm_ms.append(r["timings"]["llm_ms"])
+            body = {"model": "stub", "max_tokens": 512, "stream": False,
+                    "messages": [{"role": "system", "content": "x" * 600},
+                                 {"role": "user", "content": "y" * (r["context"]["tokens"] * 4)}]}
+            t = time.perf_counter()
+            common.post_json(llm + "/v1/chat/completions", body)
+            direct.append((time.perf_counter() - t) * 1000)
+    return {"calls": len(via), "model_delay_ms": LLM_DELAY_S * 1000,
+            "direct_ms": {"p50": pct(direct, 0.5), "p99": pct(direct, 0.99)},
+            "answer_ms": {"p50": pct(via, 0.5), "p99": pct(via, 0.99)},
+            "answer_llm_ms": {"p50": pct(llm_ms, 0.5), "p99": pct(llm_ms, 0.99)},
+            "added_ms": {"p50": round(pct(via, 0.5) - pct(direct, 0.5), 2),
+                         "p99": round(pct(via, 0.99) - pct(direct, 0.99), 2)}}
+
+
+def section_answers(out):
+    """/v1/answer on the CISI index with a stand-in chat model (fixed delay, counts its calls): the
+    cache section's query log (originals, exact repeats, rule-based rewordings) with the answer cache,
+    the semantic tier on and off; and the latency the service adds over a direct model call."""
+    work = os.path.join(common.WORK, "eval-cisi")
+    index = os.path.join(work, "index-minilm")
+    if not os.path.exists(index):
+        common.run([sys.executable, os.path.join(common.ROOT, "bench", "eval.py"), "--embedders", "minilm",
+                    "--seed-venv", VENV])
+    _, queries, _ = smart_collection.load(CISI)
+    log = []
+    for qid, q in queries.items():
+        q = " ".join(q.split())[:500]
+        log += [(qid, q, "original"), (qid, q, "repeat")] + [(qid, r, "reworded") for r in rewordings(q)]
+    res = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
+           % (len(queries), len(log)), "model_delay_ms": LLM_DELAY_S * 1000, "runs": {}}
+    with fake_llm(LLM_DELAY_S) as llm:
+        for name, extra in [("answer cache, semantic on", []),
+                            ("answer cache, semantic off", ["--answer-cache-semantic", "off"])]:
+            port = common.free_port()
+            redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL)
+            time.sleep(0.5)
+            try:
+                with common.ragd_serve(index, "--redis", "redis://127.0.0.1:%d" % port, "--llm-url", llm + "/v1",
+                                       "--llm-model", "stub", *extra) as url:
+                    res["runs"][name] = answer_log(url, llm, log)
+            finally:
+                redis.terminate()
+                redis.wait()
+            common.log("answers %s: %s" % (name, res["runs"][name]["outcomes"]))
+        res["gateway"] = gateway_overhead(index, llm, [q for _, q, k in log if k == "original"])
+    out["answers"] = res
+
+
 def plots(out, base):
     if not shutil.which("gnuplot"):
         common.log("gnuplot missing: no plots")
@@ -767,6 +880,37 @@ def markdown(out, pngs):
                 L.append("| %s | %s | %d | %.2f | %.2f | %s |" % (name, k, r["outcomes"][k], v["p50"], v["p99"],
                                                               r.get("query_chars_p50", {}).get(k, "-")))
         L.append("")
+    an = out.get("answers")
+    if an:
+        L += ["## Answers (%s; stand-in chat model with %.0f ms per call)" % (an["log"], an["model_delay_ms"]), "",
+              "LLM calls: requests the model server received. Avoided: `ragd_llm_calls_avoided_total` by tier.", "",
+              "| run | miss | exact | semantic | LLM calls | avoided exact / semantic | guard rejections |",
+              "|---|---|---|---|---|---|---|"]
+        for name, r in an["runs"].items():
+            av, o = r["llm_calls_avoided"], r["outcomes"]
+            L.append("| %s | %d | %d | %d | %d of %d requests | %d / %d | %s |" % (
+                name, o["miss"], o["exact"], o["semantic"], r["llm_calls"], r["requests"], av.get('tier="exact"', 0),
+                av.get('tier="semantic"', 0),
+                ", ".join("%s %d" % (k.split('"')[1], v) for k, v in r["guard_rejections"].items()) or "0"))
+        L += ["", "| run | outcome | requests | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+        for name, r in an["runs"].items():
+            for k, v in r["latency_ms"].items():
+                L.append("| %s | %s | %d | %.2f | %.2f |" % (name, k, r["outcomes"][k], v["p50"], v["p99"]))
+        g = an["gateway"]
+        L += ["", "Gateway: %d questions, alternating `/v1/answer` (no cache) and a direct POST of a prompt of "
+              "the same size to the model server, one at a time:" % g["calls"], "",
+              "| | p50 ms | p99 ms |", "|---|---|---|",
+              "| direct call to the model server | %.2f | %.2f |" % (g["direct_ms"]["p50"], g["direct_ms"]["p99"]),
+              "| POST /v1/answer (retrieval, prompt, gateway, model) | %.2f | %.2f |" % (g["answer_ms"]["p50"],
+                                                                                   g["answer_ms"]["p99"]),
+              "| ... of which the LLM call inside ragd (timings.llm_ms) | %.2f | %.2f |" % (g["answer_llm_ms"]["p50"],
+                                                                                        g["answer_llm_ms"]["p99"]),
+              "| added by ragd (client-side: /v1/answer minus the direct call) | %.2f | %.2f |" % (
+                  g["added_ms"]["p50"], g["added_ms"]["p99"]),
+              "| ... of which the gateway (timings.llm_ms minus the direct call) | %.2f | %.2f |" % (
+                  g["answer_llm_ms"]["p50"] - g["direct_ms"]["p50"], g["answer_llm_ms"]["p99"] - g["direct_ms"]["p99"]),
+              "", "The rest of what ragd adds is the retrieval (embedding the question, searching, fetching rows) "
+              "and building the prompt; CISI's questions are long (up to 500 characters) to embed.", ""]
     for key in ("indexing", "indexing_minilm"):
         i = out.get(key)
         if not i:
@@ -803,7 +947,7 @@ def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
     only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann",
-                                 "guard", "peers"}
+                                 "guard", "peers", "answers"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -833,13 +977,15 @@ def main():
                      ("filters", lambda: section_filters(out, queries_file)),
                      ("embeddings", lambda: section_embeddings(out, queries_file)), ("seed", lambda: section_seed(out)),
                      ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
-                     ("guard", lambda: out.update(guard=sts_curve.measure(STSB))), ("peers", lambda: section_peers(out))]:
+                     ("guard", lambda: out.update(guard=sts_curve.measure(STSB))), ("peers", lambda: section_peers(out)),
+                     ("answers", lambda: section_answers(out))]:
         if name in only:
             t = time.time()
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
-    everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard", "peers"}
+    everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard", "peers",
+                  "answers"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:

@@ -133,11 +133,42 @@ int codec_decode_entry(const char *b, size_t len, codec_entry *e) {
     const char *text;
     size_t tlen;
     if (codec_decode_tail(e->tail, e->tail_len, 0, &text, &tlen, NULL, NULL) != 0) return CODEC_ENTRY_CORRUPT;
-    /* the result list after the text: a count and that many hits */
+    /* after the text: a result list (a count and that many hits) or an answer */
     size_t off = CODEC_ENTRY_HEAD + vbytes + 2 + tlen;
     uint32_t un;
+    const char *json;
+    size_t jlen;
+    if (len >= off + 4 && memcmp(b + off, "RAN1", 4) == 0)
+        return codec_decode_answer(b + off, len - off, &json, &jlen) == 0 ? CODEC_ENTRY_OK : CODEC_ENTRY_CORRUPT;
     if (len < off + 8 || memcmp(b + off, "RRS2", 4) != 0) return CODEC_ENTRY_CORRUPT;
     memcpy(&un, b + off + 4, 4);
     if (un > CODEC_MAX_HITS || len != off + 8 + (size_t)un * CODEC_HIT_BYTES) return CODEC_ENTRY_CORRUPT;
     return CODEC_ENTRY_OK;
+}
+
+char *codec_encode_answer(const char *json, size_t jlen, size_t *len) {
+    uint32_t n = (uint32_t)jlen;
+    *len = 8 + jlen;
+    char *b = mem_alloc(*len + 1);
+    memcpy(b, "RAN1", 4);
+    memcpy(b + 4, &n, 4);
+    memcpy(b + 8, json, jlen);
+    b[*len] = '\0';
+    return b;
+}
+
+int codec_decode_answer(const char *b, size_t len, const char **json, size_t *jlen) {
+    uint32_t n;
+    if (len < 8 || memcmp(b, "RAN1", 4) != 0) return -1;
+    memcpy(&n, b + 4, 4);
+    if (n == 0 || n > CODEC_MAX_ANSWER || len != 8 + (size_t)n) return -1;
+    *json = b + 8;
+    *jlen = n;
+    return 0;
+}
+
+int codec_decode_answer_tail(const char *b, size_t len, const char **text, size_t *tlen, const char **json,
+                             size_t *jlen) {
+    if (codec_decode_tail(b, len, 0, text, tlen, NULL, NULL) != 0) return -1;
+    return codec_decode_answer(b + 2 + *tlen, len - 2 - *tlen, json, jlen);
 }

@@ -12,7 +12,10 @@
  *   semantic     "RSE2", group[64] (hex), i64 expires (wall ms), u32 dim,
  *   entry        u8 key-model length + key model id (127 bytes, zero
  *                padded), dim x f32 (the key vector), then the "tail":
- *                u16 text length + the query text, a result list
+ *                u16 text length + the query text, a result list (or
+ *                an answer)
+ *   answer       "RAN1", u32 n, n bytes of JSON (POST /v1/answer's cached
+ *                answer: its text, citations, usage; the caller checks them)
  *
  * Little-endian throughout.
  */
@@ -28,6 +31,7 @@
 #define CODEC_MAX_DIM 16384
 #define CODEC_MAX_HITS 10000
 #define CODEC_ENTRY_HEAD (4 + 64 + 8 + 4 + 1 + 127)
+#define CODEC_MAX_ANSWER (2u << 20)
 
 char *codec_encode_results(const fused_hit *hits, int n, size_t *len);
 /* 0 and hits[0..*n) if b is a valid result list of at most max hits. */
@@ -61,5 +65,16 @@ int codec_decode_entry(const char *b, size_t len, codec_entry *e);
 
 /* A tail: 0 and the text (and, if hits, the result list of at most max). */
 int codec_decode_tail(const char *b, size_t len, int max, const char **text, size_t *tlen, fused_hit *hits, int *n);
+
+/* An answer: "RAN1" + length + the JSON bytes (caller frees). */
+char *codec_encode_answer(const char *json, size_t jlen, size_t *len);
+
+/* 0 and the JSON bytes (not NUL-terminated, pointing into b) of a valid
+ * answer of 1 to CODEC_MAX_ANSWER bytes; -1 otherwise. */
+int codec_decode_answer(const char *b, size_t len, const char **json, size_t *jlen);
+
+/* A semantic entry's tail holding an answer: 0, the query text and the JSON. */
+int codec_decode_answer_tail(const char *b, size_t len, const char **text, size_t *tlen, const char **json,
+                             size_t *jlen);
 
 #endif

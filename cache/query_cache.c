@@ -37,8 +37,9 @@ typedef struct wjob {
     size_t text_len;
     int exact_only; /* tiers 1 and 2 only (write-back after a semantic hit) */
     char epoch[40]; /* exact_only: the dataset epoch the hit was served from */
-    char *results;
+    char *results; /* the payload: a result list, or an answer */
     size_t results_len;
+    int64_t ttl_ms; /* of the payload and the semantic entry */
     struct wjob *next;
 } wjob;
 
@@ -235,15 +236,109 @@ int qcache_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, con
     return ok;
 }
 
+/* ---- answers (POST /v1/answer) ---- */
+
+static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, int exact_only,
+                        const float *kvec, int kdim, const char *text, size_t len, char *payload, size_t plen,
+                        int64_t ttl_ms);
+
+void qcache_answer_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *llm_model,
+                       const char *key_model_id, int uncased, const char *spec, const char *text, size_t len) {
+    (void)c;
+    char *norm = qcache_normalize(text, len, uncased), tag[40], h[33];
+    ns_tag(ns, tag, sizeof(tag));
+    const char *ap[] = {"ans", ns, version, llm_model, spec, norm};
+    hash_parts(h, 32, ap, 6);
+    snprintf(key->res_key, sizeof(key->res_key), "ragd:v1:%s:ans:%s", tag, h);
+    key->vec_key[0] = '\0';
+    const char *gp[] = {"agrp", ns, version, llm_model, key_model_id ? key_model_id : "", spec};
+    hash_parts(key->group, 64, gp, 6);
+    const char *sp[] = {"asem", key->group, norm};
+    hash_parts(h, 32, sp, 3);
+    snprintf(key->sem_key, sizeof(key->sem_key), "ragd:v1:%s:sem:a%s", tag, h);
+    key->k = 0;
+    mem_free(norm);
+}
+
+int qcache_answer_lookup(qcache *c, const qkey *key, char **json, size_t *len) {
+    *json = NULL;
+    redisContext *ctx = rpool_get(c->pool);
+    if (!ctx) return CACHE_BYPASS;
+    double t = clock_ms();
+    redisReply *r = redisCommand(ctx, "GET %s", key->res_key);
+    if (c->hooks.latency) c->hooks.latency((clock_ms() - t) / 1000.0);
+    int ok = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
+    rpool_put(c->pool, ctx, ok);
+    if (!ok) {
+        event(c, "redis_errors");
+        if (r) freeReplyObject(r);
+        return CACHE_BYPASS;
+    }
+    int status = CACHE_MISS;
+    const char *j;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (codec_decode_answer(r->str, r->len, &j, len) == 0) {
+            *json = mem_strndup(j, *len);
+            status = CACHE_RESULTS;
+        } else event(c, "corrupt_entries");
+    }
+    freeReplyObject(r);
+    return status;
+}
+
+/* The guard's verdict on a candidate's text (1: accept). */
+static int guard_accepts(qcache *c, const char *text, size_t len, const char *cached, size_t clen) {
+    if (!c->o.guard) return 1;
+    char *mine = qcache_normalize(text, len, 0);
+    int v = qguard_check(mine, strlen(mine), cached, clen, c->o.guard_max_words);
+    mem_free(mine);
+    if (v != QG_ACCEPT && c->hooks.guard_reject) c->hooks.guard_reject(qguard_reason(v));
+    return v == QG_ACCEPT;
+}
+
+int qcache_answer_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                           char **json, size_t *jlen, float *score) {
+    *json = NULL;
+    if (!qcache_semantic_on(c)) return 0;
+    void *blob = NULL;
+    size_t blen = 0;
+    if (!mirror_lookup(c->mirror, key->group, kvec, kdim, c->o.threshold, wall_ms(), score, &blob, &blen)) return 0;
+    const char *cached, *j;
+    size_t clen;
+    int ok = codec_decode_answer_tail(blob, blen, &cached, &clen, &j, jlen) == 0;
+    if (!ok) event(c, "corrupt_entries");
+    if (ok && (ok = guard_accepts(c, text, len, cached, clen))) *json = mem_strndup(j, *jlen);
+    mem_free(blob);
+    return ok;
+}
+
+void qcache_answer_store(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                         const char *json, size_t jlen, int64_t ttl_ms) {
+    size_t plen;
+    char *payload = codec_encode_answer(json, jlen, &plen);
+    queue_store(c, key, NULL, 0, 0, 0, kvec, kdim, text, len, payload, plen, ttl_ms);
+}
+
+void qcache_answer_store_exact(qcache *c, const qkey *key, const char *json, size_t jlen, int64_t ttl_ms) {
+    size_t plen;
+    char *payload = codec_encode_answer(json, jlen, &plen);
+    queue_store(c, key, NULL, 0, 0, 1, NULL, 0, NULL, 0, payload, plen, ttl_ms);
+}
+
 /* ---- writes (background thread) ---- */
 
 static void wjob_free(wjob *j) {
     mem_free(j->vec), mem_free(j->kvec), mem_free(j->text), mem_free(j->results), mem_free(j);
 }
 
+/* Queue one write job; payload (a result list or an answer) is taken over. */
 static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, int exact_only,
-                        const float *kvec, int kdim, const char *text, size_t len, const fused_hit *hits, int n) {
-    if (!rpool_up(c->pool)) return;
+                        const float *kvec, int kdim, const char *text, size_t len, char *payload, size_t plen,
+                        int64_t ttl_ms) {
+    if (!rpool_up(c->pool)) {
+        mem_free(payload);
+        return;
+    }
     wjob *j = mem_calloc(1, sizeof(*j));
     if (kvec && qcache_semantic_on(c)) {
         j->text = qcache_normalize(text, len, 0);
@@ -270,7 +365,9 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
         j->vec = mem_alloc(sizeof(float) * (size_t)dim);
         memcpy(j->vec, vec, sizeof(float) * (size_t)dim);
     }
-    j->results = codec_encode_results(hits, n, &j->results_len);
+    j->results = payload;
+    j->results_len = plen;
+    j->ttl_ms = ttl_ms;
     pthread_mutex_lock(&c->mu);
     if (c->pending >= c->o.max_pending_writes) {
         pthread_mutex_unlock(&c->mu);
@@ -288,7 +385,9 @@ static void queue_store(qcache *c, const qkey *key, const float *vec, int dim, i
 
 void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int store_vector, const float *kvec,
                   int kdim, const char *text, size_t len, const fused_hit *hits, int n) {
-    queue_store(c, key, vec, dim, store_vector, 0, kvec, kdim, text, len, hits, n);
+    size_t plen;
+    char *payload = codec_encode_results(hits, n, &plen);
+    queue_store(c, key, vec, dim, store_vector, 0, kvec, kdim, text, len, payload, plen, c->o.results_ttl_ms);
     /* Fresh results: the L1 may hold them as long as Redis will. (Not for
      * semantic write-backs: Redis may refuse those after a purge.) */
     if (c->l1 && rpool_up(c->pool)) {
@@ -300,7 +399,9 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
 }
 
 void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const fused_hit *hits, int n) {
-    queue_store(c, key, vec, dim, vec != NULL, 1, NULL, 0, NULL, 0, hits, n);
+    size_t plen;
+    char *payload = codec_encode_results(hits, n, &plen);
+    queue_store(c, key, vec, dim, vec != NULL, 1, NULL, 0, NULL, 0, payload, plen, c->o.results_ttl_ms);
 }
 
 /* Write a semantic hit's results (and vector) under the query's own keys,
@@ -325,11 +426,11 @@ static int write_back(redisContext *ctx, const wjob *j, const char *vval, size_t
 
 static int write_job(qcache *c, redisContext *ctx, const wjob *j) {
     char rttl[32], vttl[32], maxlen[32];
-    snprintf(rttl, sizeof(rttl), "%lld", (long long)c->o.results_ttl_ms);
+    snprintf(rttl, sizeof(rttl), "%lld", (long long)j->ttl_ms);
     snprintf(vttl, sizeof(vttl), "%lld", (long long)c->o.vector_ttl_ms);
     snprintf(maxlen, sizeof(maxlen), "%d", c->o.feed_maxlen);
     size_t elen = 0, vlen = 0;
-    char *entry = j->kvec ? codec_encode_entry(c->o.key_model, j->key.group, wall_ms() + c->o.results_ttl_ms, j->kvec,
+    char *entry = j->kvec ? codec_encode_entry(c->o.key_model, j->key.group, wall_ms() + j->ttl_ms, j->kvec,
                                                j->kdim, j->text, j->text_len, j->results, j->results_len, &elen)
                           : NULL;
     char *vval = j->store_vector ? codec_encode_vector(j->vec, j->dim, &vlen) : NULL;

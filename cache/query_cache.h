@@ -122,6 +122,31 @@ void qcache_store(qcache *c, const qkey *key, const float *vec, int dim, int sto
  * repeat is an exact hit. No semantic entry is added. Never blocks. */
 void qcache_store_exact(qcache *c, const qkey *key, const float *vec, int dim, const fused_hit *hits, int n);
 
+/* Answers (POST /v1/answer) share the tiers' machinery: an exact key per
+ * (ns, index version, LLM model, spec, query) and a semantic entry in a
+ * group of (ns, version, LLM model, key embedder, spec), where spec holds
+ * the prompt template version, k, mode and filter. The same mirror, feed,
+ * threshold, guard and epoch as search results; TTL ttl_ms, set at write. */
+void qcache_answer_key(const qcache *c, qkey *key, const char *ns, const char *version, const char *llm_model,
+                       const char *key_model_id, int uncased, const char *spec, const char *text, size_t len);
+
+/* CACHE_RESULTS and the answer's JSON (caller frees), CACHE_MISS, or
+ * CACHE_BYPASS when Redis is unavailable. */
+int qcache_answer_lookup(qcache *c, const qkey *key, char **json, size_t *len);
+
+/* 1 and the answer JSON of the nearest earlier question of the group
+ * (cosine >= threshold, and the guard accepts the two texts), else 0. */
+int qcache_answer_semantic(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                           char **json, size_t *jlen, float *score);
+
+/* Queue a fresh answer: exact key and (if kvec) a semantic entry. */
+void qcache_answer_store(qcache *c, const qkey *key, const float *kvec, int kdim, const char *text, size_t len,
+                         const char *json, size_t jlen, int64_t ttl_ms);
+
+/* After a semantic hit: the answer under this question's exact key (if
+ * the dataset is still the one the hit came from). */
+void qcache_answer_store_exact(qcache *c, const qkey *key, const char *json, size_t jlen, int64_t ttl_ms);
+
 /* The Redis dataset epoch the mirror follows ("" before the first check). */
 void qcache_epoch(qcache *c, char *out, size_t cap);
 

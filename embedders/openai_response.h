@@ -4,6 +4,8 @@
  * no I/O, so they have a fuzz harness (tests/fuzz/fuzz_openai_response.c).
  *
  *     if (openai_parse_embeddings(body, len, n, dim, out, err) != 0) ... err says what was wrong ...
+ *
+ * (Error replies are read by upstream_error_message, core/upstream.h.)
  */
 #ifndef RAGD_OPENAI_RESPONSE_H
 #define RAGD_OPENAI_RESPONSE_H
@@ -14,10 +16,5 @@
  * each row L2-normalised: exactly n embeddings, each index once, dim
  * finite numbers each. 0, or -1 + message. */
 int openai_parse_embeddings(const char *body, size_t len, int n, int dim, float *out, char *err);
-
-/* The message of an error reply ({"error": {"message", "code", "type"}}
- * or {"error": "..."}), else the body's start; control characters become
- * spaces. *quota: 1 if it is OpenAI's insufficient_quota. */
-void openai_error_message(const char *body, size_t len, char *out, size_t cap, int *quota);
 
 #endif

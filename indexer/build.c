@@ -1,5 +1,6 @@
 /* build.c - one index build: load, chunk, embed, build shards, publish */
 #include "build.h"
+#include "injection.h"
 #include "clock.h"
 
 #include <jansson.h>
@@ -182,7 +183,11 @@ static void add_chunk(builder *b, int doc, int ordinal, char *text, const char *
     c->text = text;
     c->headings = mem_strdup(headings);
     sha256_hex(c->text, strlen(c->text), c->hash);
+    int known = strmap_get(b->slot_of, c->hash) != NULL;
     c->slot = slot_for(b, c->text, c->hash, tokens, live_page);
+    /* once per distinct content: the same flags search and answers compute from the text */
+    unsigned flags = known ? 0 : injection_scan(c->text, strlen(c->text));
+    if (flags) report_flagged(b->r, b->docs[doc].url, ordinal, flags);
 }
 
 static char *join_links(char *const *links, int n) {

@@ -1,5 +1,6 @@
 /* report.c - the run report of one build */
 #include "report.h"
+#include "injection.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -37,6 +38,7 @@ report *report_new(void) {
     r->skipped_by = strmap_new();
     r->failed_by = strmap_new();
     r->carried_by = strmap_new();
+    r->flagged_by = strmap_new();
     r->removed_by = strmap_new();
     return r;
 }
@@ -69,6 +71,14 @@ void report_event(report *r, const char *url, enum load_outcome outcome, const c
     if (outcome == LOAD_SKIPPED) r->skipped++;
     else r->failed++;
     count_reason(outcome == LOAD_SKIPPED ? r->skipped_by : r->failed_by, url, reason, detail);
+}
+
+void report_flagged(report *r, const char *url, int ordinal, unsigned flags) {
+    r->chunks_flagged++;
+    char detail[32];
+    snprintf(detail, sizeof(detail), "chunk %d", ordinal);
+    for (int i = 0; i < INJECTION_FLAG_COUNT; i++)
+        if (flags & (1u << i)) count_reason(r->flagged_by, url, injection_flag_name(1u << i), detail);
 }
 
 void report_carried(report *r, const char *url, const char *reason, const char *detail) {
@@ -148,6 +158,9 @@ char *report_to_json(const report *r) {
         "durations_ms", "load", r->load_ms, "embed", r->embed_ms, "embed_wait", r->embed_wait_ms, "build", r->build_ms,
         "publish", r->publish_ms, "total", r->total_ms);
     RAGD_CHECK(root != NULL);
+    json_object_set_new(json_object_get(root, "chunks"), "flagged",
+                        json_pack("{s:I, s:o}", "count", (json_int_t)r->chunks_flagged, "by_flag",
+                                  reasons_json(r->flagged_by)));
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     char *out = mem_strdup(s);
@@ -169,6 +182,7 @@ void report_free(report *r) {
     strmap_free(r->skipped_by, reason_free);
     strmap_free(r->failed_by, reason_free);
     strmap_free(r->carried_by, reason_free);
+    strmap_free(r->flagged_by, reason_free);
     strmap_free(r->removed_by, reason_free);
     mem_free(r);
 }

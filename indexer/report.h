@@ -39,6 +39,8 @@ typedef struct report {
     int64_t chunks_embedded, chunks_reused, chunks_deleted;
     int64_t chunks_cached; /* vectors from the embedding cache */
     int64_t chunks_carried; /* chunks of carried-over pages */
+    int64_t chunks_flagged; /* distinct chunks with prompt-injection markers (core/injection.h) */
+    strmap *flagged_by;     /* flag name -> count and example URLs (chunk ordinal in the detail) */
     int shards_unchanged;   /* shard FAISS files linked from the live version */
     double keyword_ms;      /* building the shards' keyword indexes (summed over shards) */
     int64_t keyword_bytes;  /* their size */
@@ -86,6 +88,9 @@ int report_write(const report *r, const char *path, char *err);
  * of the last run that published (this one, or the one before, read
  * back from the file this replaces). */
 int report_write_prometheus(const report *r, const char *path, const char *index, char *err);
+
+/* A chunk (ordinal of the page at url) with prompt-injection flags. */
+void report_flagged(report *r, const char *url, int ordinal, unsigned flags);
 
 void report_free(report *r);
 

@@ -64,6 +64,12 @@ static int parse_attr(const char *tok, api_key *k, char *why, size_t cap) {
             return snprintf(why, cap, "%.*s must be a number above 0 (at most 1000000)", (int)kl, tok), -1;
         if (kl == 4) k->rate = x;
         else k->burst = x;
+    } else if (kl == 3 && !strncmp(tok, "tpm", 3)) {
+        char *end;
+        double x = strtod(v, &end);
+        if (!*v || *end || !(x > 0 && x <= 1e12))
+            return snprintf(why, cap, "tpm must be a number above 0 (LLM tokens per minute)"), -1;
+        k->tpm = x;
     } else if (kl == 7 && !strncmp(tok, "indexes", 7)) {
         char *copy = mem_strdup(v), *save = NULL;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -12,7 +12,8 @@
  * constant-time comparison (no early exit), so timing tells nothing about
  * which bytes matched. `tenant` is the cache namespace (default: the key
  * id); `indexes` limits the index names the key may query; `admin` allows
- * POST /admin/reload; `rate`/`burst` override the default rate limit.
+ * POST /admin/reload; `rate`/`burst` override the default rate limit;
+ * `tpm` the default LLM token budget (tokens per minute, /v1/answer).
  *
  *     auth *a = auth_load("/etc/ragd/keys", err);
  *     const api_key *k = auth_check(a, header_value);   // NULL if unknown
@@ -34,6 +35,7 @@ typedef struct api_key {
     int n_indexes;
     int admin;
     double rate, burst; /* 0: the service default */
+    double tpm;         /* LLM tokens per minute for /v1/answer; 0: the service default */
 } api_key;
 
 typedef struct auth auth;

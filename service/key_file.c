@@ -95,6 +95,7 @@ int key_file_check(key_file *kf, const char *presented, size_t len, const char *
         out->allowed = auth_allows_index(k, index_name);
         out->rate = k->rate;
         out->burst = k->burst;
+        out->tpm = k->tpm;
     }
     pthread_rwlock_unlock(&kf->lock);
     return k != NULL;

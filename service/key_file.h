@@ -25,6 +25,7 @@ typedef struct key_grant {
     int admin;
     int allowed; /* may query the index named in the check */
     double rate, burst;
+    double tpm; /* LLM tokens per minute; 0: the service default */
 } key_grant;
 
 typedef struct key_file key_file;

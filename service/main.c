@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "answer.h"
 #include "key_file.h"
+#include "llm.h"
 #include "config.h"
 #include "embedder.h"
 #include "err.h"
@@ -35,6 +37,8 @@ typedef struct serve_cli {
     int search_threads, watch_ms, shutdown_s, check, access_log;
     int embed_batch_max, embed_concurrency, query_threads;
     double burst_set;
+    llm_opts llm;       /* --llm-* */
+    answer_opts answer; /* --answer-* */
 } serve_cli;
 
 /* ---- options that are not one typed field ---- */
@@ -100,6 +104,28 @@ static int set_burst(void *ctx, const char *k, const char *v, char *err) {
     double x = strtod(v, &end);
     if (!*v || *end || !(x >= 0 && x <= 1e6)) return err_set(err, "--%s: \"%s\" is not a number in 0..1000000", k, v);
     c->so.burst = c->burst_set = x;
+    return RAGD_OK;
+}
+
+static int set_answer_ttl(void *ctx, const char *k, const char *v, char *err) {
+    long long n;
+    if (config_int(v, 1, 365LL * 24 * 3600, &n) != 0) return err_set(err, "--%s: \"%s\" is not a positive integer", k, v);
+    ((serve_cli *)ctx)->answer.cache_ttl_ms = n * 1000;
+    return RAGD_OK;
+}
+
+static int set_answer_semantic(void *ctx, const char *k, const char *v, char *err) {
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--%s: \"%s\" is not on or off", k, v);
+    ((serve_cli *)ctx)->answer.cache_semantic = !strcmp(v, "on");
+    return RAGD_OK;
+}
+
+/* --llm-url, repeatable: the failover order. */
+static int add_llm_url(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) return err_set(err, "--%s: \"%s\" is not an http(s) URL", k, v);
+    if (c->llm.n_urls == UPSTREAM_MAX_URLS) return err_set(err, "--%s: at most %d URLs", k, UPSTREAM_MAX_URLS);
+    c->llm.urls[c->llm.n_urls++] = v;
     return RAGD_OK;
 }
 
@@ -215,6 +241,45 @@ static const opt serve_options[] = {
     {"log-level", OPT_FUNC, 0, 0, 0, log_level_option, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
     {"log-format", OPT_FUNC, 0, 0, 0, log_format_option, NULL,
      "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
+    {"llm-url", OPT_FUNC, 0, 0, 0, add_llm_url, NULL,
+     "  --llm-url URL          POST /v1/answer's OpenAI-compatible chat server; repeat for\n"
+     "                         failover, in order: https://api.openai.com/v1, http://vllm:8000/v1,\n"
+     "                         http://ollama:11434/v1, or Azure: https://R.openai.azure.com/openai/\n"
+     "                         deployments/D?api-version=V (api-key header)\n"},
+    {"llm-model", OPT_STRING, F(llm.model), 0, 0, NULL, NULL, "  --llm-model NAME       model the chat server is asked for\n"},
+    {"llm-api-key-file", OPT_STRING, F(llm.key_file), 0, 0, NULL, NULL,
+     "  --llm-api-key-file F   file holding the LLM's API key (a mounted secret; never logged)\n"},
+    {"llm-timeout-ms", OPT_INT, F(llm.timeout_ms), 1, 3600000, NULL, NULL,
+     "  --llm-timeout-ms N     one LLM attempt's time limit (30000)\n"},
+    {"llm-retries", OPT_INT, F(llm.retries), 0, 10, NULL, NULL,
+     "  --llm-retries N        rounds over the URLs after the first (2)\n"},
+    {"llm-backoff-ms", OPT_INT, F(llm.backoff_ms), 1, 60000, NULL, NULL,
+     "  --llm-backoff-ms N     first back-off step, doubling, with jitter (500)\n"},
+    {"llm-breaker-failures", OPT_INT, F(llm.breaker_failures), 1, 1000, NULL, NULL,
+     "  --llm-breaker-failures N  failed attempts in a row that make an LLM URL skipped (5)\n"},
+    {"llm-breaker-cooldown-ms", OPT_INT, F(llm.breaker_cooldown_ms), 1, 3600000, NULL, NULL,
+     "  --llm-breaker-cooldown-ms N  how long it is skipped before one trial call (30000)\n"},
+    {"llm-max-concurrency", OPT_INT, F(so.answer_threads), 1, 1024, NULL, NULL,
+     "  --llm-max-concurrency N  answers (LLM calls) at once, on workers of their own;\n"
+     "                         more wait in the queue (4)\n"},
+    {"answer-deadline-ms", OPT_INT, F(so.answer_deadline_ms), 10, 3600000, NULL, NULL,
+     "  --answer-deadline-ms N an answer's time limit, retrieval and LLM included (60000)\n"},
+    {"answer-context-tokens", OPT_INT, F(answer.context_tokens), 1, 1000000, NULL, NULL,
+     "  --answer-context-tokens N  passages' token budget in the prompt, whole passages (3000)\n"},
+    {"answer-max-tokens", OPT_INT, F(answer.max_tokens), 1, 1000000, NULL, NULL,
+     "  --answer-max-tokens N  completion tokens when a request names none (512)\n"},
+    {"answer-max-tokens-limit", OPT_INT, F(answer.max_tokens_limit), 1, 1000000, NULL, NULL,
+     "  --answer-max-tokens-limit N  the most max_tokens a request may ask for (4096)\n"},
+    {"answer-cache-ttl-s", OPT_FUNC, 0, 0, 0, set_answer_ttl, NULL,
+     "  --answer-cache-ttl-s N lifetime of cached answers, set at write (3600)\n"},
+    {"answer-cache-semantic", OPT_FUNC, 0, 0, 0, set_answer_semantic, NULL,
+     "  --answer-cache-semantic on|off  reuse the answer of a near-duplicate question\n"
+     "                         (key embedder, --cache-threshold and the guard; on)\n"},
+    {"llm-tokens-per-minute", OPT_DOUBLE, F(so.llm_tpm), 0, 1e12, NULL, NULL,
+     "  --llm-tokens-per-minute N  LLM token budget per key (or client address); a key's\n"
+     "                         tpm= attribute overrides it; beyond it: 429 (0 = none)\n"},
+    {"answer-include-flagged", OPT_FLAG, F(answer.include_flagged), 0, 0, NULL, NULL,
+     "  --answer-include-flagged  keep chunks flagged as prompt injection in prompts\n"},
     {"check", OPT_FLAG, F(check), 0, 0, NULL, NULL,
      "  --check                load and verify the index, print a summary, exit\n"},
     {NULL},
@@ -260,6 +325,8 @@ static void defaults(serve_cli *c) {
     c->so.threads = (int)cores;
     c->search_threads = cores > 1 ? (int)cores - 1 : 0;
     c->lp = (live_params){.verify = 1, .emb = embedder_opts_default()};
+    c->llm = llm_opts_default();
+    c->answer = answer_opts_default();
     c->co = qcache_opts_default();
     c->watch_ms = 1000;
     c->shutdown_s = 10;
@@ -388,6 +455,21 @@ static int serve(serve_cli *c, key_file *keys) {
     searcher s = {.li = li, .pool = pool, .cache = cache, .semantic = c->semantic, .key = key,
                   .semantic_off = key_err[0] ? key_err : NULL, .batcher = batcher};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
+    answerer ans = {.s = &s, .l = NULL, .o = c->answer};
+    if (c->llm.n_urls || c->llm.model) {
+        if (!(ans.l = llm_new(&c->llm, err))) {
+            log_error("%s", err);
+            qcache_free(cache);
+            embed_batcher_free(batcher);
+            embedder_free(key);
+            search_pool_free(pool);
+            live_index_free(li);
+            return 2;
+        }
+        log_info("answers: %d LLM URL(s), model %s, %d at once", c->llm.n_urls, c->llm.model, c->so.answer_threads);
+    }
+    if (ans.o.max_tokens > ans.o.max_tokens_limit) ans.o.max_tokens = ans.o.max_tokens_limit;
+    c->so.answer = &ans;
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;
     if (!srv) {
@@ -415,6 +497,7 @@ static int serve(serve_cli *c, key_file *keys) {
             break;
         }
     }
+    llm_free(ans.l);
     qcache_free(cache);
     embed_batcher_free(batcher);
     embedder_free(key);

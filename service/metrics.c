@@ -9,10 +9,10 @@
 #include "mem.h"
 
 static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready", "/metrics",
-                                               "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "other"};
+                                               "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "/v1/answer", "other"};
 static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache", "keyword"};
 static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
-static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 503};
+static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 502, 503, 504};
 #define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])) + 1) /* + "other" */
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
@@ -47,6 +47,10 @@ static struct {
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     atomic_uint_fast64_t key_reloads_ok, key_reloads_failed;
     atomic_int_fast64_t api_keys; /* -1: no key file (open access) */
+    atomic_uint_fast64_t llm_attempts[UPSTREAM_MAX_URLS][UPSTREAM_ERR_COUNT];
+    atomic_uint_fast64_t llm_failovers, llm_calls_ok, llm_calls_failed, llm_prompt_tokens, llm_completion_tokens;
+    atomic_uint_fast64_t llm_avoided[CACHE_OUTCOME_COUNT];
+    atomic_uint_fast64_t answer_invented, answer_flagged;
 } M = {.api_keys = -1};
 
 const char *route_name(enum route r) {
@@ -136,6 +140,33 @@ void metrics_redis_latency(double seconds) {
     observe(&M.redis_latency, seconds);
 }
 
+void metrics_llm_attempt(int url, enum upstream_error outcome) {
+    if (url < 0 || url >= UPSTREAM_MAX_URLS || (unsigned)outcome >= UPSTREAM_ERR_COUNT) return;
+    atomic_fetch_add(&M.llm_attempts[url][outcome], 1);
+}
+
+void metrics_llm_failover(void) {
+    atomic_fetch_add(&M.llm_failovers, 1);
+}
+
+void metrics_llm_call(int ok, long prompt_tokens, long completion_tokens) {
+    atomic_fetch_add(ok ? &M.llm_calls_ok : &M.llm_calls_failed, 1);
+    if (prompt_tokens > 0) atomic_fetch_add(&M.llm_prompt_tokens, (uint_fast64_t)prompt_tokens);
+    if (completion_tokens > 0) atomic_fetch_add(&M.llm_completion_tokens, (uint_fast64_t)completion_tokens);
+}
+
+void metrics_llm_avoided(enum cache_outcome tier) {
+    atomic_fetch_add(&M.llm_avoided[tier < CACHE_OUTCOME_COUNT ? tier : CACHE_MISS], 1);
+}
+
+void metrics_answer_invented(int n) {
+    if (n > 0) atomic_fetch_add(&M.answer_invented, (uint_fast64_t)n);
+}
+
+void metrics_answer_flagged(int n) {
+    if (n > 0) atomic_fetch_add(&M.answer_flagged, (uint_fast64_t)n);
+}
+
 typedef struct sbuf {
     char *s;
     size_t len, cap;
@@ -218,6 +249,46 @@ static void render_cache(sbuf *b, const metrics_gauges *g) {
     put_histogram(b, "ragd_redis_duration_seconds", "op", "all", &M.redis_latency);
 }
 
+static unsigned long long ld(atomic_uint_fast64_t *a) {
+    return (unsigned long long)atomic_load(a);
+}
+
+static void render_llm(sbuf *b, const metrics_gauges *g) {
+    put(b, "# HELP ragd_llm_calls_total LLM chat completions by result (after retries and failover).\n"
+           "# TYPE ragd_llm_calls_total counter\nragd_llm_calls_total{result=\"ok\"} %llu\n"
+           "ragd_llm_calls_total{result=\"failed\"} %llu\n", ld(&M.llm_calls_ok), ld(&M.llm_calls_failed));
+    put(b, "# HELP ragd_llm_attempts_total HTTP attempts on each --llm-url (0 = the first) by outcome.\n"
+           "# TYPE ragd_llm_attempts_total counter\n");
+    for (int u = 0; u < g->llm_upstreams && u < UPSTREAM_MAX_URLS; u++)
+        for (int e = 0; e < UPSTREAM_ERR_COUNT; e++)
+            if (e == UPSTREAM_OK || ld(&M.llm_attempts[u][e]))
+                put(b, "ragd_llm_attempts_total{upstream=\"%d\",outcome=\"%s\"} %llu\n", u,
+                    upstream_error_name((enum upstream_error)e), ld(&M.llm_attempts[u][e]));
+    put(b, "# HELP ragd_llm_failovers_total Moves to the next --llm-url after an attempt failed.\n"
+           "# TYPE ragd_llm_failovers_total counter\nragd_llm_failovers_total %llu\n", ld(&M.llm_failovers));
+    put(b, "# HELP ragd_llm_breaker_open 1 while an upstream's circuit breaker skips it.\n"
+           "# TYPE ragd_llm_breaker_open gauge\n");
+    for (int u = 0; u < g->llm_upstreams && u < UPSTREAM_MAX_URLS; u++)
+        put(b, "ragd_llm_breaker_open{upstream=\"%d\"} %d\n", u, g->llm_breaker_open[u]);
+    put(b, "# HELP ragd_llm_tokens_total Tokens the LLM reported, by direction.\n# TYPE ragd_llm_tokens_total counter\n"
+           "ragd_llm_tokens_total{direction=\"prompt\"} %llu\nragd_llm_tokens_total{direction=\"completion\"} %llu\n",
+        ld(&M.llm_prompt_tokens), ld(&M.llm_completion_tokens));
+    put(b, "# HELP ragd_llm_calls_avoided_total LLM calls the answer cache made unnecessary, by tier.\n"
+           "# TYPE ragd_llm_calls_avoided_total counter\nragd_llm_calls_avoided_total{tier=\"exact\"} %llu\n"
+           "ragd_llm_calls_avoided_total{tier=\"semantic\"} %llu\n",
+        ld(&M.llm_avoided[CACHE_EXACT]), ld(&M.llm_avoided[CACHE_SEMANTIC]));
+    put(b, "# HELP ragd_answer_invented_citations_total Citation numbers answers used that were not in their "
+           "context (dropped).\n# TYPE ragd_answer_invented_citations_total counter\n"
+           "ragd_answer_invented_citations_total %llu\n", ld(&M.answer_invented));
+    put(b, "# HELP ragd_answer_flagged_chunks_total Retrieved chunks left out of answer prompts for their "
+           "prompt-injection flags.\n# TYPE ragd_answer_flagged_chunks_total counter\n"
+           "ragd_answer_flagged_chunks_total %llu\n", ld(&M.answer_flagged));
+    put(b, "# HELP ragd_answers_queued Answer requests waiting for an answer worker.\n"
+           "# TYPE ragd_answers_queued gauge\nragd_answers_queued %d\n"
+           "# HELP ragd_answers_running Answer requests an answer worker is running.\n"
+           "# TYPE ragd_answers_running gauge\nragd_answers_running %d\n", g->answers_queued, g->answers_running);
+}
+
 char *metrics_render(const metrics_gauges *g) {
     sbuf b = {mem_alloc(4096), 0, 4096};
     b.s[0] = '\0';
@@ -277,6 +348,7 @@ char *metrics_render(const metrics_gauges *g) {
                 "ragd_api_key_reloads_total{result=\"ok\"} %llu\nragd_api_key_reloads_total{result=\"rejected\"} %llu\n",
             (unsigned long long)atomic_load(&M.key_reloads_ok), (unsigned long long)atomic_load(&M.key_reloads_failed));
     }
+    if (g->llm_upstreams > 0) render_llm(&b, g);
     static const char *const row_steps[] = {"fetched", "filter_matched", "filter_checked"};
     put(&b, "# HELP ragd_search_rows_total Chunk-store rows searches touched: fetched for answers, matched by a "
             "selective filter, checked against a broad one.\n# TYPE ragd_search_rows_total counter\n");

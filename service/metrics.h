@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "query_cache.h" /* enum cache_outcome */
+#include "upstream.h"    /* enum upstream_error */
 
 enum route {
     ROUTE_SEARCH = 0,
@@ -28,6 +29,7 @@ enum route {
     ROUTE_RELOAD,
     ROUTE_EMBEDDINGS,
     ROUTE_MODELS,
+    ROUTE_ANSWER,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -48,6 +50,9 @@ typedef struct metrics_gauges {
     int batching;            /* the encoder batcher's counters below are set */
     long long embed_passes, embed_texts, embed_requests, embed_split_passes;
     int requests_queued, requests_running; /* request workers: waiting and running jobs */
+    int answers_queued, answers_running;   /* answer workers (--llm-max-concurrency) */
+    int llm_upstreams;                     /* --llm-url count; 0: no LLM */
+    int llm_breaker_open[UPSTREAM_MAX_URLS];
 } metrics_gauges;
 
 const char *route_name(enum route r);
@@ -84,6 +89,19 @@ void metrics_reload(int ok);
  * succeeded/was rejected, -1 none (the first load). */
 void metrics_api_keys(int count, int reload_ok);
 void metrics_redis_latency(double seconds);
+
+/* LLM gateway (service/llm.c): one attempt on upstream URL url and how it
+ * ended; a move to the next URL; a finished call and its tokens. */
+void metrics_llm_attempt(int url, enum upstream_error outcome);
+void metrics_llm_failover(void);
+void metrics_llm_call(int ok, long prompt_tokens, long completion_tokens);
+
+/* /v1/answer: an LLM call the answer cache made unnecessary (CACHE_EXACT
+ * or CACHE_SEMANTIC), citation numbers the model invented (dropped), and
+ * retrieved chunks left out of a prompt for their injection flags. */
+void metrics_llm_avoided(enum cache_outcome tier);
+void metrics_answer_invented(int n);
+void metrics_answer_flagged(int n);
 
 /* Prometheus exposition text (caller frees). */
 char *metrics_render(const metrics_gauges *g);

@@ -53,8 +53,11 @@ static void prune(rate_limit *rl, double now) {
 int rate_limit_take(rate_limit *rl, const char *key, double rate, double burst, double *retry_after_s) {
     if (rate <= 0) rate = rl->rate;
     if (burst <= 0) burst = rl->burst;
-    if (rate <= 0) return 1;
-    pthread_mutex_lock(&rl->mu);
+    return rate_limit_take_n(rl, key, rate, burst, 1.0, retry_after_s);
+}
+
+/* The bucket of key, created full and refilled to now (under rl->mu). */
+static bucket *refill(rate_limit *rl, const char *key, double rate, double burst) {
     double now = now_s();
     bucket *b = strmap_get(rl->buckets, key);
     if (!b) {
@@ -67,11 +70,28 @@ int rate_limit_take(rate_limit *rl, const char *key, double rate, double burst, 
     b->tokens += (now - b->last) * rate;
     if (b->tokens > burst) b->tokens = burst;
     b->last = now;
-    int ok = b->tokens >= 1.0;
-    if (ok) b->tokens -= 1.0;
-    else *retry_after_s = (1.0 - b->tokens) / rate;
+    return b;
+}
+
+int rate_limit_take_n(rate_limit *rl, const char *key, double rate, double burst, double n, double *retry_after_s) {
+    if (rate <= 0) return 1;
+    if (burst < 1) burst = 1;
+    if (n > burst) n = burst; /* a request bigger than the bucket waits for a full one, not forever */
+    pthread_mutex_lock(&rl->mu);
+    bucket *b = refill(rl, key, rate, burst);
+    int ok = b->tokens >= n;
+    if (ok) b->tokens -= n;
+    else *retry_after_s = (n - b->tokens) / rate;
     pthread_mutex_unlock(&rl->mu);
     return ok;
+}
+
+void rate_limit_give(rate_limit *rl, const char *key, double rate, double burst, double n) {
+    if (rate <= 0 || n <= 0) return;
+    pthread_mutex_lock(&rl->mu);
+    bucket *b = refill(rl, key, rate, burst);
+    b->tokens = b->tokens + n > burst ? burst : b->tokens + n;
+    pthread_mutex_unlock(&rl->mu);
 }
 
 void rate_limit_free(rate_limit *rl) {

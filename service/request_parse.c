@@ -299,8 +299,8 @@ static int parse_vector(json_t *v, search_request *r, api_error *e) {
     return 0;
 }
 
-int parse_search_json(const search_limits *l, const char *body, size_t len, search_request *r, api_error *e) {
-    memset(r, 0, sizeof(*r));
+/* The body as a JSON object into r->root (owned by r). */
+static int load_object(const char *body, size_t len, search_request *r, api_error *e) {
     json_error_t jerr;
     json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -308,7 +308,22 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
                     jerr.column);
     r->root = root;
     if (!json_is_object(root)) return fail(e, 400, "invalid_json", "body must be a JSON object");
-    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", "vector", NULL};
+    return 0;
+}
+
+/* The first field of root not in fields: a 400 that lists the known ones. */
+static int unknown_field(json_t *root, const char *const *fields, api_error *e) {
+    const char *bad = unknown_key(root, fields, 0);
+    if (!bad) return 0;
+    char name[80], known[160] = "";
+    quote(name, sizeof(name), bad, strlen(bad), 60);
+    for (int i = 0; fields[i]; i++)
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", fields[i]);
+    return fail(e, 400, "unknown_field", "unknown field \"%s\" (known: %s)", name, known);
+}
+
+/* The search fields of a JSON object (POST /v1/search and /v1/answer). */
+static int search_fields(const search_limits *l, json_t *root, search_request *r, api_error *e) {
     static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", "source",
                                           "modified_after", "modified_before", NULL};
     json_t *q = json_object_get(root, "query"), *k = json_object_get(root, "k");
@@ -317,11 +332,6 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
     json_t *alpha = json_object_get(root, "alpha"), *vec = json_object_get(root, "vector");
     const char *bad;
     char name[80];
-    if ((bad = unknown_key(root, fields, 0))) {
-        quote(name, sizeof(name), bad, strlen(bad), 60);
-        return fail(e, 400, "unknown_field",
-                    "unknown field \"%s\" (known: query, vector, k, filter, mode, fusion, alpha)", name);
-    }
     if (json_is_object(filter) && (bad = unknown_key(filter, filters, 1))) {
         quote(name, sizeof(name), bad, strlen(bad), 60);
         return fail(e, 400, "invalid_filter", "unknown filter \"%s\" (known: url_prefix, url, title_contains, "
@@ -368,6 +378,35 @@ int parse_search_json(const search_limits *l, const char *body, size_t len, sear
     sq->len = tlen;
     if (blank(text, tlen)) return fail(e, 400, "empty_query", "query is empty");
     return 0;
+}
+
+int parse_search_json(const search_limits *l, const char *body, size_t len, search_request *r, api_error *e) {
+    static const char *const fields[] = {"query", "vector", "k", "filter", "mode", "fusion", "alpha", NULL};
+    memset(r, 0, sizeof(*r));
+    if (load_object(body, len, r, e) != 0 || unknown_field(r->root, fields, e) != 0) return -1;
+    return search_fields(l, r->root, r, e);
+}
+
+int parse_answer_json(const search_limits *l, int max_tokens, const char *body, size_t len, answer_request *r,
+                      api_error *e) {
+    static const char *const fields[] = {"query", "k", "filter", "mode", "fusion", "alpha", "stream", "max_tokens",
+                                         NULL};
+    memset(r, 0, sizeof(*r));
+    search_request *s = &r->s;
+    if (load_object(body, len, s, e) != 0 || unknown_field(s->root, fields, e) != 0) return -1;
+    json_t *st = json_object_get(s->root, "stream"), *mt = json_object_get(s->root, "max_tokens");
+    if (st && !json_is_boolean(st)) return fail(e, 400, "invalid_stream", "\"stream\" must be true or false");
+    if (mt && (!json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > max_tokens))
+        return fail(e, 400, "invalid_max_tokens", "\"max_tokens\" must be an integer from 1 to %d", max_tokens);
+    if (!json_is_string(json_object_get(s->root, "query")))
+        return fail(e, 400, "missing_query", "\"query\" must be a string");
+    r->stream = json_is_true(st);
+    r->max_tokens = mt ? (int)json_integer_value(mt) : 0;
+    return search_fields(l, s->root, s, e);
+}
+
+void answer_request_clear(answer_request *r) {
+    search_request_clear(&r->s);
 }
 
 void search_request_clear(search_request *r) {

@@ -63,6 +63,20 @@ int parse_search_args(const search_limits *l, const query_arg *args, int n, sear
 /* POST /v1/search with a JSON body. */
 int parse_search_json(const search_limits *l, const char *body, size_t len, search_request *r, api_error *e);
 
+/* POST /v1/answer: the search fields of POST /v1/search (text only, no
+ * "vector") plus "stream" (bool) and "max_tokens" (1..max_tokens; 0 in
+ * *r when absent: the server's default). */
+typedef struct answer_request {
+    search_request s;
+    int stream;
+    int max_tokens;
+} answer_request;
+
+int parse_answer_json(const search_limits *l, int max_tokens, const char *body, size_t len, answer_request *r,
+                      api_error *e);
+
+void answer_request_clear(answer_request *r);
+
 /* GET /?query=...: the seed's route, k fixed at 5, the server's default mode. */
 int parse_compat_args(const search_limits *l, const query_arg *args, int n, search_request *r, api_error *e);
 

@@ -112,7 +112,7 @@ static int serve_cached(const index_version *v, const fused_hit *hits, int n, co
 
 /* What besides the text and k decides the results, for cache keys: the
  * filter, and for other modes than vector the mode, fusion and weight. */
-static char *query_spec(const search_query *q) {
+char *search_cache_spec(const search_query *q) {
     const search_filter *f = &q->filter;
     const char *p = f->url_prefix ? f->url_prefix : "";
     /* vector mode with at most a url_prefix keeps its earlier keys */
@@ -365,7 +365,7 @@ static int tier_exact(search_ctx *x) {
     const index_version *v = x->lv->v;
     if (!s->cache) return 0;
     double t = clock_ms();
-    char *spec = query_spec(q);
+    char *spec = search_cache_spec(q);
     qcache_key(s->cache, &x->ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
                x->semantic ? embedder_model_id(x->key ? x->key : x->lv->e) : NULL, embedder_uncased(x->lv->e),
                q->text, q->len, q->k, spec);

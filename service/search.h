@@ -101,6 +101,10 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err);
 
 void search_result_clear(search_result *r);
 
+/* What besides the text and k decides a query's results (filter; mode,
+ * fusion and alpha unless vector), as part of a cache key (caller frees). */
+char *search_cache_spec(const search_query *q);
+
 /* The semantic tier's state for this version, for /ready: "on", "off"
  * or "off: <why>" (static or in buf). */
 const char *search_semantic_state(const searcher *s, const live_version *lv, char *buf, size_t cap);

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "answer.h"
+#include "injection.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -31,6 +35,7 @@ struct server {
     key_file *keys;
     rate_limit *rl;
     work_queue *wq;
+    work_queue *aq; /* answer workers: LLM calls take seconds, searches must not wait behind them */
     struct MHD_Daemon *d;
     int port;
     atomic_uint_fast64_t next_id;
@@ -70,6 +75,10 @@ typedef struct request {
     struct MHD_Connection *conn;
     atomic_int job;
     reply out;
+    int fd;                 /* the client's socket, polled for a hang-up while a worker holds the request */
+    char bucket[96];        /* the rate-limit bucket of the key (or client address) */
+    double tpm;             /* the key's LLM tokens per minute (0: none) */
+    struct sse_out *sse;    /* a streamed answer, once its first event is ready */
 } request;
 
 server_opts server_opts_default(void) {
@@ -78,7 +87,8 @@ server_opts server_opts_default(void) {
                      .default_mode = SEARCH_DEFAULT_MODE, .default_alpha = SEARCH_DEFAULT_ALPHA,
                      .default_fusion = FUSION_CONVEX, .emb = embeddings_opts_default(),
                      .protect_ops = 0, .log_queries = 0, .index_name = "default", .rate = 0, .burst = 0,
-                     .deadline_ms = 15000, .max_queued = 512};
+                     .deadline_ms = 15000, .max_queued = 512, .answer_threads = 4,
+                     .answer_deadline_ms = 60000};
     return o;
 }
 
@@ -134,9 +144,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, request *rq) {
     if (r->retry_after[0]) MHD_add_response_header(resp, "Retry-After", r->retry_after);
     if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (r->status == 405) {
-        const char *allow = rq->route == ROUTE_SEARCH                                   ? "GET, POST"
-                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS ? "POST"
-                                                                                         : "GET";
+        const char *allow = rq->route == ROUTE_SEARCH ? "GET, POST"
+                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS || rq->route == ROUTE_ANSWER
+                                ? "POST"
+                                : "GET";
         MHD_add_response_header(resp, "Allow", allow);
     }
     rq->status = r->status;
@@ -163,7 +174,7 @@ static enum route route_of(const char *url) {
     } table[] = {{"/v1/search", ROUTE_SEARCH}, {"/", ROUTE_COMPAT},       {"/health", ROUTE_HEALTH},
                  {"/ready", ROUTE_READY},       {"/metrics", ROUTE_METRICS}, {"/v1/index", ROUTE_INDEX},
                  {"/admin/reload", ROUTE_RELOAD}, {"/v1/embeddings", ROUTE_EMBEDDINGS},
-                 {"/v1/models", ROUTE_MODELS}};
+                 {"/v1/models", ROUTE_MODELS}, {"/v1/answer", ROUTE_ANSWER}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(url, table[i].path) == 0) return table[i].r;
     return ROUTE_OTHER;
@@ -175,6 +186,7 @@ static int method_allowed(enum route r, const char *m) {
     case ROUTE_SEARCH: return get || post;
     case ROUTE_RELOAD: return post;
     case ROUTE_EMBEDDINGS: return post;
+    case ROUTE_ANSWER: return post;
     case ROUTE_OTHER: return 1;
     default: return get;
     }
@@ -204,18 +216,24 @@ static const char *presented_key(struct MHD_Connection *c) {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
 }
 
+/* The bucket of the key (or, without one, of the client address). */
+static void bucket_name(struct MHD_Connection *c, const key_grant *k, char *out, size_t cap) {
+    if (k) {
+        snprintf(out, cap, "key:%.63s", k->id);
+        return;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+    snprintf(out, cap, "ip:%s", ip);
+}
+
 /* Take one token from the bucket of the key (or, without one, of the
  * client address); 1 and a 429 in rq->out when it is empty. */
 static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, const key_grant *k) {
     char bucket[96];
-    if (k) snprintf(bucket, sizeof(bucket), "key:%.63s", k->id);
-    else {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        char ip[INET6_ADDRSTRLEN] = "?";
-        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
-        snprintf(bucket, sizeof(bucket), "ip:%s", ip);
-    }
+    bucket_name(c, k, bucket, sizeof(bucket));
     double wait = 0;
     if (rate_limit_take(srv->rl, bucket, k ? k->rate : 0, k ? k->burst : 0, &wait)) return 0;
     char ra[16];
@@ -244,10 +262,17 @@ static int check_access(server *srv, struct MHD_Connection *c, request *rq) {
         if (rq->route == ROUTE_RELOAD && !k->admin)
             return reply_error(&rq->out, 403, "admin_required", "reload needs a key with the admin attribute"), 1;
     }
-    if ((rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS) &&
+    if ((rq->route == ROUTE_SEARCH || rq->route == ROUTE_COMPAT || rq->route == ROUTE_EMBEDDINGS ||
+         rq->route == ROUTE_ANSWER) &&
         rate_limited(srv, c, rq, k))
         return 1;
     if (!rq->tenant[0]) snprintf(rq->tenant, sizeof(rq->tenant), "default");
+    if (rq->route == ROUTE_ANSWER) {
+        char b[88];
+        bucket_name(c, k, b, sizeof(b));
+        snprintf(rq->bucket, sizeof(rq->bucket), "tpm:%s", b);
+        rq->tpm = k && k->tpm > 0 ? k->tpm : srv->o.llm_tpm;
+    }
     return 0;
 }
 
@@ -265,13 +290,22 @@ static json_t *jstr(const char *s) {
     return j;
 }
 
+/* The prompt-injection markers of a chunk's text (core/injection.h). */
+static json_t *flags_json(const char *text) {
+    unsigned f = injection_scan(text, text ? strlen(text) : 0);
+    json_t *a = json_array();
+    for (int i = 0; i < INJECTION_FLAG_COUNT; i++)
+        if (f & (1u << i)) json_array_append_new(a, json_string(injection_flag_name(1u << i)));
+    return a;
+}
+
 static json_t *hit_json(const search_hit *h, int mode) {
     json_t *heads = json_loads(h->row.headings, 0, NULL);
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)h->id);
-    json_t *o = json_pack("{s:s, s:f, s:o, s:o, s:o, s:o}", "id", id, "score", (double)h->score, "text",
+    json_t *o = json_pack("{s:s, s:f, s:o, s:o, s:o, s:o, s:o}", "id", id, "score", (double)h->score, "text",
                           jstr(h->row.text), "url", jstr(h->row.doc_url), "title", jstr(h->row.title), "headings",
-                          heads ? heads : json_array());
+                          heads ? heads : json_array(), "flags", flags_json(h->row.text));
     if (mode == MODE_HYBRID) {
         /* which list(s) found the chunk, and its score in each */
         json_t *found = json_array(), *scores = json_object();
@@ -417,6 +451,12 @@ static void route_metrics(server *srv, request *rq) {
                         .cache_mirror_size = srv->s->cache ? (int64_t)qcache_mirror_size(srv->s->cache) : 0,
                         .cache_epoch = epoch};
     work_queue_depth(srv->wq, &g.requests_queued, &g.requests_running);
+    work_queue_depth(srv->aq, &g.answers_queued, &g.answers_running);
+    if (srv->o.answer && srv->o.answer->l) {
+        llm *l = srv->o.answer->l;
+        g.llm_upstreams = llm_upstreams(l);
+        for (int i = 0; i < g.llm_upstreams && i < UPSTREAM_MAX_URLS; i++) g.llm_breaker_open[i] = llm_breaker_open(l, i);
+    }
     if (srv->s->batcher) {
         embed_batcher_stats st;
         embed_batcher_stats_get(srv->s->batcher, &st);
@@ -488,6 +528,227 @@ static void route_health(server *srv, request *rq) {
     reply_json(&rq->out, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
+/* ---- POST /v1/answer: whole, or streamed as Server-Sent Events ---- */
+
+/* A streamed answer between its producer (an answer worker) and
+ * libmicrohttpd's content reader. The reader parks the connection when it
+ * has sent everything so far; the producer wakes it when it adds more.
+ * Both hold a reference; whoever drops the last frees it. */
+typedef struct sse_out {
+    pthread_mutex_t mu;
+    char *buf;
+    size_t len, off;
+    int done;      /* the producer added its last event */
+    int gone;      /* libmicrohttpd is finished with the response (sent, or the client left) */
+    int suspended; /* the reader parked the connection waiting for more */
+    int refs;
+    struct MHD_Connection *conn;
+    int fd;
+} sse_out;
+
+static void sse_unref(sse_out *st) {
+    pthread_mutex_lock(&st->mu);
+    int last = --st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (!last) return;
+    pthread_mutex_destroy(&st->mu);
+    mem_free(st->buf);
+    mem_free(st);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    sse_out *st = cls;
+    pthread_mutex_lock(&st->mu);
+    ssize_t n = 0;
+    if (st->off < st->len) {
+        n = (ssize_t)(st->len - st->off < max ? st->len - st->off : max);
+        memcpy(buf, st->buf + st->off, (size_t)n);
+        st->off += (size_t)n;
+        if (st->off == st->len) st->off = st->len = 0;
+    } else if (st->done) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        st->suspended = 1; /* the producer resumes it (under this lock, so no wake-up is lost) */
+        MHD_suspend_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
+static void sse_response_freed(void *cls) {
+    sse_out *st = cls;
+    pthread_mutex_lock(&st->mu);
+    st->gone = 1;
+    pthread_mutex_unlock(&st->mu);
+    sse_unref(st);
+}
+
+/* Add bytes (and maybe end the stream); -1 if the client is gone. */
+static int sse_push(sse_out *st, const char *p, size_t n, int last) {
+    pthread_mutex_lock(&st->mu);
+    int gone = st->gone;
+    if (!gone) {
+        st->buf = mem_realloc(st->buf, st->len + n + 1);
+        memcpy(st->buf + st->len, p, n);
+        st->len += n;
+    }
+    if (last) st->done = 1;
+    if (st->suspended && !gone) {
+        st->suspended = 0;
+        MHD_resume_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return gone ? -1 : 0;
+}
+
+/* One "data: JSON" event. */
+static int sse_event(sse_out *st, json_t *o, int last) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    char *ev = mem_printf("data: %s\n\n", s ? s : "{}");
+    free(s);
+    int rc = sse_push(st, ev, strlen(ev), last);
+    mem_free(ev);
+    return rc;
+}
+
+/* On the HTTP thread: queue the stream as this request's response. */
+static enum MHD_Result send_stream(struct MHD_Connection *c, request *rq) {
+    sse_out *st = rq->sse;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, st, sse_response_freed);
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Request-Id", rq->id);
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    rq->status = 200;
+    rq->sse = NULL; /* the response holds the reader's reference now */
+    metrics_request(rq->route, 200, (clock_ms() - rq->t0) / 1000.0);
+    enum MHD_Result res = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return res;
+}
+
+/* A worker's view of one answer request while it runs. */
+typedef struct answer_job_ctx {
+    request *rq;   /* until the stream is handed off */
+    sse_out *st;   /* the stream, once started */
+    char id[96], model[128];
+    long long created;
+    int first;
+} answer_job_ctx;
+
+/* The client hung up (its socket reads as closed). Only while libmicrohttpd
+ * leaves the connection alone: suspended, so its socket stays open. */
+static int peer_gone(int fd) {
+    if (fd < 0) return 0;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static int answer_cancelled(void *ud) {
+    answer_job_ctx *x = ud;
+    if (!x->st) return peer_gone(x->rq->fd);
+    pthread_mutex_lock(&x->st->mu);
+    int gone = x->st->gone || (x->st->suspended && peer_gone(x->st->fd));
+    pthread_mutex_unlock(&x->st->mu);
+    return gone;
+}
+
+/* Hand the request to the HTTP thread with the stream as its response;
+ * from here on the worker touches only x->st. */
+static void stream_start(answer_job_ctx *x) {
+    request *rq = x->rq;
+    sse_out *st = mem_calloc(1, sizeof(*st));
+    pthread_mutex_init(&st->mu, NULL);
+    st->refs = 2; /* this worker and the response */
+    st->conn = rq->conn;
+    st->fd = rq->fd;
+    x->st = st;
+    rq->sse = st;
+    x->rq = NULL;
+    atomic_store(&rq->job, JOB_DONE);
+    MHD_resume_connection(st->conn);
+}
+
+static json_t *chunk_json(const answer_job_ctx *x, json_t *delta, const char *finish) {
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", x->id, "object", "chat.completion.chunk",
+                     "created", (json_int_t)x->created, "model", x->model, "choices", "index", 0, "delta", delta,
+                     "finish_reason", finish);
+}
+
+static int answer_delta(void *ud, const char *text, size_t n) {
+    answer_job_ctx *x = ud;
+    if (!x->st) stream_start(x);
+    json_t *t = json_stringn(text, n);
+    if (!t) { /* a piece that ends inside a UTF-8 character: sanitised (the whole answer stays intact) */
+        char *safe = utf8_sanitize(text, n, NULL);
+        t = json_string(safe);
+        mem_free(safe);
+    }
+    json_t *delta = x->first ? json_pack("{s:s, s:o}", "role", "assistant", "content", t) : json_pack("{s:o}", "content", t);
+    x->first = 0;
+    return sse_event(x->st, chunk_json(x, delta, NULL), 0) != 0;
+}
+
+/* The end of a stream: the final chunk (finish_reason, usage, citations
+ * and the rest of the response's fields) and [DONE]; or an error event. */
+static void stream_end(answer_job_ctx *x, answer_out *out) {
+    if (out->status == 200) {
+        json_t *b = out->body;
+        json_t *fin = chunk_json(x, json_object(), json_string_value(json_object_get(b, "finish_reason")));
+        const char *key;
+        json_t *v;
+        json_object_foreach(b, key, v) if (strcmp(key, "answer") && strcmp(key, "finish_reason"))
+            json_object_set(fin, key, v);
+        sse_event(x->st, fin, 0);
+        sse_push(x->st, "data: [DONE]\n\n", 14, 1);
+    } else {
+        sse_event(x->st, json_pack("{s:{s:s, s:s, s:i}}", "error", "code", out->code, "message", out->message,
+                                   "status", out->status), 1);
+    }
+    sse_unref(x->st);
+}
+
+/* Run one answer on this worker. 1 if the request went out as a stream
+ * (rq is the HTTP thread's again), 0 with the reply in rq->out. */
+static int answer_job(server *srv, request *rq) {
+    search_limits l = {.max_query_bytes = srv->o.max_query_bytes, .max_k = srv->o.max_k,
+                       .default_k = srv->o.default_k, .default_mode = srv->o.default_mode,
+                       .default_alpha = srv->o.default_alpha, .default_fusion = srv->o.default_fusion};
+    answerer *a = srv->o.answer;
+    answer_request ar;
+    api_error e;
+    if (parse_answer_json(&l, a ? a->o.max_tokens_limit : 4096, rq->body, rq->body_len, &ar, &e) != 0) {
+        answer_request_clear(&ar);
+        reply_error(&rq->out, e.status, e.code, e.message);
+        return 0;
+    }
+    if (srv->o.log_queries && !rq->query) rq->query = utf8_sanitize(ar.s.q.text, ar.s.q.len, NULL);
+    answer_job_ctx x = {.rq = rq, .created = (long long)time(NULL), .first = 1};
+    snprintf(x.id, sizeof(x.id), "chatcmpl-%s", rq->id);
+    snprintf(x.model, sizeof(x.model), "%s", a && a->l ? llm_model(a->l) : "");
+    answer_io io = {.on_delta = ar.stream ? answer_delta : NULL, .cancelled = answer_cancelled, .ud = &x};
+    answer_out out;
+    if (!a) {
+        memset(&out, 0, sizeof(out));
+        out.status = 503, out.code = "llm_not_configured";
+        snprintf(out.message, sizeof(out.message), "this server has no LLM: start it with --llm-url and --llm-model");
+    } else {
+        answer_budget budget = {.rl = srv->rl, .bucket = rq->bucket, .tpm = rq->tpm};
+        answer_run(a, &ar, rq->tenant, &budget, &io, &out);
+    }
+    if (ar.stream && out.status == 200 && !x.st) stream_start(&x); /* an empty answer is still a stream */
+    int handed_off = x.st != NULL;
+    if (handed_off) stream_end(&x, &out);
+    else if (out.status == 200) reply_json(&rq->out, 200, json_incref(out.body), NULL);
+    else reply_error_retry(&rq->out, out.status, out.code, out.message,
+                           out.retry_after[0] ? out.retry_after : out.status == 503 || out.status == 504 ? "1" : NULL);
+    answer_out_clear(&out);
+    answer_request_clear(&ar);
+    return handed_off;
+}
+
 typedef void (*route_fn)(server *srv, request *rq);
 
 /* What each route runs, and whether it may wait (a search embeds its
@@ -500,7 +761,7 @@ static const struct {
     [ROUTE_SEARCH] = {route_search, 1},  [ROUTE_COMPAT] = {route_search, 1},   [ROUTE_HEALTH] = {route_health, 0},
     [ROUTE_READY] = {route_ready, 0},    [ROUTE_METRICS] = {route_metrics, 0}, [ROUTE_INDEX] = {route_index, 0},
     [ROUTE_RELOAD] = {route_reload, 1},  [ROUTE_EMBEDDINGS] = {route_embeddings, 1},
-    [ROUTE_MODELS] = {route_models, 0},
+    [ROUTE_MODELS] = {route_models, 0},     [ROUTE_ANSWER] = {NULL, 1}, /* run_job: answer_job */
 };
 
 /* ---- request workers ---- */
@@ -511,6 +772,11 @@ static void run_job(void *arg) {
     if (clock_ms() >= rq->deadline) {
         reply_error_retry(&rq->out, 503, "deadline_exceeded",
                           "the request waited for a worker past its deadline (--request-deadline-ms)", "1");
+    } else if (rq->route == ROUTE_ANSWER) {
+        deadline_set(rq->deadline);
+        int handed_off = answer_job(srv, rq);
+        deadline_set(0);
+        if (handed_off) return; /* a stream: rq belongs to the HTTP thread now */
     } else {
         deadline_set(rq->deadline);
         routes[rq->route].fn(srv, rq);
@@ -531,7 +797,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 }
 
 static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *rq) {
-    if (rq->route >= sizeof(routes) / sizeof(routes[0]) || !routes[rq->route].fn)
+    if (rq->route >= sizeof(routes) / sizeof(routes[0]) || (!routes[rq->route].fn && rq->route != ROUTE_ANSWER))
         return send_error(c, rq, 404, "not_found", "no such route");
     if (!strcmp(rq->method, "GET")) MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
     if (!routes[rq->route].slow) {
@@ -542,9 +808,11 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *
      * before this function returns. */
     rq->srv = srv;
     rq->conn = c;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    rq->fd = ci ? ci->connect_fd : -1;
     atomic_store(&rq->job, JOB_QUEUED);
     MHD_suspend_connection(c);
-    if (work_queue_push(srv->wq, run_job, rq) != 0) {
+    if (work_queue_push(rq->route == ROUTE_ANSWER ? srv->aq : srv->wq, run_job, rq) != 0) {
         reply_error_retry(&rq->out, 503, "overloaded",
                           "too many requests waiting for a worker (--max-queued); retry after Retry-After", "1");
         atomic_store(&rq->job, JOB_DONE);
@@ -559,6 +827,7 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *c, request *
 static enum MHD_Result begin(server *srv, struct MHD_Connection *c, request *rq, const char *url,
                              const char *method, int *done) {
     rq->route = route_of(url);
+    if (rq->route == ROUTE_ANSWER) rq->deadline = rq->t0 + srv->o.answer_deadline_ms;
     snprintf(rq->method, sizeof(rq->method), "%.7s", method);
     set_request_id(srv, c, rq);
     *done = 1;
@@ -596,7 +865,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (atomic_load(&rq->job) != JOB_NONE) { /* resumed: a worker has answered */
         *upload_size = 0;
-        if (atomic_load(&rq->job) == JOB_DONE && !rq->status) return send_reply(c, rq);
+        if (atomic_load(&rq->job) == JOB_DONE && !rq->status) return rq->sse ? send_stream(c, rq) : send_reply(c, rq);
         return MHD_YES;
     }
     if (rq->status) { /* answered early; drop any remaining body */
@@ -655,6 +924,7 @@ server *server_start(const server_opts *o, searcher *s, key_file *keys, char *er
     srv->keys = keys;
     srv->rl = rate_limit_new(o->rate, o->burst);
     srv->wq = work_queue_new(o->threads > 0 ? o->threads : 1, o->max_queued > 0 ? o->max_queued : 1);
+    srv->aq = work_queue_new(o->answer_threads > 0 ? o->answer_threads : 1, o->max_queued > 0 ? o->max_queued : 1);
     /* libmicrohttpd's threads only move bytes and answer the cheap
      * routes; two keep probes answered while one is busy writing. */
     /* poll(), not epoll: with epoll, MHD_quiesce_daemon() (at shutdown)
@@ -677,6 +947,7 @@ server *server_start(const server_opts *o, searcher *s, key_file *keys, char *er
     if (!srv->d) {
         err_set(err, "cannot listen on %s:%d (address in use?)", o->bind, o->port);
         work_queue_free(srv->wq);
+        work_queue_free(srv->aq);
         rate_limit_free(srv->rl);
         mem_free(srv);
         return NULL;
@@ -709,6 +980,7 @@ int server_shutdown(server *srv, int timeout_ms) {
      * its connection; only then may the daemon stop (it must not stop
      * with a connection parked). */
     work_queue_free(srv->wq);
+    work_queue_free(srv->aq);
     MHD_stop_daemon(srv->d);
     rate_limit_free(srv->rl);
     mem_free(srv);

@@ -2,7 +2,9 @@
  *
  * Routes: GET/POST /v1/search, the seed-compatible GET /?query=, GET
  * /health, /ready, /metrics, /v1/index, POST /admin/reload, POST
- * /v1/embeddings and GET /v1/models. libmicrohttpd's own threads do the
+ * /v1/embeddings, GET /v1/models and POST /v1/answer (whole or as
+ * Server-Sent Events; its own workers, so slow LLM calls never hold up
+ * searches). libmicrohttpd's own threads do the
  * HTTP I/O and answer the cheap routes (probes, metrics) at once; routes
  * that may wait (a search embeds its query, maybe on a remote model; a
  * reload waits for the watcher) park their connection and run on a
@@ -23,6 +25,7 @@
 
 #include <stddef.h>
 
+#include "answer.h"
 #include "key_file.h"
 #include "rate_limit.h"
 #include "embeddings.h"
@@ -46,6 +49,10 @@ typedef struct server_opts {
     const char *index_name; /* for per-key index limits */
     double rate, burst;     /* per key (or client address) */
     embeddings_opts emb;    /* /v1/embeddings limits */
+    answerer *answer;       /* POST /v1/answer (NULL: the route answers 503) */
+    int answer_threads;     /* answer workers: LLM calls at once (--llm-max-concurrency) */
+    int answer_deadline_ms; /* an answer's time limit, LLM included (--answer-deadline-ms) */
+    double llm_tpm;         /* LLM tokens per minute per key (or client address); 0 = no budget */
 } server_opts;
 
 typedef struct server server;

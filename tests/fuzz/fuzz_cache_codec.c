@@ -1,7 +1,8 @@
 /* fuzz_cache_codec.c - cache values read back from a shared Redis (cache/cache_codec.c)
  *
  * The same bytes go to every decoder: result list, query vector (at the
- * dim the first bytes suggest), semantic entry and its tail. Checked:
+ * dim the first bytes suggest), semantic entry and its tail, answer and
+ * answer tail. Checked:
  * what decodes is within its limits and finite, and re-encoding a decoded
  * result list or vector gives back exactly the bytes read.
  */
@@ -53,8 +54,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             (text + tlen > b + size || n > MAX_HITS))
             __builtin_trap();
     }
-    const char *text;
-    size_t tlen;
+    const char *text, *json;
+    size_t tlen, jlen;
     if (codec_decode_tail(b, size, MAX_HITS, &text, &tlen, hits, &n) == 0 && text + tlen > b + size) __builtin_trap();
+    if (codec_decode_answer(b, size, &json, &jlen) == 0) {
+        if (jlen < 1 || jlen > CODEC_MAX_ANSWER || json + jlen != b + size) __builtin_trap();
+        size_t len;
+        char *again = codec_encode_answer(json, jlen, &len);
+        if (len != size || memcmp(again, b, len) != 0) __builtin_trap();
+        mem_free(again);
+    }
+    if (codec_decode_answer_tail(b, size, &text, &tlen, &json, &jlen) == 0 &&
+        (text + tlen > json || json + jlen != b + size))
+        __builtin_trap();
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "openai_response.h"
+#include "upstream.h"
 
 #define DIM 4
 
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     char msg[256];
     int quota = -1;
-    openai_error_message(body, size - 1, msg, sizeof(msg), &quota);
+    upstream_error_message(body, size - 1, msg, sizeof(msg), &quota);
     if (strlen(msg) > 200 || (quota != 0 && quota != 1)) __builtin_trap();
     for (const char *p = msg; *p; p++)
         if ((unsigned char)*p < 0x20) __builtin_trap();

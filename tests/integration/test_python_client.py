@@ -10,13 +10,14 @@ import shutil
 import subprocess
 
 import harness
+from fake_llm import FakeLLM
 
-WORK = INDEX = SRV = None
+WORK = INDEX = SRV = LLM = None
 VENV_PY = os.path.join(harness.ROOT, "build", "test-venv", "bin", "python")
 
 
 def setup_module():
-    global WORK, INDEX, SRV
+    global WORK, INDEX, SRV, LLM
     WORK = harness.tmpdir()
     corpus = os.path.join(WORK, "corpus")
     harness.make_corpus(corpus, n_docs=8)
@@ -25,12 +26,15 @@ def setup_module():
     INDEX = os.path.join(WORK, "idx")
     r = harness.ragd_index("build", "--out", INDEX, "--source", corpus, "--embedder", "minilm", "--log-level", "warn")
     assert r.returncode == 0, r.stderr
-    SRV = harness.Server(INDEX, "--watch-ms", "0")
+    LLM = FakeLLM(reply="QX-4471 means the disk is full [1].")
+    SRV = harness.Server(INDEX, "--watch-ms", "0", "--llm-url", LLM.url(), "--llm-model", "m")
 
 
 def teardown_module():
     if SRV:
         SRV.close()
+    if LLM:
+        LLM.close()
     shutil.rmtree(WORK, ignore_errors=True)
 
 
@@ -52,6 +56,17 @@ def test_search_embed_info_ready():
     r = harness.run([harness.binary("ragd-index"), "embed", "--embedder", "minilm"],
                     input="QX-4471 means the disk is full.\n")
     assert [round(x, 6) for x in out["vec"][0]] == [round(x, 6) for x in json.loads(r.stdout)]
+
+
+def test_answer_whole_and_streamed():
+    out = client("a = c.answer('what does QX-4471 mean?', k=3, mode='keyword')\n"
+                 "parts = list(c.answer_stream('what does QX-4471 mean?', k=3, mode='keyword'))\n"
+                 "print(json.dumps({'answer': a.answer, 'cites': [(x.n, x.url) for x in a.citations],"
+                 " 'pieces': [p for p in parts if isinstance(p, str)], 'final': parts[-1].answer,"
+                 " 'fcites': [x.n for x in parts[-1].citations]}))", SRV.url(""))
+    assert out["answer"] == "QX-4471 means the disk is full [1]." and out["cites"][0][0] == 1
+    assert out["cites"][0][1].endswith("codes.md")
+    assert "".join(out["pieces"]) == out["final"] == out["answer"] and len(out["pieces"]) > 1 and out["fcites"] == [1]
 
 
 def test_errors_carry_the_server_code():

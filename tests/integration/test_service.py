@@ -74,7 +74,7 @@ def test_search_matches_brute_force():
             assert key in got, key
         assert got["mode"] == "vector"
         assert set(got["timings"]) == {"embed_ms", "search_ms", "keyword_ms", "filter_ms", "fetch_ms"}
-        assert set(got["results"][0]) == {"id", "score", "text", "url", "title", "headings"}
+        assert set(got["results"][0]) == {"id", "score", "text", "url", "title", "headings", "flags"}
 
 
 def embed(text):

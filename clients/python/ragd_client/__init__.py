@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 __all__ = ["RagdClient", "SearchHit", "SearchResult", "RagdError", "BadRequest", "Unauthorized", "Forbidden",
            "NotFound", "RateLimited", "NotReady", "ServerError"]
@@ -72,6 +72,7 @@ class SearchHit:
     headings: List[str]
     found_by: List[str] = field(default_factory=list)
     scores: Dict[str, float] = field(default_factory=dict)
+    flags: List[str] = field(default_factory=list)  # prompt-injection markers in the text
 
 
 @dataclass
@@ -81,6 +82,24 @@ class SearchResult:
     mode: str
     cache: str
     took_ms: float
+    raw: Dict[str, Any]
+
+
+@dataclass
+class Citation:
+    n: int
+    id: str
+    url: str
+    title: str
+
+
+@dataclass
+class Answer:
+    answer: str
+    citations: List[Citation]
+    cache: str
+    index_version: str
+    usage: Dict[str, Any]
     raw: Dict[str, Any]
 
 
@@ -151,10 +170,70 @@ class RagdClient:
                 body[key] = value
         r = self._request("POST", "/v1/search", body)
         hits = [SearchHit(id=h["id"], score=h["score"], text=h["text"], url=h["url"], title=h["title"],
-                          headings=h.get("headings", []), found_by=h.get("found_by", []), scores=h.get("scores", {}))
+                          headings=h.get("headings", []), found_by=h.get("found_by", []), scores=h.get("scores", {}),
+                          flags=h.get("flags", []))
                 for h in r["results"]]
         return SearchResult(hits=hits, index_version=r["index_version"], mode=r.get("mode", ""),
                             cache=r.get("cache", ""), took_ms=r.get("took_ms", 0.0), raw=r)
+
+    @staticmethod
+    def _answer_body(query: str, k: int, mode: Optional[str], filter: Optional[Dict[str, Any]],
+                     max_tokens: Optional[int], stream: bool) -> Dict[str, Any]:
+        body: Dict[str, Any] = {"query": query, "k": k, "stream": stream}
+        for key, value in (("mode", mode), ("filter", filter), ("max_tokens", max_tokens)):
+            if value is not None:
+                body[key] = value
+        return body
+
+    @staticmethod
+    def _answer(r: Dict[str, Any]) -> Answer:
+        return Answer(answer=r.get("answer", ""), citations=[Citation(**c) for c in r["citations"]],
+                      cache=r.get("cache", ""), index_version=r.get("index_version", ""), usage=r.get("usage", {}),
+                      raw=r)
+
+    def answer(self, query: str, k: int = 5, mode: Optional[str] = None, filter: Optional[Dict[str, Any]] = None,
+               max_tokens: Optional[int] = None) -> Answer:
+        """POST /v1/answer: a grounded answer and the passages it cites."""
+        return self._answer(self._request("POST", "/v1/answer",
+                                          self._answer_body(query, k, mode, filter, max_tokens, False)))
+
+    def answer_stream(self, query: str, k: int = 5, mode: Optional[str] = None,
+                      filter: Optional[Dict[str, Any]] = None, max_tokens: Optional[int] = None) -> Iterator[Any]:
+        """POST /v1/answer with "stream": yields the answer's text pieces as they arrive, then the Answer
+        (citations, usage, cache). An error after the stream started raises RagdError."""
+        data = json.dumps(self._answer_body(query, k, mode, filter, max_tokens, True)).encode()
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self.api_key:
+            headers["Authorization"] = "Bearer " + self.api_key
+        req = urllib.request.Request(self.url + "/v1/answer", data=data, method="POST", headers=headers)
+        try:
+            r = urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            raise self._error(e) from None
+        with r:
+            text, data_lines = [], []
+            for raw in r:
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line.startswith("data:"):
+                    data_lines.append(line[5:].lstrip(" "))
+                    continue
+                if line or not data_lines:
+                    continue
+                payload, data_lines = "\n".join(data_lines), []
+                if payload == "[DONE]":
+                    return
+                ev = json.loads(payload)
+                if "error" in ev:
+                    err = ev["error"]
+                    raise RagdError(err.get("status", 502), err.get("code", "stream_error"), err.get("message", ""))
+                choices = ev.get("choices") or []
+                piece = choices[0].get("delta", {}).get("content") if choices else None
+                if piece:
+                    text.append(piece)
+                    yield piece
+                if "citations" in ev:
+                    ev["answer"] = "".join(text)
+                    yield self._answer(ev)
 
     def model(self) -> str:
         """The model the index embeds with (GET /v1/models)."""
