@@ -904,6 +904,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                       .cache = rq->has_cache ? cache_api_name(rq->cache) : NULL,
                       .key_id = rq->key_id[0] ? rq->key_id : NULL, .query = rq->query};
     access_log_write(&e);
+    if (rq->sse) sse_response_freed(rq->sse); /* a stream whose response was never queued: the client left */
     if (rq->counted) metrics_inflight(-1);
     mem_free(rq->out.body);
     mem_free(rq->body);
