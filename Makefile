@@ -40,7 +40,7 @@ INDEXER_SRC = indexer/main.c indexer/chunker.c indexer/embed_pool.c indexer/repo
 SERVICE_SRC = service/main.c service/metrics.c service/live_index.c service/search_pool.c service/auth.c service/key_file.c \
               service/rate_limit.c service/access_log.c service/search.c service/embed_batcher.c service/request_parse.c service/work_queue.c \
               service/embeddings.c service/llm_response.c service/llm.c service/answer_prompt.c service/answer.c \
-              service/server.c
+              service/shard_api.c service/router.c service/server.c
 
 # Everything but the mains: what tests link.
 LIB_SRC = $(CORE_SRC) $(EMBED_SRC) $(LOADER_SRC) $(CACHE_SRC) $(filter-out indexer/main.c,$(INDEXER_SRC))

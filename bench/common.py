@@ -71,8 +71,8 @@ def post_json(url, obj, timeout=60):
 @contextlib.contextmanager
 def ragd_serve(index, *extra):
     port = free_port()
-    p = subprocess.Popen([os.path.join(BIN, "ragd-serve"), "--index", index, "--port", str(port), "--no-access-log",
-                          "--log-level", "warn"] + [str(e) for e in extra])
+    p = subprocess.Popen([os.path.join(BIN, "ragd-serve")] + (["--index", index] if index else []) +
+                         ["--port", str(port), "--no-access-log", "--log-level", "warn"] + [str(e) for e in extra])
     url = "http://127.0.0.1:%d" % port
     try:
         for _ in range(600):

@@ -340,6 +340,111 @@ def section_service(out, queries_file):
     out["service"] = res
 
 
+
+def heading_queries(index, path, n=1000):
+    """n distinct section headings of an index's chunks (in a fixed random order) as a query file."""
+    heads, seen = [], set()
+    for r in dump_texts(index, 0):
+        h = " ".join((r["headings"][-1] if r["headings"] else r["title"]).split())
+        if h and h not in seen and len(h) < 120:
+            seen.add(h)
+            heads.append(h)
+        if len(heads) == n:
+            break
+    with open(path, "w") as f:
+        f.write("\n".join(heads) + "\n")
+    return path
+
+
+def section_router(out):
+    """A router over two shard servers (shards 0-1 and 2-3) against one process serving all four shards, on
+    the same machine: the Python docs, hash embedder (so the query costs little and the router's hop shows),
+    4 shards HNSW32, vector mode, k=10; wrk at 1 and 16 connections, 3 alternating rounds, medians."""
+    index = os.path.join(common.WORK, "router-hash")
+    shutil.rmtree(index, ignore_errors=True)
+    _, rep = build(index, DOCS, "--embedder", "hash", "--chunk-tokens", "64", "--shards", "4", "--index-spec", "HNSW32")
+    queries_file = heading_queries(index, os.path.join(common.WORK, "router-queries.txt"))
+    secret = os.path.join(common.WORK, "router-secret")
+    with open(secret, "w") as f:
+        f.write("bench-router-peer-secret\n")
+    res = {"index_chunks": rep["chunks"]["unique"], "index_spec": "HNSW32, 4 shards", "embedder": "hash",
+           "layout": "router + 2 shard servers (shards 0-1, 2-3) vs one process with all 4; all on this machine",
+           "runs": {}}
+    with common.ragd_serve(index, "--shards", "0-1", "--peer-secret-file", secret) as a, \
+            common.ragd_serve(index, "--shards", "2-3", "--peer-secret-file", secret) as b, \
+            common.ragd_serve(index) as single:
+        peers_arg = "%s,%s" % (a, b)
+        with common.ragd_serve(None, "--router", "--peers", peers_arg, "--peer-secret-file", secret) as router:
+            rounds = {}
+            for rnd in range(3):
+                for name, url in (("single", single), ("router", router)):
+                    for c in (1, 16):
+                        rounds.setdefault("%s_c%d" % (name, c), []).append(
+                            wrk(url, queries_file, "/v1/search", "q", "&k=10&mode=vector", c))
+    for key, runs in rounds.items():
+        res["runs"][key] = {"qps": statistics.median(r["qps"] for r in runs),
+                            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                            "rounds_qps": [round(r["qps"], 1) for r in runs], "command": runs[0]["command"]}
+    out["router"] = res
+
+
+
+def rss_kib(url):
+    """VmRSS of the ragd-serve answering url (found by its port)."""
+    port = url.rsplit(":", 1)[1]
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+            if cmd and cmd[0].endswith(b"ragd-serve") and b"--port" in cmd and cmd[cmd.index(b"--port") + 1] == port.encode():
+                for line in open("/proc/%s/status" % pid):
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    raise SystemExit("no ragd-serve on port " + port)
+
+
+def section_memory(out):
+    """Memory of a shard server per million chunks, by index spec: the Python docs (64-token chunks, hash
+    embedder at 384 dimensions, the size of all-MiniLM-L6-v2's vectors; vectors are stored the same whatever
+    model made them), one shard, RSS after loading minus RSS of the same server over a 1-document index; and
+    that shard's vector-search QPS at 16 connections (k=10)."""
+    tiny_src = os.path.join(common.WORK, "memory-tiny-src")
+    os.makedirs(tiny_src, exist_ok=True)
+    with open(os.path.join(tiny_src, "one.md"), "w") as f:
+        f.write("# One\n\nA single small document.\n")
+    res = {"note": "hash embedder, 384 dims, one shard; RSS after /ready, minus a 1-chunk index's", "specs": {}}
+    queries_file = os.path.join(common.WORK, "memory-queries.txt")
+    for spec in ("Flat", "HNSW32", "HNSW16,SQ8", "IVF256,SQ8", "IVF256,PQ48"):
+        index = os.path.join(common.WORK, "memory-" + spec.replace(",", "-"))
+        tiny = index + "-tiny"
+        for d in (index, tiny):
+            shutil.rmtree(d, ignore_errors=True)
+        _, rep = build(index, DOCS, "--embedder", "hash", "--chunk-tokens", "64", "--shards", "1", "--index-spec", spec)
+        common.run([IDX, "build", "--out", tiny, "--source", tiny_src, "--embedder", "hash", "--shards", "1",
+                    "--index-spec", "Flat", "--log-level", "warn"])
+        if not os.path.exists(queries_file):
+            heading_queries(index, queries_file)
+        with common.ragd_serve(tiny) as url:
+            base = rss_kib(url)
+        with common.ragd_serve(index) as url:
+            wrk(url, queries_file, "/v1/search", "q", "&k=10&mode=vector", 16, 3)  # warm
+            full = rss_kib(url)
+            qps = wrk(url, queries_file, "/v1/search", "q", "&k=10&mode=vector", 16)
+        chunks = rep["chunks"]["unique"]
+        disk = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(index, "versions"))
+                   for f in fs)
+        res["specs"][spec] = {"chunks": chunks, "rss_kib": full, "base_rss_kib": base,
+                              "mib_per_million_chunks": (full - base) / 1024 / chunks * 1e6,
+                              "disk_mib_per_million_chunks": disk / 2**20 / chunks * 1e6,
+                              "qps_c16": qps["qps"], "p99_ms_c16": qps["p99_ms"]}
+        common.log("memory %s: %s" % (spec, res["specs"][spec]))
+    out["memory"] = res
+
+
 def section_filters(out, queries_file):
     """Filtered search on the service bench index: no filter, one page (about 0.1% of the chunks: the
     exact path), a broad URL prefix and a broad heading word (the deeper-search path); one request at
@@ -880,6 +985,28 @@ def markdown(out, pngs):
                 L.append("| %s | %s | %d | %.2f | %.2f | %s |" % (name, k, r["outcomes"][k], v["p50"], v["p99"],
                                                               r.get("query_chars_p50", {}).get(k, "-")))
         L.append("")
+    me = out.get("memory")
+    if me:
+        L += ["## Memory per million chunks (%s)" % me["note"], "",
+              "| index spec | chunks | RSS MiB | MiB per million chunks (RAM) | MiB per million chunks (disk) | QPS, 16 conns (one shard) | p99 ms |",
+              "|---|---|---|---|---|---|---|"]
+        for spec, r in me["specs"].items():
+            L.append("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f |" % (spec, r["chunks"], r["rss_kib"] / 1024,
+                                                                    r["mib_per_million_chunks"],
+                                                                    r["disk_mib_per_million_chunks"], r["qps_c16"],
+                                                                    r["p99_ms_c16"]))
+        L.append("")
+    ro = out.get("router")
+    if ro:
+        L += ["## Router (%s; %d chunks, %s, %s embedder)" % (ro["layout"], ro["index_chunks"], ro["index_spec"],
+                                                           ro["embedder"]), "",
+              "| target | connections | QPS | p50 ms | p99 ms | QPS per round |", "|---|---|---|---|---|---|"]
+        for c in (1, 16):
+            for name in ("single", "router"):
+                r = ro["runs"]["%s_c%d" % (name, c)]
+                L.append("| %s | %d | %.0f | %.2f | %.2f | %s |" % (name, c, r["qps"], r["p50_ms"], r["p99_ms"],
+                                                                  ", ".join("%.0f" % q for q in r["rounds_qps"])))
+        L.append("")
     an = out.get("answers")
     if an:
         L += ["## Answers (%s; stand-in chat model with %.0f ms per call)" % (an["log"], an["model_delay_ms"]), "",
@@ -947,7 +1074,7 @@ def main():
     os.makedirs(common.WORK, exist_ok=True)
     os.environ.setdefault("RAGD_MODEL_DIR", MODEL)  # the bench binaries live in build/bench, not bin/
     only = set(sys.argv[1:]) or {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann",
-                                 "guard", "peers", "answers"}
+                                 "guard", "peers", "answers", "router", "memory"}
     out = {"machine": common.machine(), "command": "python3 bench/run.py " + " ".join(sys.argv[1:])}
     texts_file = os.path.join(common.WORK, "texts.txt")
     queries_file = os.path.join(common.WORK, "queries.txt")
@@ -978,14 +1105,15 @@ def main():
                      ("embeddings", lambda: section_embeddings(out, queries_file)), ("seed", lambda: section_seed(out)),
                      ("cache", lambda: section_cache(out)), ("ann", lambda: section_ann(out, queries_file)),
                      ("guard", lambda: out.update(guard=sts_curve.measure(STSB))), ("peers", lambda: section_peers(out)),
-                     ("answers", lambda: section_answers(out))]:
+                     ("answers", lambda: section_answers(out)),
+                     ("router", lambda: section_router(out)), ("memory", lambda: section_memory(out))]:
         if name in only:
             t = time.time()
             fn()
             common.log("%s: %.0f s" % (name, time.time() - t))
     out["wall_s"] = round(time.time() - started, 1)
     everything = {"indexing", "embedder", "service", "filters", "embeddings", "seed", "cache", "ann", "guard", "peers",
-                  "answers"}
+                  "answers", "router", "memory"}
     path = common.save("bench" if only == everything else "bench-" + "-".join(sorted(only)), out)
     pngs = plots(out, path[:-5])
     with open(path[:-5] + ".md", "w") as f:

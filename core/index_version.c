@@ -40,6 +40,16 @@ index_version *index_version_open_dir(const char *version_dir, int flags, char *
 }
 
 index_version *index_version_open_tracked(const char *index_dir, int flags, index_load_progress *p, char *err) {
+    return index_version_open_subset(index_dir, flags, NULL, p, err);
+}
+
+index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
+                                              char *err) {
+    return index_version_open_dir_subset(version_dir, flags, NULL, p, err);
+}
+
+index_version *index_version_open_subset(const char *index_dir, int flags, const shard_set *only,
+                                         index_load_progress *p, char *err) {
     /* `current` may be swapped, and the version it named pruned, between
      * readlink and open: try again on a fresh readlink. */
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -47,7 +57,7 @@ index_version *index_version_open_tracked(const char *index_dir, int flags, inde
         if (index_dir_current(index_dir, id, sizeof(id), err) != 0) return NULL;
         char *dir = mem_printf("%s/versions/%s", index_dir, id);
         int gone = !fsio_exists(dir);
-        index_version *v = gone ? NULL : index_version_open_dir_tracked(dir, flags, p, err);
+        index_version *v = gone ? NULL : index_version_open_dir_subset(dir, flags, only, p, err);
         mem_free(dir);
         if (v) return v;
         char now[MANIFEST_NAME_LEN];
@@ -117,9 +127,27 @@ static int open_shard(const index_version *v, int i, int flags, index_shard *sh,
     return RAGD_OK;
 }
 
-index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
-                                              char *err) {
+/* want[s] = 1 for each shard to open; -1 + err for a shard the version lacks. */
+static int wanted(const index_version *v, const shard_set *only, unsigned char *want, char *err) {
+    int all = !only || only->n == 0;
+    for (int s = 0; s < v->m.n_shards; s++) want[s] = (unsigned char)all;
+    for (int i = 0; !all && i < only->n; i++) {
+        if (only->ids[i] < 0 || only->ids[i] >= v->m.n_shards)
+            return err_set(err, "shard %d: version %s has shards 0 to %d", only->ids[i], v->m.version_id,
+                           v->m.n_shards - 1);
+        want[only->ids[i]] = 1;
+    }
+    return RAGD_OK;
+}
+
+int index_version_serves(const index_version *v, int s) {
+    return s >= 0 && s < v->m.n_shards && v->shards[s].index != NULL;
+}
+
+index_version *index_version_open_dir_subset(const char *version_dir, int flags, const shard_set *only,
+                                             index_load_progress *p, char *err) {
     index_version *v = mem_calloc(1, sizeof(*v));
+    unsigned char want[MANIFEST_MAX_SHARDS];
     v->dir = mem_strdup(version_dir);
     char *mpath = fsio_join(version_dir, MANIFEST_FILE);
     int rc = manifest_load(mpath, &v->m, err);
@@ -132,9 +160,14 @@ index_version *index_version_open_dir_tracked(const char *version_dir, int flags
     }
     v->rerank = vindex_spec_is_lossy(v->m.index_spec);
     v->shards = mem_calloc((size_t)v->m.n_shards, sizeof(index_shard));
+    if (wanted(v, only, want, err) != RAGD_OK) {
+        err_prefix(err, "%s", version_dir);
+        goto fail;
+    }
     if (p) {
         long long total = 0;
-        for (int i = 0; i < v->m.n_shards; i++) total += v->m.shards[i].index_bytes + v->m.shards[i].store_bytes;
+        for (int i = 0; i < v->m.n_shards; i++)
+            if (want[i]) total += v->m.shards[i].index_bytes + v->m.shards[i].store_bytes;
         if (flags & INDEX_VERIFY_CHECKSUMS) total *= 2;
         atomic_store(&p->shards_done, 0);
         atomic_store(&p->bytes_done, 0);
@@ -143,6 +176,8 @@ index_version *index_version_open_dir_tracked(const char *version_dir, int flags
     }
     for (int i = 0; i < v->m.n_shards; i++) {
         if (p) atomic_store(&p->shards_done, i);
+        if (!want[i]) continue;
+        v->n_served++;
         if (open_shard(v, i, flags, &v->shards[i], p, err) != 0) {
             err_prefix(err, "%s", version_dir);
             goto fail;
@@ -227,6 +262,10 @@ static void run_shard(void *arg, int s) {
     fanout *f = arg;
     char err[RAGD_ERR_LEN];
     size_t off = (size_t)s * (size_t)f->k;
+    if (!f->v->shards[s].index) { /* not served here: an empty list */
+        for (int i = 0; i < f->k; i++) f->ids[off + i] = -1;
+        return;
+    }
     if (vindex_search(f->v->shards[s].index, 1, f->q, f->k, f->scores + off, f->ids + off, err) == 0) return;
     pthread_mutex_lock(&f->mu);
     if (!f->failed) {
@@ -277,7 +316,7 @@ int index_version_search(const index_version *v, const float *query, int k_out, 
 
 int index_version_has_keywords(const index_version *v) {
     for (int i = 0; i < v->m.n_shards; i++)
-        if (!chunk_store_has_keywords(v->shards[i].store)) return 0;
+        if (v->shards[i].store && !chunk_store_has_keywords(v->shards[i].store)) return 0;
     return 1;
 }
 
@@ -294,6 +333,7 @@ int index_version_filter(const index_version *v, const filter_plan *p, int64_t m
     *n = mem_calloc((size_t)ns, sizeof(int64_t));
     for (int s = 0; s < ns; s++) {
         (*ids)[s] = mem_alloc(sizeof(int64_t) * (size_t)(max + 1));
+        if (!v->shards[s].store) continue; /* not served here: matches nothing */
         if (((*n)[s] = chunk_store_filter_ids(v->shards[s].store, p, max, (*ids)[s], err)) < 0) return RAGD_ERR;
     }
     return RAGD_OK;
@@ -336,6 +376,7 @@ int index_version_keyword_in(const index_version *v, const char *const *words, i
     int64_t *got_ids = mem_alloc(sizeof(int64_t) * (size_t)k);
     float *scores = mem_alloc(sizeof(float) * (size_t)k);
     for (int s = 0; s < ns && m >= 0; s++) {
+        if (!v->shards[s].store) continue;
         int got = ids ? chunk_store_keyword_in(v->shards[s].store, words, n_words, ids[s], n[s], k, got_ids, scores, err)
                       : chunk_store_keyword(v->shards[s].store, words, n_words, k, got_ids, scores, err);
         if (got < 0) m = -1;

@@ -34,9 +34,20 @@ typedef struct index_shard {
 typedef struct index_version {
     manifest m;
     char *dir; /* versions/<id> folder */
-    index_shard *shards; /* m.n_shards entries */
+    index_shard *shards; /* m.n_shards entries; a shard this process does not serve has NULL index and store */
     int rerank;          /* lossy codes: re-rank candidates by the stored vectors */
+    int n_served;        /* shards opened (all of them unless a subset was asked for) */
 } index_version;
+
+/* Which shards a process opens (ragd-serve --shards): NULL or n == 0 is
+ * all of them. Every search below runs over the opened shards only. */
+typedef struct shard_set {
+    const int *ids;
+    int n;
+} shard_set;
+
+/* 1 if shard s is opened in this process. */
+int index_version_serves(const index_version *v, int s);
 
 typedef struct index_hit {
     int64_t id;
@@ -66,6 +77,13 @@ typedef struct index_load_progress {
 index_version *index_version_open_tracked(const char *index_dir, int flags, index_load_progress *p, char *err);
 index_version *index_version_open_dir_tracked(const char *version_dir, int flags, index_load_progress *p,
                                               char *err);
+
+/* The same, opening only the shards of `only` (NULL: all); a shard number
+ * the version does not have is an error naming it. */
+index_version *index_version_open_subset(const char *index_dir, int flags, const shard_set *only,
+                                         index_load_progress *p, char *err);
+index_version *index_version_open_dir_subset(const char *version_dir, int flags, const shard_set *only,
+                                             index_load_progress *p, char *err);
 
 /* Candidates to ask the shards for to serve k hits: k, or for a lossy
  * spec INDEX_RERANK_FACTOR x k (at most INDEX_RERANK_MAX), which

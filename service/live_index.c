@@ -21,6 +21,8 @@ struct live_index {
     pthread_mutex_t mu;        /* guards cur and last_error */
     pthread_mutex_t reload_mu; /* one reload at a time */
     live_version *cur;
+    live_version *prev;  /* the version cur replaced, kept until prev_until (keep_previous_ms) */
+    double prev_until;
     char last_error[RAGD_ERR_LEN];
     index_load_progress prog;    /* of the load under way */
     int loading;                 /* guarded by mu */
@@ -77,8 +79,37 @@ live_version *live_index_acquire(live_index *li) {
     return lv;
 }
 
+live_version *live_index_acquire_id(live_index *li, const char *id) {
+    pthread_mutex_lock(&li->mu);
+    live_version *lv = li->cur && !strcmp(li->cur->v->m.version_id, id) ? li->cur
+                       : li->prev && !strcmp(li->prev->v->m.version_id, id) && clock_ms() < li->prev_until ? li->prev
+                                                                                                            : NULL;
+    if (lv) atomic_fetch_add(&lv->refs, 1);
+    pthread_mutex_unlock(&li->mu);
+    return lv;
+}
+
+int live_index_versions(live_index *li, char ids[2][MANIFEST_NAME_LEN]) {
+    int n = 0;
+    pthread_mutex_lock(&li->mu);
+    if (li->cur) snprintf(ids[n++], MANIFEST_NAME_LEN, "%s", li->cur->v->m.version_id);
+    if (li->prev && clock_ms() < li->prev_until) snprintf(ids[n++], MANIFEST_NAME_LEN, "%s", li->prev->v->m.version_id);
+    pthread_mutex_unlock(&li->mu);
+    return n;
+}
+
+/* Drop the kept previous version once its time is up. */
+static void expire_prev(live_index *li) {
+    live_version *gone = NULL;
+    pthread_mutex_lock(&li->mu);
+    if (li->prev && clock_ms() >= li->prev_until) gone = li->prev, li->prev = NULL;
+    pthread_mutex_unlock(&li->mu);
+    live_version_release(gone);
+}
+
 static int apply_params(live_index *li, index_version *v, char *err) {
     for (int s = 0; s < v->m.n_shards; s++) {
+        if (!v->shards[s].index) continue; /* not served here (--shards) */
         /* A parameter the index type does not have is not an error. */
         if (li->params.ef_search > 0 && strstr(v->m.index_spec, "HNSW"))
             if (vindex_set_param(v->shards[s].index, "efSearch", li->params.ef_search, err) != 0) return RAGD_ERR;
@@ -109,7 +140,8 @@ static void set_loading(live_index *li, const char *id) {
 static live_version *load(live_index *li, const char *id, char *err) {
     int flags = li->params.verify ? INDEX_VERIFY_CHECKSUMS : 0;
     set_loading(li, id);
-    index_version *v = index_version_open_tracked(li->dir, flags, &li->prog, err);
+    shard_set only = {li->params.shards, li->params.n_shards};
+    index_version *v = index_version_open_subset(li->dir, flags, &only, &li->prog, err);
     if (!v) return NULL;
     embedder *e = embedder_for_manifest(&v->m, &li->params.emb, err);
     if (!e || apply_params(li, v, err) != 0) {
@@ -147,11 +179,17 @@ int live_index_reload(live_index *li, char *err) {
                 rc = -1;
             } else {
                 pthread_mutex_lock(&li->mu);
-                live_version *old = li->cur;
+                live_version *old = li->cur, *dropped = li->prev;
                 li->cur = lv;
+                li->prev = NULL;
+                if (old && li->params.keep_previous_ms > 0) { /* a router may still merge on it */
+                    li->prev = old, old = NULL;
+                    li->prev_until = clock_ms() + li->params.keep_previous_ms;
+                }
                 li->last_error[0] = '\0';
                 pthread_mutex_unlock(&li->mu);
                 live_version_release(old); /* freed when its last request ends */
+                live_version_release(dropped);
                 log_info("serving index version %s (%lld chunks, %d shards, %s; queries: %s%s%s)", lv->v->m.version_id,
                          (long long)lv->v->m.total_chunks, lv->v->m.n_shards, lv->v->m.model_id,
                          embedder_model_id(lv->e), embedder_kernel(lv->e)[0] ? " on " : "", embedder_kernel(lv->e));
@@ -221,6 +259,7 @@ static void *watch_loop(void *arg) {
     while (!atomic_load(&li->stopping)) {
         usleep(50 * 1000);
         waited += 50;
+        expire_prev(li);
         int changed = 0, due = 0;
         if (li->poll_ms > 0 && waited >= li->poll_ms) {
             waited = 0;
@@ -284,6 +323,7 @@ void live_index_free(live_index *li) {
     pthread_mutex_unlock(&li->mu);
     if (li->watching) pthread_join(li->watcher, NULL);
     live_version_release(li->cur);
+    live_version_release(li->prev);
     pthread_mutex_destroy(&li->mu);
     pthread_mutex_destroy(&li->reload_mu);
     pthread_cond_destroy(&li->done_cv);

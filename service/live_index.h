@@ -38,6 +38,9 @@ typedef struct live_params {
     int nprobe;    /* IVF nprobe, 0 = index default */
     int verify;    /* verify SHA-256 of shards before loading (default 1) */
     embedder_opts emb; /* model folder, API endpoints and keys for the manifest's embedder */
+    int shards[MANIFEST_MAX_SHARDS]; /* --shards: the shards this process serves */
+    int n_shards;                     /* 0: all of them */
+    int keep_previous_ms;             /* after a swap, keep the old version for requests that name it (0: none) */
 } live_params;
 
 typedef struct live_index live_index;
@@ -67,6 +70,16 @@ void live_index_watch(live_index *li, int poll_ms);
 
 /* The live version with a reference taken, or NULL if none is loaded. */
 live_version *live_index_acquire(live_index *li);
+
+/* The version with this id, if it is the live one or the previous one
+ * still kept (keep_previous_ms after it was replaced); else NULL. A
+ * scatter-gather router names the version it merges (service/router.c),
+ * so a shard server mid-rollout still answers for the old one. */
+live_version *live_index_acquire_id(live_index *li, const char *id);
+
+/* The ids of the versions live_index_acquire_id can serve now: the live
+ * one first, then the kept previous one. Returns how many (0 to 2). */
+int live_index_versions(live_index *li, char ids[2][MANIFEST_NAME_LEN]);
 void live_version_release(live_version *lv);
 
 /* What a readiness probe reports. */

@@ -37,6 +37,12 @@ typedef struct serve_cli {
     int search_threads, watch_ms, shutdown_s, check, access_log;
     int embed_batch_max, embed_concurrency, query_threads;
     double burst_set;
+    const char *peer_secret_file; /* --peer-secret-file */
+    int router;                   /* --router */
+    const char *peers;            /* --peers */
+    int shard_timeout_ms;         /* --shard-timeout-ms */
+    int index_name_given;         /* --index-name was set (a router then refuses shard servers of another) */
+    int keep_previous_s;          /* --keep-previous-s; -1: the default */
     llm_opts llm;       /* --llm-* */
     answer_opts answer; /* --answer-* */
 } serve_cli;
@@ -118,6 +124,30 @@ static int set_answer_semantic(void *ctx, const char *k, const char *v, char *er
     if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--%s: \"%s\" is not on or off", k, v);
     ((serve_cli *)ctx)->answer.cache_semantic = !strcmp(v, "on");
     return RAGD_OK;
+}
+
+/* --shards 0,2 or 0-3,6: the shards this process serves. */
+static int set_shards(void *ctx, const char *k, const char *v, char *err) {
+    serve_cli *c = ctx;
+    char *copy = mem_strdup(v), *save = NULL;
+    int rc = RAGD_OK;
+    c->lp.n_shards = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && rc == RAGD_OK; t = strtok_r(NULL, ",", &save)) {
+        long long a, b;
+        char *dash = strchr(t, '-');
+        if (dash) *dash = '\0';
+        if (config_int(t, 0, MANIFEST_MAX_SHARDS - 1, &a) != 0 ||
+            (dash ? config_int(dash + 1, 0, MANIFEST_MAX_SHARDS - 1, &b) : (b = a, 0)) != 0 || b < a)
+            rc = err_set(err, "--%s: \"%s\" is not a list of shard numbers or ranges (0,2 or 0-3)", k, v);
+        for (long long i = a; rc == RAGD_OK && i <= b; i++) {
+            int dup = 0;
+            for (int j = 0; j < c->lp.n_shards; j++) dup |= c->lp.shards[j] == (int)i;
+            if (!dup) c->lp.shards[c->lp.n_shards++] = (int)i;
+        }
+    }
+    mem_free(copy);
+    if (rc == RAGD_OK && c->lp.n_shards == 0) rc = err_set(err, "--%s: no shard named", k);
+    return rc;
 }
 
 /* --llm-url, repeatable: the failover order. */
@@ -241,6 +271,24 @@ static const opt serve_options[] = {
     {"log-level", OPT_FUNC, 0, 0, 0, log_level_option, NULL, "  --log-level L          debug, info, warn, error (info)\n"},
     {"log-format", OPT_FUNC, 0, 0, 0, log_format_option, NULL,
      "  --log-format F         text or json lines (json when stderr is not a terminal)\n"},
+    {"shards", OPT_FUNC, 0, 0, 0, set_shards, NULL,
+     "  --shards LIST          serve only these shards of each version (0,2 or 0-3): a shard\n"
+     "                         server behind a router (docs/scaling.md); default all\n"},
+    {"router", OPT_FLAG, F(router), 0, 0, NULL, NULL,
+     "  --router               serve the API from shard servers (--peers) instead of a local\n"
+     "                         index: embed once, ask one replica per shard group, merge\n"},
+    {"peers", OPT_STRING, F(peers), 0, 0, NULL, NULL,
+     "  --peers URLS           the router's shard groups, http://HOST:PORT comma-separated; a\n"
+     "                         HOST with several A records (a headless Service) is its replicas,\n"
+     "                         as are URLs joined by | within one group\n"},
+    {"shard-timeout-ms", OPT_INT, F(shard_timeout_ms), 1, 600000, NULL, NULL,
+     "  --shard-timeout-ms N   the router's limit for one shard request, then the next replica (2000)\n"},
+    {"peer-secret-file", OPT_STRING, F(peer_secret_file), 0, 0, NULL, NULL,
+     "  --peer-secret-file F   shared secret of a router and its shard servers; turns on the\n"
+     "                         internal routes /internal/v1/state and /internal/v1/search\n"},
+    {"keep-previous-s", OPT_INT, F(keep_previous_s), 0, 86400, NULL, NULL,
+     "  --keep-previous-s N    after a reload keep the previous version for requests that name\n"
+     "                         it (a router mid-rollout): 120 with --peer-secret-file, else 0\n"},
     {"llm-url", OPT_FUNC, 0, 0, 0, add_llm_url, NULL,
      "  --llm-url URL          POST /v1/answer's OpenAI-compatible chat server; repeat for\n"
      "                         failover, in order: https://api.openai.com/v1, http://vllm:8000/v1,\n"
@@ -313,7 +361,11 @@ static int apply_arg(void *ctx, const char *key, const char *value, int from_fla
 
 static int parse_args(serve_cli *c, int argc, char **argv, config_entry **conf, int *nconf, char *err) {
     if (config_args(argc - 1, argv + 1, apply_arg, is_flag, c, conf, nconf, err) != 0) return RAGD_ERR;
-    if (!c->index_dir) return err_set(err, "--index INDEX_DIR is required");
+    if (!c->index_dir && !c->router) return err_set(err, "--index INDEX_DIR is required (or --router --peers)");
+    if (c->router && c->index_dir) return err_set(err, "--router serves from --peers, not from --index");
+    if (c->router && c->lp.n_shards) return err_set(err, "--shards is for shard servers, not --router");
+    if (c->router && c->check) return err_set(err, "--check needs --index");
+    if (c->peers && !c->router) return err_set(err, "--peers needs --router");
     return RAGD_OK;
 }
 
@@ -326,6 +378,7 @@ static void defaults(serve_cli *c) {
     c->search_threads = cores > 1 ? (int)cores - 1 : 0;
     c->lp = (live_params){.verify = 1, .emb = embedder_opts_default()};
     c->llm = llm_opts_default();
+    c->keep_previous_s = -1;
     c->answer = answer_opts_default();
     c->co = qcache_opts_default();
     c->watch_ms = 1000;
@@ -421,7 +474,14 @@ static int serve(serve_cli *c, key_file *keys) {
     /* Budget: requests and shard workers are the parallelism; BLAS and
      * OpenMP inside them run single-threaded (see docs/operations.md). */
     embedder_set_blas_threads(1);
-    live_index *li = live_index_new(c->index_dir, &c->lp);
+    shard_api *peer = NULL;
+    if (c->peer_secret_file && !c->router && !(peer = shard_api_new(c->peer_secret_file, err))) {
+        log_error("%s", err);
+        return 2;
+    }
+    c->so.peer = peer;
+    c->lp.keep_previous_ms = (c->keep_previous_s >= 0 ? c->keep_previous_s : peer ? 120 : 0) * 1000;
+    live_index *li = c->router ? NULL : live_index_new(c->index_dir, &c->lp);
     search_pool *pool = search_pool_new(c->search_threads);
     qcache *cache = NULL;
     embedder *key = NULL;
@@ -434,6 +494,7 @@ static int serve(serve_cli *c, key_file *keys) {
             log_error("%s", err);
             search_pool_free(pool);
             live_index_free(li);
+            shard_api_free(peer);
             return 2;
         }
         if (c->co.key_model)
@@ -464,12 +525,29 @@ static int serve(serve_cli *c, key_file *keys) {
             embedder_free(key);
             search_pool_free(pool);
             live_index_free(li);
+            shard_api_free(peer);
             return 2;
         }
         log_info("answers: %d LLM URL(s), model %s, %d at once", c->llm.n_urls, c->llm.model, c->so.answer_threads);
     }
     if (ans.o.max_tokens > ans.o.max_tokens_limit) ans.o.max_tokens = ans.o.max_tokens_limit;
     c->so.answer = &ans;
+    router *rt = NULL;
+    if (c->router) {
+        router_opts ro = {.peers = c->peers, .secret_file = c->peer_secret_file,
+                          .index_name = c->index_name_given ? c->so.index_name : NULL, .poll_ms = 1000,
+                          .shard_timeout_ms = c->shard_timeout_ms, .emb = c->lp.emb, .batcher = batcher};
+        if (!(rt = router_new(&ro, err))) {
+            log_error("%s", err);
+            llm_free(ans.l);
+            qcache_free(cache);
+            embed_batcher_free(batcher);
+            embedder_free(key);
+            search_pool_free(pool);
+            return 2;
+        }
+        c->so.router = rt;
+    }
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;
     if (!srv) {
@@ -481,14 +559,14 @@ static int serve(serve_cli *c, key_file *keys) {
                  keys ? ", API keys required" : ", open access: no --api-keys given");
         /* Listen first, then load: /health answers and /ready reports
          * progress while a large index loads (a startupProbe waits). */
-        live_index_watch(li, c->watch_ms);
+        if (li) live_index_watch(li, c->watch_ms);
         /* The key file is checked for changes as often as the index's
          * `current` (--watch-ms); SIGHUP reloads both. */
         for (;;) {
             int sig = wait_signal(keys && c->watch_ms > 0 ? c->watch_ms : -1);
             if (sig == 0 || sig == SIGHUP) {
                 if (keys) key_file_reload(keys, sig == SIGHUP, err);
-                if (sig == SIGHUP) live_index_request_reload(li);
+                if (sig == SIGHUP && li) live_index_request_reload(li);
                 continue;
             }
             log_info("signal %d: stopping; finishing in-flight requests (up to %d s)", sig, c->shutdown_s);
@@ -497,12 +575,14 @@ static int serve(serve_cli *c, key_file *keys) {
             break;
         }
     }
+    router_free(rt);
     llm_free(ans.l);
     qcache_free(cache);
     embed_batcher_free(batcher);
     embedder_free(key);
     search_pool_free(pool);
     live_index_free(li);
+    shard_api_free(peer);
     return code;
 }
 
@@ -528,7 +608,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     char *name = NULL;
-    if (!strcmp(c.so.index_name, "default")) {
+    int name_given = strcmp(c.so.index_name, "default") != 0;
+    c.index_name_given = name_given;
+    if (!name_given && c.index_dir) {
         const char *base = strrchr(c.index_dir, '/');
         name = mem_strdup(base && base[1] ? base + 1 : c.index_dir);
         c.so.index_name = name;

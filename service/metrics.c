@@ -9,10 +9,11 @@
 #include "mem.h"
 
 static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready", "/metrics",
-                                               "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "/v1/answer", "other"};
+                                               "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "/v1/answer",
+                                               "/internal/v1/state", "/internal/v1/search", "other"};
 static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache", "keyword"};
 static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
-static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 414, 429, 500, 502, 503, 504};
+static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 409, 413, 414, 429, 500, 502, 503, 504};
 #define N_STATUS ((int)(sizeof(statuses) / sizeof(statuses[0])) + 1) /* + "other" */
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};

@@ -30,6 +30,8 @@ enum route {
     ROUTE_EMBEDDINGS,
     ROUTE_MODELS,
     ROUTE_ANSWER,
+    ROUTE_SHARD_STATE,  /* GET /internal/v1/state (a router asking a shard server) */
+    ROUTE_SHARD_SEARCH, /* POST /internal/v1/search */
     ROUTE_OTHER,
     ROUTE_COUNT
 };

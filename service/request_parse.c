@@ -136,7 +136,8 @@ static int parse_k(const char *v, size_t n, int max_k, int *k) {
 }
 
 /* The query-string arguments GET /v1/search takes; any other is a 400. */
-static const char *const search_args[] = {"q", "query", "k", "url_prefix", "mode", "fusion", "alpha", NULL};
+static const char *const search_args[] = {"q", "query", "k", "url_prefix", "mode", "fusion", "alpha", "allow_partial",
+                                           NULL};
 
 int parse_search_args(const search_limits *l, const query_arg *args, int n, search_request *r, api_error *e) {
     memset(r, 0, sizeof(*r));
@@ -150,7 +151,7 @@ int parse_search_args(const search_limits *l, const query_arg *args, int n, sear
             char key[80];
             quote(key, sizeof(key), args[i].key, args[i].key_len, 60);
             return fail(e, 400, "unknown_parameter",
-                        "unknown parameter \"%s\" (known: q, k, url_prefix, mode, fusion, alpha)", key);
+                        "unknown parameter \"%s\" (known: q, k, url_prefix, mode, fusion, alpha, allow_partial)", key);
         }
     }
     const char *q = NULL, *kv = NULL, *prefix = NULL, *mode = NULL, *fusion = NULL, *alpha = NULL;
@@ -162,6 +163,13 @@ int parse_search_args(const search_limits *l, const query_arg *args, int n, sear
         return fail(e, 400, "missing_query", "pass the query as ?q=TEXT");
     find_arg(args, n, "k", &kv, &kn);
     find_arg(args, n, "url_prefix", &prefix, &pn);
+    const char *ap = NULL;
+    size_t apn = 0;
+    if (find_arg(args, n, "allow_partial", &ap, &apn)) {
+        int t = apn == 4 && !memcmp(ap, "true", 4), f = apn == 5 && !memcmp(ap, "false", 5);
+        if (!t && !f) return fail(e, 400, "invalid_allow_partial", "allow_partial must be true or false");
+        r->allow_partial = t;
+    }
     if (check_text(l, q ? q : "", qn, 1, e) != 0) return -1;
     search_query *sq = &r->q;
     sq->text = q ? q : "";
@@ -381,9 +389,13 @@ static int search_fields(const search_limits *l, json_t *root, search_request *r
 }
 
 int parse_search_json(const search_limits *l, const char *body, size_t len, search_request *r, api_error *e) {
-    static const char *const fields[] = {"query", "vector", "k", "filter", "mode", "fusion", "alpha", NULL};
+    static const char *const fields[] = {"query", "vector", "k", "filter", "mode", "fusion", "alpha", "allow_partial",
+                                         NULL};
     memset(r, 0, sizeof(*r));
     if (load_object(body, len, r, e) != 0 || unknown_field(r->root, fields, e) != 0) return -1;
+    json_t *ap = json_object_get(r->root, "allow_partial");
+    if (ap && !json_is_boolean(ap)) return fail(e, 400, "invalid_allow_partial", "\"allow_partial\" must be true or false");
+    r->allow_partial = json_is_true(ap);
     return search_fields(l, r->root, r, e);
 }
 
@@ -403,6 +415,60 @@ int parse_answer_json(const search_limits *l, int max_tokens, const char *body, 
     r->stream = json_is_true(st);
     r->max_tokens = mt ? (int)json_integer_value(mt) : 0;
     return search_fields(l, s->root, s, e);
+}
+
+int parse_shard_search_json(const search_limits *l, const char *body, size_t len, shard_search_request *r,
+                            api_error *e) {
+    static const char *const fields[] = {"index_version", "query", "vector", "mode", "depth", "filter", NULL};
+    static const char *const filters[] = {"url_prefix", "url", "title_contains", "heading", "source",
+                                          "modified_after", "modified_before", NULL};
+    memset(r, 0, sizeof(*r));
+    search_request *s = &r->s;
+    if (load_object(body, len, s, e) != 0 || unknown_field(s->root, fields, e) != 0) return -1;
+    json_t *ver = json_object_get(s->root, "index_version"), *q = json_object_get(s->root, "query");
+    json_t *vec = json_object_get(s->root, "vector"), *mode = json_object_get(s->root, "mode");
+    json_t *depth = json_object_get(s->root, "depth"), *filter = json_object_get(s->root, "filter");
+    if (!json_is_string(ver) || json_string_length(ver) == 0 || json_string_length(ver) >= MANIFEST_NAME_LEN)
+        return fail(e, 400, "invalid_version", "\"index_version\" must name a version");
+    r->version = json_string_value(ver);
+    s->q.mode = MODE_VECTOR;
+    if (mode && (!json_is_string(mode) || search_mode_parse(json_string_value(mode), json_string_length(mode),
+                                                             &s->q.mode) != 0))
+        return fail(e, 400, "invalid_mode", "mode must be \"vector\", \"keyword\" or \"hybrid\"");
+    int max_depth = HYBRID_DEPTH(l->max_k);
+    if (!json_is_integer(depth) || json_integer_value(depth) < 1 || json_integer_value(depth) > max_depth)
+        return fail(e, 400, "invalid_depth", "\"depth\" must be an integer from 1 to %d", max_depth);
+    r->depth = (int)json_integer_value(depth);
+    s->q.k = r->depth;
+    if (s->q.mode != MODE_KEYWORD) {
+        if (!vec) return fail(e, 400, "invalid_vector", "mode \"%s\" needs \"vector\"", search_mode_name(s->q.mode));
+        if (parse_vector(vec, s, e) != 0) return -1;
+    } else if (vec) {
+        return fail(e, 400, "invalid_mode", "\"vector\" applies to modes \"vector\" and \"hybrid\"");
+    }
+    if (s->q.mode != MODE_VECTOR) {
+        if (!json_is_string(q)) return fail(e, 400, "missing_query", "mode \"%s\" needs \"query\" text",
+                                            search_mode_name(s->q.mode));
+        if (check_text(l, json_string_value(q), json_string_length(q), 0, e) != 0) return -1;
+        s->q.text = json_string_value(q);
+        s->q.len = json_string_length(q);
+    } else if (q) {
+        return fail(e, 400, "unknown_field", "mode \"vector\" takes no \"query\"");
+    }
+    if (!s->q.text) s->q.text = "";
+    const char *bad;
+    char name[80], fmsg[200];
+    if (json_is_object(filter) && (bad = unknown_key(filter, filters, 1))) {
+        quote(name, sizeof(name), bad, strlen(bad), 60);
+        return fail(e, 400, "invalid_filter", "unknown filter \"%s\"", name);
+    }
+    if (filter && parse_filter(filter, &s->q.filter, fmsg, sizeof(fmsg)) != 0)
+        return fail(e, 400, "invalid_filter", "%s", fmsg);
+    return 0;
+}
+
+void shard_search_request_clear(shard_search_request *r) {
+    search_request_clear(&r->s);
 }
 
 void answer_request_clear(answer_request *r) {

@@ -53,6 +53,7 @@ typedef struct search_request {
     json_t *root;   /* a POST body the strings in q point into; owned */
     float *vector;  /* POST "vector": q.vector points here; owned */
     int empty;      /* the seed route's empty query: answered 200 with no results */
+    int allow_partial; /* a router may answer without shard groups that have no live replica */
 } search_request;
 
 /* GET /v1/search?q=...: 0 and *r, or -1 and *e. The query text (once it
@@ -76,6 +77,21 @@ int parse_answer_json(const search_limits *l, int max_tokens, const char *body, 
                       api_error *e);
 
 void answer_request_clear(answer_request *r);
+
+/* POST /internal/v1/search (a router asking a shard server): the version
+ * to search, the query vector (modes vector and hybrid; the router
+ * embedded it), the query text (modes keyword and hybrid), the list
+ * depth (1..HYBRID_DEPTH(max_k)) and a filter. */
+typedef struct shard_search_request {
+    search_request s; /* q.mode, q.vector, q.text, q.filter; q.k = depth */
+    const char *version;
+    int depth;
+} shard_search_request;
+
+int parse_shard_search_json(const search_limits *l, const char *body, size_t len, shard_search_request *r,
+                            api_error *e);
+
+void shard_search_request_clear(shard_search_request *r);
 
 /* GET /?query=...: the seed's route, k fixed at 5, the server's default mode. */
 int parse_compat_args(const search_limits *l, const query_arg *args, int n, search_request *r, api_error *e);

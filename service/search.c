@@ -152,6 +152,7 @@ static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit
     int *at = mem_alloc(sizeof(int) * (size_t)(n + 1)), rc = 0;
     for (int s = 0; s < v->m.n_shards && rc == 0; s++) {
         int m = 0;
+        if (!v->shards[s].store) continue; /* not served here: no candidates from it */
         for (int i = 0; i < n; i++)
             if (l[i].shard == s) at[m] = i, ids[m++] = l[i].id;
         unsigned char *sp = mem_alloc((size_t)m + 1);
@@ -265,19 +266,17 @@ static int exact_lists(live_version *lv, const search_query *q, const float *qv,
     return RAGD_OK;
 }
 
-/* Fresh results for a miss: the mode's lists (inside the filter), fused
- * for hybrid, rows fetched. qv holds the query vector when have_vec (else
- * it is embedded here when needed). fused holds depth entries (the
- * candidates each list contributes, HYBRID_DEPTH for hybrid). */
-static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
-                        int depth, fused_hit *fused, int *nf, search_result *r, char *err) {
+static int check_version_of(live_version *lv, const search_query *q, char *err);
+
+/* The mode's candidate lists inside the filter, depth each: a selective
+ * filter scores exactly its chunks, a broad one searches deeper. */
+static int filtered_lists(searcher *s, live_version *lv, const search_query *q, const float *qv, int depth, lists *L,
+                          search_result *r, char *err) {
     const index_version *v = lv->v;
     filter_plan plan;
     if (filter_plan_make(&q->filter, &plan, err) != RAGD_OK) return RAGD_ERR;
     int64_t **ids = NULL, *n = NULL;
-    lists L = {0};
     int rc = RAGD_ERR, selective = 0;
-    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(s, lv, q, qv, r, err) != 0) goto out;
     if (plan.active) {
         double t = clock_ms();
         if (index_version_filter(v, &plan, SEARCH_FILTER_EXACT_MAX, &ids, &n, err) != RAGD_OK) goto out;
@@ -288,9 +287,46 @@ static int search_fresh(searcher *s, live_version *lv, const search_query *q, fl
             metrics_rows(ROWS_FILTER_MATCHED, n[i]);
         }
     }
-    if ((selective ? exact_lists(lv, q, qv, ids, n, depth, &L, r, err)
-                   : search_lists(s, lv, q, qv, &plan, depth, &L, r, err)) != RAGD_OK)
-        goto out;
+    rc = selective ? exact_lists(lv, q, qv, ids, n, depth, L, r, err) : search_lists(s, lv, q, qv, &plan, depth, L, r, err);
+out:
+    for (int i = 0; ids && i < v->m.n_shards; i++) mem_free(ids[i]);
+    mem_free(ids);
+    mem_free(n);
+    filter_plan_clear(&plan);
+    return rc;
+}
+
+int search_candidates(searcher *s, live_version *lv, const search_query *q, const float *qv, int depth,
+                      search_lists_out *out, search_result *r, char *err) {
+    lists L = {0};
+    memset(out, 0, sizeof(*out));
+    memset(r, 0, sizeof(*r));
+    int st = check_version_of(lv, q, err);
+    if (st != SEARCH_OK) return st;
+    omp_set_num_threads(1); /* this request thread searches a shard itself */
+    int rc = filtered_lists(s, lv, q, qv, depth, &L, r, err);
+    out->vl = L.vl, out->nv = L.nv, out->kl = L.kl, out->nk = L.nk;
+    if (rc != RAGD_OK) search_lists_clear(out);
+    return rc == RAGD_OK ? SEARCH_OK : SEARCH_FAILED;
+}
+
+void search_lists_clear(search_lists_out *o) {
+    mem_free(o->vl);
+    mem_free(o->kl);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Fresh results for a miss: the mode's lists (inside the filter), fused
+ * for hybrid, rows fetched. qv holds the query vector when have_vec (else
+ * it is embedded here when needed). fused holds depth entries (the
+ * candidates each list contributes, HYBRID_DEPTH for hybrid). */
+static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
+                        int depth, fused_hit *fused, int *nf, search_result *r, char *err) {
+    const index_version *v = lv->v;
+    lists L = {0};
+    int rc = RAGD_ERR;
+    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(s, lv, q, qv, r, err) != 0) goto out;
+    if (filtered_lists(s, lv, q, qv, depth, &L, r, err) != RAGD_OK) goto out;
     if (q->mode == MODE_HYBRID) {
         *nf = fusion_fuse((enum fusion_method)q->fusion, q->alpha, L.vl, L.nv, L.kl, L.nk, depth, fused);
     } else {
@@ -305,12 +341,8 @@ static int search_fresh(searcher *s, live_version *lv, const search_query *q, fl
     }
     rc = fetch_timed(v, fused, *nf, q, r, err);
 out:
-    for (int i = 0; ids && i < v->m.n_shards; i++) mem_free(ids[i]);
-    mem_free(ids);
-    mem_free(n);
     mem_free(L.vl);
     mem_free(L.kl);
-    filter_plan_clear(&plan);
     return rc;
 }
 
@@ -336,12 +368,18 @@ typedef struct search_ctx {
     int n;
 } search_ctx;
 
+/* The chunk store of the first shard this process serves (--shards), or NULL. */
+static chunk_store *first_store(const index_version *v) {
+    for (int s = 0; s < v->m.n_shards; s++)
+        if (v->shards[s].store) return v->shards[s].store;
+    return NULL;
+}
+
 /* Before any tier: the version can answer this mode and filter. */
-static int check_version(const search_ctx *x) {
-    const index_version *v = x->lv->v;
-    const search_query *q = x->q;
+static int check_version_of(live_version *lv, const search_query *q, char *err) {
+    const index_version *v = lv->v;
     if (q->mode != MODE_VECTOR && !index_version_has_keywords(v)) {
-        err_set(x->err, "version %s has no keyword index (built before keyword search): rebuild the index for "
+        err_set(err, "version %s has no keyword index (built before keyword search): rebuild the index for "
                 "mode \"%s\"", v->m.version_id, search_mode_name(q->mode));
         return SEARCH_BAD_REQUEST;
     }
@@ -349,8 +387,8 @@ static int check_version(const search_ctx *x) {
     int needs_words = f->title_contains || f->heading, needs_docs = f->source || f->modified_after ||
                                                                     f->modified_before || f->n_meta;
     if ((needs_words && !index_version_has_keywords(v)) ||
-        (needs_docs && v->m.n_shards > 0 && chunk_store_schema(v->shards[0].store) < 4)) {
-        err_set(x->err, "version %s cannot apply this filter (%s need an index built by this version): rebuild the "
+        (needs_docs && first_store(v) && chunk_store_schema(first_store(v)) < 4)) {
+        err_set(err, "version %s cannot apply this filter (%s need an index built by this version): rebuild the "
                 "index", v->m.version_id, needs_words ? "title and heading filters" : "source, modified and meta filters");
         return SEARCH_FILTER_UNAVAILABLE;
     }
@@ -478,7 +516,7 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     }
     snprintf(r->version_id, sizeof(r->version_id), "%s", lv->v->m.version_id);
     search_ctx x = {.s = s, .lv = lv, .q = q, .r = r, .err = err, .dim = lv->v->m.dim, .cst = CACHE_BYPASS};
-    int status = check_version(&x);
+    int status = check_version_of(lv, q, err);
     if (status != SEARCH_OK) {
         live_version_release(lv);
         return status;

@@ -87,7 +87,8 @@ enum search_status {
     SEARCH_FAILED = 2,
     SEARCH_BAD_REQUEST = 3,      /* the mode needs a keyword index this version lacks */
     SEARCH_FILTER_UNAVAILABLE = 4, /* the filter needs what this version's stores lack */
-    SEARCH_BAD_VECTOR = 5          /* the caller's vector does not fit this version (dimension, zero) */
+    SEARCH_BAD_VECTOR = 5,         /* the caller's vector does not fit this version (dimension, zero) */
+    SEARCH_SHARDS_UNAVAILABLE = 6  /* a router: some shard group has no live replica (service/router.h) */
 };
 
 /* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded),
@@ -100,6 +101,21 @@ enum search_status {
 int search_run(searcher *s, const search_query *q, search_result *r, char *err);
 
 void search_result_clear(search_result *r);
+
+/* A query's candidate lists before fusion, inside its filter: what a
+ * shard server answers a scatter-gather router (POST /internal/v1/search). */
+typedef struct search_lists_out {
+    ranked_hit *vl, *kl; /* vector and keyword candidates, best first (owned) */
+    int nv, nk;
+} search_lists_out;
+
+/* The lists of mode q->mode for the query vector qv (unused in keyword
+ * mode), depth each, over the shards this process serves in version lv.
+ * SEARCH_OK, or another search_status with err. Free with search_lists_clear. */
+int search_candidates(searcher *s, live_version *lv, const search_query *q, const float *qv, int depth,
+                      search_lists_out *out, search_result *r, char *err);
+
+void search_lists_clear(search_lists_out *o);
 
 /* What besides the text and k decides a query's results (filter; mode,
  * fusion and alpha unless vector), as part of a cache key (caller frees). */

@@ -145,7 +145,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, request *rq) {
     if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (r->status == 405) {
         const char *allow = rq->route == ROUTE_SEARCH ? "GET, POST"
-                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS || rq->route == ROUTE_ANSWER
+                            : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS || rq->route == ROUTE_ANSWER ||
+                                      rq->route == ROUTE_SHARD_SEARCH
                                 ? "POST"
                                 : "GET";
         MHD_add_response_header(resp, "Allow", allow);
@@ -174,7 +175,8 @@ static enum route route_of(const char *url) {
     } table[] = {{"/v1/search", ROUTE_SEARCH}, {"/", ROUTE_COMPAT},       {"/health", ROUTE_HEALTH},
                  {"/ready", ROUTE_READY},       {"/metrics", ROUTE_METRICS}, {"/v1/index", ROUTE_INDEX},
                  {"/admin/reload", ROUTE_RELOAD}, {"/v1/embeddings", ROUTE_EMBEDDINGS},
-                 {"/v1/models", ROUTE_MODELS}, {"/v1/answer", ROUTE_ANSWER}};
+                 {"/v1/models", ROUTE_MODELS}, {"/v1/answer", ROUTE_ANSWER},
+                 {"/internal/v1/state", ROUTE_SHARD_STATE}, {"/internal/v1/search", ROUTE_SHARD_SEARCH}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(url, table[i].path) == 0) return table[i].r;
     return ROUTE_OTHER;
@@ -187,6 +189,7 @@ static int method_allowed(enum route r, const char *m) {
     case ROUTE_RELOAD: return post;
     case ROUTE_EMBEDDINGS: return post;
     case ROUTE_ANSWER: return post;
+    case ROUTE_SHARD_SEARCH: return post;
     case ROUTE_OTHER: return 1;
     default: return get;
     }
@@ -245,6 +248,13 @@ static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, cons
 /* 0 if the request may go on; otherwise 1 and the error in rq->out. */
 static int check_access(server *srv, struct MHD_Connection *c, request *rq) {
     key_grant grant, *k = NULL;
+    if (rq->route == ROUTE_SHARD_STATE || rq->route == ROUTE_SHARD_SEARCH) { /* peers: the shared secret, not API keys */
+        if (shard_api_allows(srv->o.peer, MHD_lookup_connection_value(c, MHD_HEADER_KIND, SHARD_SECRET_HEADER)))
+            return 0;
+        if (rate_limited(srv, c, rq, NULL)) return 1; /* guessing spends the address's tokens */
+        return reply_error(&rq->out, 401, "invalid_peer_secret",
+                           "internal routes need the peer secret (--peer-secret-file) in " SHARD_SECRET_HEADER), 1;
+    }
     if (needs_key(srv, rq->route)) {
         const char *p = presented_key(c);
         int known = p && *p && key_file_check(srv->keys, p, strlen(p), srv->o.index_name, &grant);
@@ -334,13 +344,16 @@ static const char *cache_state(const server *srv) {
 }
 
 /* Run the search into rq->out; 503 when no version is loaded, 504 when
- * the request's deadline ran out on the way (a slow upstream). */
-static void answer_search(server *srv, request *rq, const search_query *q, int compat) {
+ * the request's deadline ran out on the way (a slow upstream). A router
+ * asks its shard servers instead of searching here. */
+static void answer_search(server *srv, request *rq, const search_query *q, int compat, int allow_partial) {
     search_result r;
+    router_info ri = {0};
     char err[RAGD_ERR_LEN];
     double t0 = clock_ms();
-    int st = search_run(srv->s, q, &r, err);
+    int st = srv->o.router ? router_search(srv->o.router, q, allow_partial, &r, &ri, err) : search_run(srv->s, q, &r, err);
     if (st == SEARCH_NOT_READY) return reply_error(&rq->out, 503, "not_ready", err);
+    if (st == SEARCH_SHARDS_UNAVAILABLE) return reply_error_retry(&rq->out, 503, "shards_unavailable", err, "1");
     if (st == SEARCH_BAD_REQUEST) return reply_error(&rq->out, 400, "mode_unavailable", err);
     if (st == SEARCH_FILTER_UNAVAILABLE) return reply_error(&rq->out, 400, "filter_unavailable", err);
     if (st == SEARCH_BAD_VECTOR) return reply_error(&rq->out, 400, "invalid_vector", err);
@@ -377,6 +390,12 @@ static void answer_search(server *srv, request *rq, const search_query *q, int c
             json_object_set_new(o, "fusion", json_string(fusion_name((enum fusion_method)q->fusion)));
             if (q->fusion == FUSION_CONVEX) json_object_set_new(o, "alpha", json_real(q->alpha));
         }
+        if (ri.partial) {
+            json_t *ms = json_array();
+            for (int i = 0; i < ri.n_missing; i++) json_array_append_new(ms, json_integer(ri.missing[i]));
+            json_object_set_new(o, "partial", json_true());
+            json_object_set_new(o, "missing_shards", ms);
+        }
     }
     search_result_clear(&r);
     reply_json(&rq->out, 200, o, NULL);
@@ -402,12 +421,41 @@ static void route_search(server *srv, request *rq) {
                                             "Please provide a query parameter"), NULL);
     } else {
         sr.q.tenant = rq->tenant;
-        answer_search(srv, rq, &sr.q, compat);
+        answer_search(srv, rq, &sr.q, compat, sr.allow_partial);
     }
     search_request_clear(&sr);
 }
 
+/* The shards this process serves (--shards). */
+static json_t *served_list(const index_version *v) {
+    json_t *a = json_array();
+    for (int s = 0; s < v->m.n_shards; s++)
+        if (index_version_serves(v, s)) json_array_append_new(a, json_integer(s));
+    return a;
+}
+
+/* /ready of a router: a version whose every shard a live replica serves. */
+static void router_ready_reply(server *srv, request *rq) {
+    char version[MANIFEST_NAME_LEN], why[RAGD_ERR_LEN];
+    int complete = 0;
+    if (!router_ready(srv->o.router, version, sizeof(version), &complete, why, sizeof(why))) {
+        char *safe = utf8_sanitize(why, strlen(why), NULL);
+        reply_json(&rq->out, 503, json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "not_ready", "reason", safe, "error",
+                                            "code", "not_ready", "message", safe), NULL);
+        mem_free(safe);
+        return;
+    }
+    /* ready while it serves a version, complete or not: requests that
+     * allow partial results still get answers (the others a 503 that
+     * names the missing shards) */
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "status", "ready", "index_version", version, "cache",
+                          cache_state(srv), "role", "router", "complete", complete);
+    if (!complete) json_object_set_new(o, "reason", json_string(why));
+    reply_json(&rq->out, 200, o, NULL);
+}
+
 static void route_ready(server *srv, request *rq) {
+    if (srv->o.router) return router_ready_reply(srv, rq);
     live_version *lv = live_index_acquire(srv->s->li);
     if (!lv) {
         live_status st;
@@ -430,6 +478,7 @@ static void route_ready(server *srv, request *rq) {
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "status", "ready", "index_version", lv->v->m.version_id,
                           "chunks", (json_int_t)lv->v->m.total_chunks, "cache", cache_state(srv), "semantic_cache",
                           search_semantic_state(srv->s, lv, sem, sizeof(sem)));
+    if (lv->v->n_served < lv->v->m.n_shards) json_object_set_new(o, "served_shards", served_list(lv->v));
     live_status st;
     live_index_status(srv->s->li, &st);
     if (st.reload_error[0]) { /* still ready (the old version serves), but say why the new one is not live */
@@ -442,7 +491,7 @@ static void route_ready(server *srv, request *rq) {
 }
 
 static void route_metrics(server *srv, request *rq) {
-    live_version *lv = live_index_acquire(srv->s->li);
+    live_version *lv = srv->s->li ? live_index_acquire(srv->s->li) : NULL;
     char epoch[40] = "";
     if (srv->s->cache) qcache_epoch(srv->s->cache, epoch, sizeof(epoch));
     metrics_gauges g = {.index_version = lv ? lv->v->m.version_id : NULL,
@@ -469,6 +518,7 @@ static void route_metrics(server *srv, request *rq) {
 }
 
 static void route_index(server *srv, request *rq) {
+    if (srv->o.router) return reply_json(&rq->out, 200, router_state_json(srv->o.router), NULL);
     live_version *lv = live_index_acquire(srv->s->li);
     if (!lv) return reply_error(&rq->out, 503, "not_ready", "no index version is loaded");
     const manifest *m = &lv->v->m;
@@ -481,6 +531,7 @@ static void route_index(server *srv, request *rq) {
                           "chunking", "chunk_tokens", m->chunk_tokens, "chunk_overlap", m->chunk_overlap, "shards",
                           m->n_shards, "chunks", (json_int_t)m->total_chunks, "documents",
                           (json_int_t)m->total_documents, "sources", src);
+    if (lv->v->n_served < m->n_shards) json_object_set_new(o, "served_shards", served_list(lv->v));
     json_t *emb = json_object_get(o, "embedder");
     if (m->precision[0]) json_object_set_new(emb, "precision", json_string(m->precision));
     if (embedder_precision(lv->e)[0])
@@ -492,8 +543,17 @@ static void route_index(server *srv, request *rq) {
 
 /* POST /admin/reload: the watcher thread does the work (hashing every
  * shard can take a while); this waits for it within the deadline. */
+/* Routes that need an index in this process; a router has none. */
+static int router_refuses(server *srv, request *rq) {
+    if (!srv->o.router) return 0;
+    reply_error(&rq->out, 400, "router_mode",
+                "this ragd-serve is a router (--router): reloads, embeddings and answers are its shard servers' work");
+    return 1;
+}
+
 static void route_reload(server *srv, request *rq) {
     char err[RAGD_ERR_LEN];
+    if (router_refuses(srv, rq)) return;
     int rc = live_index_reload_wait(srv->s->li, deadline_left_ms(), err);
     if (rc < 0) return reply_error(&rq->out, 500, "reload_failed", err);
     if (rc == 2) {
@@ -509,6 +569,7 @@ static void route_reload(server *srv, request *rq) {
 
 static void route_embeddings(server *srv, request *rq) {
     json_t *resp = NULL;
+    if (router_refuses(srv, rq)) return;
     int st = embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
     if (st == 500 && deadline_expired()) {
         json_decref(resp);
@@ -519,8 +580,26 @@ static void route_embeddings(server *srv, request *rq) {
 
 static void route_models(server *srv, request *rq) {
     json_t *resp = NULL;
+    if (router_refuses(srv, rq)) return;
     int st = embeddings_models(srv->s->li, &resp);
     reply_json_digits(&rq->out, st, resp, NULL, 9);
+}
+
+static void route_shard_state(server *srv, request *rq) {
+    json_t *o = NULL;
+    int st = shard_api_state(srv->s, srv->o.index_name, &o);
+    reply_json_digits(&rq->out, st, o, NULL, 9);
+}
+
+static void route_shard_search(server *srv, request *rq) {
+    search_limits l = {.max_query_bytes = srv->o.max_query_bytes, .max_k = srv->o.max_k,
+                       .default_k = srv->o.default_k, .default_mode = srv->o.default_mode,
+                       .default_alpha = srv->o.default_alpha, .default_fusion = srv->o.default_fusion};
+    json_t *o = NULL;
+    api_error e;
+    int st = shard_api_search(srv->s, &l, rq->body, rq->body_len, &o, &e);
+    if (st == 200) return reply_json_digits(&rq->out, 200, o, NULL, 9); /* scores read back exactly */
+    reply_error(&rq->out, st, e.code, e.message);
 }
 
 static void route_health(server *srv, request *rq) {
@@ -719,6 +798,7 @@ static int answer_job(server *srv, request *rq) {
     answerer *a = srv->o.answer;
     answer_request ar;
     api_error e;
+    if (router_refuses(srv, rq)) return 0;
     if (parse_answer_json(&l, a ? a->o.max_tokens_limit : 4096, rq->body, rq->body_len, &ar, &e) != 0) {
         answer_request_clear(&ar);
         reply_error(&rq->out, e.status, e.code, e.message);
@@ -762,6 +842,7 @@ static const struct {
     [ROUTE_READY] = {route_ready, 0},    [ROUTE_METRICS] = {route_metrics, 0}, [ROUTE_INDEX] = {route_index, 0},
     [ROUTE_RELOAD] = {route_reload, 1},  [ROUTE_EMBEDDINGS] = {route_embeddings, 1},
     [ROUTE_MODELS] = {route_models, 0},     [ROUTE_ANSWER] = {NULL, 1}, /* run_job: answer_job */
+    [ROUTE_SHARD_STATE] = {route_shard_state, 0}, [ROUTE_SHARD_SEARCH] = {route_shard_search, 1},
 };
 
 /* ---- request workers ---- */
@@ -831,7 +912,8 @@ static enum MHD_Result begin(server *srv, struct MHD_Connection *c, request *rq,
     snprintf(rq->method, sizeof(rq->method), "%.7s", method);
     set_request_id(srv, c, rq);
     *done = 1;
-    if (rq->route == ROUTE_OTHER) return send_error(c, rq, 404, "not_found", "no such route");
+    if (rq->route == ROUTE_OTHER || ((rq->route == ROUTE_SHARD_STATE || rq->route == ROUTE_SHARD_SEARCH) && !srv->o.peer))
+        return send_error(c, rq, 404, "not_found", "no such route");
     if (!method_allowed(rq->route, method)) return send_error(c, rq, 405, "method_not_allowed", "method not allowed on this route");
     if (check_access(srv, c, rq)) return send_reply(c, rq);
     if (!strcmp(method, "POST")) {

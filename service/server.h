@@ -27,6 +27,8 @@
 
 #include "answer.h"
 #include "key_file.h"
+#include "router.h"
+#include "shard_api.h"
 #include "rate_limit.h"
 #include "embeddings.h"
 #include "search.h"
@@ -53,6 +55,8 @@ typedef struct server_opts {
     int answer_threads;     /* answer workers: LLM calls at once (--llm-max-concurrency) */
     int answer_deadline_ms; /* an answer's time limit, LLM included (--answer-deadline-ms) */
     double llm_tpm;         /* LLM tokens per minute per key (or client address); 0 = no budget */
+    shard_api *peer;        /* --peer-secret-file: the internal routes a router calls (NULL: they do not exist) */
+    router *router;         /* --router: searches go to shard servers; no local index */
 } server_opts;
 
 typedef struct server server;

@@ -138,14 +138,14 @@ def make_corpus(folder, n_docs=60, seed=7):
 
 
 class Server:
-    """A ragd-serve process on a free port, stopped by close()."""
+    """A ragd-serve process on a free port, stopped by close(). index None: a router (pass --router --peers)."""
 
-    def __init__(self, index, *args, env=None, wait_loaded=True):
-        self.port = free_port()
+    def __init__(self, index, *args, env=None, wait_loaded=True, port=None):
+        self.port = port or free_port()
         self.wait_loaded = wait_loaded
         self.log = tempfile.NamedTemporaryFile(prefix="ragd-serve-", suffix=".log", delete=False)
-        cmd = [binary("ragd-serve"), "--index", index, "--port", str(self.port), "--log-level", "warn",
-               "--no-access-log"] + [str(a) for a in args]
+        cmd = [binary("ragd-serve")] + (["--index", index] if index else []) + [
+            "--port", str(self.port), "--log-level", "warn", "--no-access-log"] + [str(a) for a in args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         ok = wait_until(self._up, 30)
         if not ok:

@@ -154,4 +154,120 @@ def test_serve_deployment_is_production_shaped():
     assert claims == {"ragd-index"}, claims  # one shared index volume
 
 
+# ---- the scale-out overlay (deploy/k8s-scale-out: the base with its ragd-serve as a router, plus shard groups) ----
+
+SCALE = os.path.join(harness.ROOT, "deploy", "k8s-scale-out")
+
+
+def scale_manifests():
+    return sorted(p for p in glob.glob(os.path.join(SCALE, "*.yaml")) if not p.endswith("kustomization.yaml"))
+
+
+def load_yaml(paths):
+    code = ("import json, sys, yaml\n"
+            "print(json.dumps([[p, d] for p in sys.argv[1:] for d in yaml.safe_load_all(open(p)) if d]))")
+    r = subprocess.run([os.path.join(VENV, "python"), "-c", code] + paths, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def router_patch():
+    """The overlay's patch of the base's ragd-serve Deployment: its container (the router)."""
+    kz = load_yaml([os.path.join(SCALE, "kustomization.yaml")])[0][1]
+    assert kz["resources"][0] == "../k8s"  # the base, whole
+    code = "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(sys.stdin.read())))"
+    (patch,) = [p for p in kz["patches"] if p["target"] == {"kind": "Deployment", "name": "ragd-serve"}]
+    r = subprocess.run([os.path.join(VENV, "python"), "-c", code], input=patch["patch"], capture_output=True, text=True)
+    return kz, json.loads(r.stdout)["spec"]["template"]["spec"]
+
+
+def test_scale_out_manifests_validate_strictly():
+    for v in VERSIONS:
+        r = validate(scale_manifests(), v)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "ERROR" not in out and "Couldn't find schema" not in out, (v, out)
+
+
+def test_scale_out_overlay_is_consistent():
+    kz, router = router_patch()
+    listed = [x for x in kz["resources"][1:]]
+    assert sorted(listed) == sorted(os.path.basename(p) for p in scale_manifests()), listed
+    docs = {(d["kind"], d["metadata"]["name"]): d for _, d in load_yaml(scale_manifests())}
+    shards_seen = []
+    peers = []
+    secret_path = None
+    for (kind, name), dep in sorted(docs.items()):
+        if kind != "Deployment":
+            continue
+        pod = dep["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        a = c["args"]
+        lo, _, hi = a[a.index("--shards") + 1].partition("-")
+        shards_seen += list(range(int(lo), int(hi or lo) + 1))
+        secret_path = a[a.index("--peer-secret-file") + 1]
+        mount = [m for m in c["volumeMounts"] if secret_path.startswith(m["mountPath"] + "/")][0]
+        assert [v for v in pod["volumes"] if v["name"] == mount["name"]][0]["secret"]["secretName"] == "ragd-peer-secret"
+        svc = docs[("Service", name)]  # a headless Service per group, selecting exactly its pods
+        assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["selector"] == dep["spec"]["template"]["metadata"]["labels"]
+        assert ("PodDisruptionBudget", name) in docs
+        assert docs[("PodDisruptionBudget", name)]["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+        assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+        peers.append("http://%s:%d" % (name, svc["spec"]["ports"][0]["port"]))
+    assert sorted(shards_seen) == [0, 1, 2, 3], shards_seen  # every shard once
+    ra = router["containers"][0]["args"]
+    assert "--router" in ra and "--index" not in ra
+    assert ra[ra.index("--peers") + 1] == ",".join(peers)
+    assert ra[ra.index("--peer-secret-file") + 1] == secret_path
+    assert [v for v in router["volumes"] if v.get("name") == "peer"][0]["secret"]["secretName"] == "ragd-peer-secret"
+    assert docs[("Secret", "ragd-peer-secret")]
+    # the base still gives the router pods (component serve) their Service, PDB and HPA
+    base = {(d["kind"], d["metadata"]["name"]) for _, d in load_all()}
+    for kind in ("Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
+        assert (kind, "ragd-serve") in base
+
+
+def test_scale_out_flags_exist_and_both_roles_start():
+    _, router = router_patch()
+    docs = [d for _, d in load_yaml(scale_manifests()) if d["kind"] == "Deployment"]
+    helptext = harness.run([harness.binary("ragd-serve"), "--help"]).stdout
+    arg_lists = [router["containers"][0]["args"]] + [d["spec"]["template"]["spec"]["containers"][0]["args"] for d in docs]
+    for args in arg_lists:
+        for a in args:
+            if a.startswith("--"):
+                assert re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(a), helptext), a
+    # each role's argument list, with this machine's files and ports, really starts
+    secret = os.path.join(WORK, "peer")
+    with open(secret, "w") as f:
+        f.write("a-test-peer-secret-of-some-length\n")
+    keys = os.path.join(WORK, "keys")
+    with open(keys, "w") as f:
+        f.write("some-test-key-1234 id=t\n")
+    corpus = os.path.join(WORK, "corpus")
+    harness.make_corpus(corpus, n_docs=6)
+    index = os.path.join(WORK, "docs")
+    assert harness.ragd_index("build", "--out", index, "--source", corpus, "--shards", "4", "--embedder", "hash",
+                              "--log-level", "warn").returncode == 0
+    shard = list(docs[0]["spec"]["template"]["spec"]["containers"][0]["args"])
+    shard[shard.index("--index") + 1] = index
+    shard[shard.index("--peer-secret-file") + 1] = secret
+    shard = [a for a in shard if a not in ("--bind", "0.0.0.0", "--port", "8080")]
+    s = harness.Server(None, *shard)
+    try:
+        ra = list(router["containers"][0]["args"])
+        ra[ra.index("--peer-secret-file") + 1] = secret
+        ra[ra.index("--api-keys") + 1] = keys
+        ra[ra.index("--peers") + 1] = "http://127.0.0.1:%d" % s.port
+        ra[ra.index("--redis") + 1] = "redis://127.0.0.1:%d" % harness.free_port()
+        ra = [a for a in ra if a not in ("--bind", "0.0.0.0", "--port", "8080")]
+        r = harness.Server(None, *ra, wait_loaded=False)
+        try:
+            st, _, b = r.get("/ready")
+            ready = json.loads(b)  # one group of shards 0-1 only: served, but not complete
+            assert st == 200 and ready["role"] == "router" and ready["complete"] is False, ready
+        finally:
+            r.close()
+    finally:
+        s.close()
+
+
 harness.main(globals())

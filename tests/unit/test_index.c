@@ -94,6 +94,38 @@ TEST(test_rows_and_vectors_come_back) {
     mem_free(ids);
 }
 
+TEST(test_a_shard_subset_searches_only_its_shards) {
+    char err[RAGD_ERR_LEN];
+    char *dir = fixture_tmpdir();
+    float *vecs = fixture_vectors(N, DIM, 5);
+    int64_t *ids = mem_alloc(sizeof(int64_t) * N);
+    CHECK(fixture_build(dir, "Flat", 3, N, DIM, vecs, ids, 3, err) == 0);
+    index_version *all = index_version_open(dir, 0, err);
+    int one[] = {1}, bad[] = {3};
+    shard_set only = {one, 1}, wrong = {bad, 1};
+    index_version *v = index_version_open_subset(dir, 0, &only, NULL, err);
+    CHECK(all && v && v->n_served == 1 && all->n_served == 3);
+    CHECK(index_version_serves(v, 1) && !index_version_serves(v, 0) && !index_version_serves(v, 2));
+    /* the subset's top 10 are the whole version's shard-1 hits, in its order */
+    index_hit whole[N], part[10];
+    int nw = index_version_search(all, vecs + 11 * DIM, N, whole, err), np = index_version_search(v, vecs + 11 * DIM, 10, part, err);
+    CHECK(nw == N && np == 10);
+    int j = 0;
+    for (int i = 0; i < nw && j < np; i++)
+        if (whole[i].shard == 1) {
+            CHECK(part[j].id == whole[i].id && part[j].shard == 1 && part[j].score == whole[i].score);
+            j++;
+        }
+    CHECK_EQ_INT(j, 10);
+    CHECK(index_version_open_subset(dir, 0, &wrong, NULL, err) == NULL && strstr(err, "shard 3"));
+    index_version_free(v);
+    index_version_free(all);
+    fsio_remove_tree(dir, NULL);
+    mem_free(dir);
+    mem_free(vecs);
+    mem_free(ids);
+}
+
 /* A published 2-shard Flat index in a new folder; returns its version dir. */
 static char *published(char **index_dir) {
     char err[RAGD_ERR_LEN], id[128];
@@ -273,6 +305,7 @@ int main(void) {
     RUN(test_missing_store_rejected);
     RUN(test_garbage_manifest_rejected);
     RUN(test_second_writer_is_refused);
+    RUN(test_a_shard_subset_searches_only_its_shards);
     RUN(test_abort_keeps_current_and_cleans_up);
     RUN(test_old_versions_pruned_live_kept);
     RUN(test_recently_replaced_versions_wait_for_the_grace);
