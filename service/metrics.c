@@ -10,7 +10,7 @@
 
 static const char *route_names[ROUTE_COUNT] = {"/v1/search", "/", "/health", "/ready", "/metrics",
                                                "/v1/index", "/admin/reload", "/v1/embeddings", "/v1/models", "/v1/answer",
-                                               "/internal/v1/state", "/internal/v1/search", "other"};
+                                               "/internal/v1/state", "/internal/v1/search", "/internal/v1/rows", "other"};
 static const char *stage_names[STAGE_COUNT] = {"embed", "search", "fetch", "cache", "keyword"};
 static const char *cache_names[CACHE_OUTCOME_COUNT] = {"miss", "exact", "results", "semantic", "bypass"};
 static const int statuses[] = {200, 202, 400, 401, 403, 404, 405, 408, 409, 413, 414, 429, 500, 502, 503, 504};

@@ -32,6 +32,7 @@ enum route {
     ROUTE_ANSWER,
     ROUTE_SHARD_STATE,  /* GET /internal/v1/state (a router asking a shard server) */
     ROUTE_SHARD_SEARCH, /* POST /internal/v1/search */
+    ROUTE_SHARD_ROWS,   /* POST /internal/v1/rows */
     ROUTE_OTHER,
     ROUTE_COUNT
 };

@@ -1,6 +1,9 @@
 /* request_parse.c - API requests parsed into values, or an error value; no I/O */
 #include "request_parse.h"
 
+#include <errno.h>
+#include <stdint.h>
+
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -465,6 +468,47 @@ int parse_shard_search_json(const search_limits *l, const char *body, size_t len
     if (filter && parse_filter(filter, &s->q.filter, fmsg, sizeof(fmsg)) != 0)
         return fail(e, 400, "invalid_filter", "%s", fmsg);
     return 0;
+}
+
+int parse_shard_rows_json(const char *body, size_t len, shard_rows_request *r, api_error *e) {
+    static const char *const fields[] = {"index_version", "ids", NULL};
+    memset(r, 0, sizeof(*r));
+    search_request s = {0};
+    if (load_object(body, len, &s, e) != 0 || unknown_field(s.root, fields, e) != 0) {
+        r->root = s.root;
+        return -1;
+    }
+    r->root = s.root;
+    json_t *ver = json_object_get(r->root, "index_version"), *ids = json_object_get(r->root, "ids");
+    if (!json_is_string(ver) || json_string_length(ver) == 0 || json_string_length(ver) >= MANIFEST_NAME_LEN)
+        return fail(e, 400, "invalid_version", "\"index_version\" must name a version");
+    r->version = json_string_value(ver);
+    size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
+    if (!json_is_array(ids) || n > SHARD_ROWS_MAX)
+        return fail(e, 400, "invalid_ids", "\"ids\" must be an array of at most %d [\"id\", shard] pairs", SHARD_ROWS_MAX);
+    r->ids = mem_alloc(sizeof(int64_t) * (n + 1));
+    r->shards = mem_alloc(sizeof(int) * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(ids, i), *id = json_array_get(p, 0), *sh = json_array_get(p, 1);
+        const char *d = json_string_value(id);
+        size_t dl = d ? json_string_length(id) : 0;
+        if (!json_is_array(p) || json_array_size(p) != 2 || !d || dl == 0 || dl > 19 || strspn(d, "0123456789") != dl ||
+            !json_is_integer(sh) || json_integer_value(sh) < 0 || json_integer_value(sh) >= MANIFEST_MAX_SHARDS)
+            return fail(e, 400, "invalid_ids", "ids[%zu] must be [\"<decimal id>\", <shard>]", i);
+        errno = 0;
+        unsigned long long v = strtoull(d, NULL, 10);
+        if (errno || v > (unsigned long long)INT64_MAX) return fail(e, 400, "invalid_ids", "ids[%zu]: id out of range", i);
+        r->ids[r->n] = (int64_t)v;
+        r->shards[r->n++] = (int)json_integer_value(sh);
+    }
+    return 0;
+}
+
+void shard_rows_request_clear(shard_rows_request *r) {
+    json_decref(r->root);
+    mem_free(r->ids);
+    mem_free(r->shards);
+    memset(r, 0, sizeof(*r));
 }
 
 void shard_search_request_clear(shard_search_request *r) {

@@ -93,6 +93,21 @@ int parse_shard_search_json(const search_limits *l, const char *body, size_t len
 
 void shard_search_request_clear(shard_search_request *r);
 
+/* POST /internal/v1/rows (a router fetching the rows of cached hits):
+ * {"index_version", "ids": [["<id>", shard], ...]}, at most SHARD_ROWS_MAX. */
+#define SHARD_ROWS_MAX 10000
+typedef struct shard_rows_request {
+    json_t *root; /* owned */
+    const char *version;
+    int64_t *ids;
+    int *shards;
+    int n;
+} shard_rows_request;
+
+int parse_shard_rows_json(const char *body, size_t len, shard_rows_request *r, api_error *e);
+
+void shard_rows_request_clear(shard_rows_request *r);
+
 /* GET /?query=...: the seed's route, k fixed at 5, the server's default mode. */
 int parse_compat_args(const search_limits *l, const query_arg *args, int n, search_request *r, api_error *e);
 

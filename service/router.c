@@ -327,6 +327,9 @@ typedef struct group_call {
     int group;
     char urls[16][96];
     int n_urls, next, tried;
+    unsigned char *owns; /* owns[s]: the group's replicas serve shard s of the version (owned) */
+    const char *path;    /* the internal route this call asks */
+    char *payload;       /* its body (owned) */
     CURL *h;
     buf body;
     json_t *answer; /* 200 of the right version */
@@ -348,17 +351,17 @@ static void give_multi(router *rt, CURLM *m) {
     if (m) curl_multi_cleanup(m);
 }
 
-static void start_call(router *rt, CURLM *multi, group_call *g, const char *payload, struct curl_slist *hd) {
+static void start_call(router *rt, CURLM *multi, group_call *g, struct curl_slist *hd) {
     const char *url = g->urls[(g->next++) % g->n_urls];
     char full[128];
-    snprintf(full, sizeof(full), "%s/internal/v1/search", url);
+    snprintf(full, sizeof(full), "%s%s", url, g->path);
     g->tried++;
     mem_free(g->body.s);
     g->body = (buf){0};
     g->h = curl_easy_init();
     curl_easy_setopt(g->h, CURLOPT_URL, full);
     curl_easy_setopt(g->h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(g->h, CURLOPT_POSTFIELDS, payload);
+    curl_easy_setopt(g->h, CURLOPT_POSTFIELDS, g->payload);
     curl_easy_setopt(g->h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(g->h, CURLOPT_WRITEDATA, &g->body);
     curl_easy_setopt(g->h, CURLOPT_PRIVATE, g);
@@ -370,7 +373,7 @@ static void start_call(router *rt, CURLM *multi, group_call *g, const char *payl
 }
 
 /* One finished transfer: keep the answer, or try the group's next replica. */
-static void finish_call(router *rt, CURLM *multi, group_call *g, CURLcode rc, const char *version, const char *payload,
+static void finish_call(router *rt, CURLM *multi, group_call *g, CURLcode rc, const char *version,
                         struct curl_slist *hd, router_info *info) {
     long status = 0;
     curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, &status);
@@ -399,18 +402,20 @@ static void finish_call(router *rt, CURLM *multi, group_call *g, CURLcode rc, co
     if (g->tried < g->n_urls && !deadline_expired()) {
         info->failovers++;
         info->replicas_tried++;
-        start_call(rt, multi, g, payload, hd);
+        start_call(rt, multi, g, hd);
         return;
     }
     g->done = 1;
 }
 
-static void fan_out(router *rt, group_call *gs, int ng, const char *version, const char *payload, router_info *info) {
+/* Every call of gs (each with its path and payload) to one replica of its
+ * group, in parallel; failed ones to the group's next replica. */
+static void fan_out(router *rt, group_call *gs, int ng, const char *version, router_info *info) {
     CURLM *multi = take_multi(rt);
     struct curl_slist *hd = secret_headers(rt, 1);
     for (int i = 0; i < ng; i++) {
         info->replicas_tried++;
-        start_call(rt, multi, &gs[i], payload, hd);
+        start_call(rt, multi, &gs[i], hd);
     }
     for (;;) {
         int running = 0, open = 0;
@@ -421,7 +426,7 @@ static void fan_out(router *rt, group_call *gs, int ng, const char *version, con
             if (msg->msg == CURLMSG_DONE) {
                 group_call *g;
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&g);
-                finish_call(rt, multi, g, msg->data.result, version, payload, hd, info);
+                finish_call(rt, multi, g, msg->data.result, version, hd, info);
             }
         for (int i = 0; i < ng; i++) open += !gs[i].done;
         if (!open) break;
@@ -578,60 +583,69 @@ static json_t *filter_json(const search_filter *f) {
     return o;
 }
 
-/* The query vector: the caller's (checked, normalised) or embedded here. */
-static int query_vector(router *rt, embedder *e, const manifest *m, const search_query *q, float *qv, search_result *r,
-                        char *err) {
-    if (q->mode == MODE_KEYWORD) return SEARCH_OK;
-    if (q->vector) {
-        if (q->vector_dim != m->dim)
-            return err_set(err, "\"vector\" has %d values; index version %s holds %d-dimensional vectors", q->vector_dim,
-                           m->version_id, m->dim), SEARCH_BAD_VECTOR;
-        double ss = 0;
-        for (int i = 0; i < m->dim; i++) ss += (double)q->vector[i] * q->vector[i];
-        if (m->normalized && !(ss > 0 && isfinite(ss))) return err_set(err, "\"vector\" must be non-zero"), SEARCH_BAD_VECTOR;
-        for (int i = 0; i < m->dim; i++) qv[i] = q->vector[i] * (m->normalized ? (float)(1.0 / sqrt(ss)) : 1.0f);
-        return SEARCH_OK;
-    }
-    double t = clock_ms();
-    char *text = mem_strndup(q->text, q->len);
-    int rc = embed_batcher_embed(rt->o.batcher, e, (const char *const *)&text, 1, qv, err);
-    mem_free(text);
-    r->embed_ms = clock_ms() - t;
-    metrics_embed(1, rc != 0, 0);
-    metrics_stage(STAGE_EMBED, r->embed_ms / 1000.0);
-    return rc == 0 ? SEARCH_OK : SEARCH_FAILED;
-}
+/* One request through the router: its view of the table (the search
+ * backend's context, search.h). */
+typedef struct rcall {
+    router *rt;
+    char version[MANIFEST_NAME_LEN], model_id[MANIFEST_NAME_LEN];
+    int dim, n_shards, normalized;
+    embedder *e;
+    group_call *gs; /* one per group with a replica on the version */
+    int ng, allow_partial;
+    router_info *info;
+} rcall;
 
 /* This request's view of the table: the version, its embedder, and per
- * group the replicas serving it (round-robin start). 0 groups: not ready. */
-static int snapshot(router *rt, char *version, manifest *m, embedder **e, group_call *gs, int *ng) {
+ * group the replicas serving it (round-robin start) and the shards they
+ * hold. 0: nothing is served. */
+static int snapshot(router *rt, rcall *c) {
     pthread_mutex_lock(&rt->mu);
-    snprintf(version, MANIFEST_NAME_LEN, "%s", rt->version);
-    const manifest *mf = version[0] ? version_manifest(rt, version) : NULL;
-    *ng = 0;
+    snprintf(c->version, sizeof(c->version), "%s", rt->version);
+    const manifest *mf = c->version[0] ? version_manifest(rt, c->version) : NULL;
     if (mf) {
-        m->dim = mf->dim, m->normalized = mf->normalized, m->n_shards = mf->n_shards;
-        snprintf(m->version_id, sizeof(m->version_id), "%s", mf->version_id);
+        c->dim = mf->dim, c->normalized = mf->normalized, c->n_shards = mf->n_shards;
+        snprintf(c->model_id, sizeof(c->model_id), "%s", mf->model_id);
         char err[RAGD_ERR_LEN];
-        *e = model_for(rt, mf, err);
+        c->e = model_for(rt, mf, err);
         unsigned start = atomic_fetch_add(&rt->rr, 1);
+        c->gs = mem_calloc((size_t)rt->n_peers, sizeof(group_call));
         for (int g = 0; g < rt->n_peers; g++) {
-            group_call *c = &gs[*ng];
-            memset(c, 0, sizeof(*c));
-            c->group = g;
-            for (int i = 0; i < rt->n_reps && c->n_urls < 16; i++)
-                if (rt->reps[i].group == g && rt->reps[i].ok && has_version(&rt->reps[i], version))
-                    snprintf(c->urls[c->n_urls++], 96, "%s", rt->reps[i].url);
-            c->next = c->n_urls ? (int)(start % (unsigned)c->n_urls) : 0;
-            (*ng)++;
+            group_call *gc = &c->gs[c->ng];
+            gc->group = g;
+            gc->owns = mem_calloc((size_t)mf->n_shards, 1);
+            for (int i = 0; i < rt->n_reps; i++) {
+                const replica *rp = &rt->reps[i];
+                if (rp->group != g || !rp->ok || !has_version(rp, c->version)) continue;
+                if (gc->n_urls < 16) snprintf(gc->urls[gc->n_urls++], 96, "%s", rp->url);
+                for (int j = 0; j < rp->n_shards; j++)
+                    if (rp->shards[j] >= 0 && rp->shards[j] < mf->n_shards) gc->owns[rp->shards[j]] = 1;
+            }
+            if (!gc->n_urls) {
+                mem_free(gc->owns);
+                memset(gc, 0, sizeof(*gc));
+                continue;
+            }
+            gc->next = (int)(start % (unsigned)gc->n_urls);
+            c->ng++;
         }
     }
     pthread_mutex_unlock(&rt->mu);
     return mf != NULL;
 }
 
+static void calls_reset(group_call *gs, int ng) {
+    for (int i = 0; i < ng; i++) {
+        json_decref(gs[i].answer);
+        mem_free(gs[i].body.s);
+        mem_free(gs[i].payload);
+        gs[i].answer = NULL, gs[i].body = (buf){0}, gs[i].payload = NULL;
+        gs[i].done = gs[i].refused = gs[i].tried = 0;
+        gs[i].err[0] = '\0';
+    }
+}
+
 /* Shards of the version no answered group covers, into info. */
-static void missing_shards(router *rt, group_call *gs, int ng, int n_shards, router_info *info) {
+static void missing_shards(group_call *gs, int ng, int n_shards, router_info *info) {
     unsigned char covered[MANIFEST_MAX_SHARDS] = {0};
     for (int i = 0; i < ng; i++) {
         size_t k;
@@ -641,67 +655,113 @@ static void missing_shards(router *rt, group_call *gs, int ng, int n_shards, rou
             if (v >= 0 && v < n_shards) covered[v] = 1;
         }
     }
-    (void)rt;
+    info->n_missing = 0;
     for (int s = 0; s < n_shards; s++)
         if (!covered[s] && info->n_missing < 64) info->missing[info->n_missing++] = s;
 }
 
-int router_search(router *rt, const search_query *q, int allow_partial, search_result *r, router_info *info,
-                  char *err) {
+/* The backend's fresh search: every group's lists, merged and fused, with rows. */
+static int router_fresh(void *ctx, const search_query *q, const float *qv, int depth, search_result *r, char *err) {
+    rcall *c = ctx;
+    char *payload = payload_json(q, c->version, qv, c->dim, depth, filter_json(&q->filter));
+    calls_reset(c->gs, c->ng);
+    for (int i = 0; i < c->ng; i++) {
+        c->gs[i].path = "/internal/v1/search";
+        c->gs[i].payload = mem_strdup(payload);
+    }
+    free(payload);
+    double t = clock_ms();
+    fan_out(c->rt, c->gs, c->ng, c->version, c->info);
+    r->search_ms = clock_ms() - t;
+    metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
+    for (int i = 0; i < c->ng; i++)
+        if (c->gs[i].refused) return err_set(err, "%s", c->gs[i].err), SEARCH_BAD_REQUEST;
+    missing_shards(c->gs, c->ng, c->n_shards, c->info);
+    if (c->info->n_missing && !c->allow_partial) {
+        err_set(err, "%d of the %d shards of version %s have no live replica (first: shard %d); send "
+                "\"allow_partial\": true to accept results without them", c->info->n_missing, c->n_shards, c->version,
+                c->info->missing[0]);
+        return SEARCH_SHARDS_UNAVAILABLE;
+    }
+    c->info->partial = c->info->n_missing > 0;
+    double tf = clock_ms();
+    assemble(c->gs, c->ng, q, depth, r);
+    r->fetch_ms = clock_ms() - tf;
+    return SEARCH_OK;
+}
+
+/* The ids of hits group g holds, as the rows route takes them; NULL if none. */
+static char *rows_payload(const rcall *c, int g, const fused_hit *hits, int n) {
+    json_t *ids = json_array();
+    for (int i = 0; i < n; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)hits[i].id);
+        if (hits[i].shard >= 0 && hits[i].shard < c->n_shards && c->gs[g].owns[hits[i].shard])
+            json_array_append_new(ids, json_pack("[s, i]", id, hits[i].shard));
+    }
+    if (!json_array_size(ids)) {
+        json_decref(ids);
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s, s:o}", "index_version", c->version, "ids", ids);
+    char *s = json_dumps(o, JSON_COMPACT), *out = mem_strdup(s);
+    free(s);
+    json_decref(o);
+    return out;
+}
+
+/* The backend's rows for cached hits: one request per group holding some;
+ * RAGD_ERR (a miss) unless every row came back. */
+static int router_rows(void *ctx, const fused_hit *hits, int n, const search_query *q, search_result *r, char *err) {
+    rcall *c = ctx;
+    calls_reset(c->gs, c->ng);
+    group_call *need = mem_calloc((size_t)(c->ng ? c->ng : 1), sizeof(group_call));
+    int nn = 0, rc = RAGD_OK;
+    for (int g = 0; g < c->ng; g++) {
+        char *p = rows_payload(c, g, hits, n);
+        if (!p) continue;
+        need[nn] = c->gs[g];
+        need[nn].path = "/internal/v1/rows";
+        need[nn++].payload = p;
+    }
+    double t = clock_ms();
+    fan_out(c->rt, need, nn, c->version, c->info);
+    r->hits = mem_calloc((size_t)(q->k > 0 ? q->k : 1), sizeof(search_hit));
+    for (int i = 0; i < n && r->n < q->k && rc == RAGD_OK; i++) {
+        if (find_row(need, nn, &hits[i], &r->hits[r->n])) r->n++;
+        else rc = err_set(err, "chunk %lld: no row from its shard group", (long long)hits[i].id);
+    }
+    r->fetch_ms = clock_ms() - t;
+    for (int i = 0; i < nn; i++) {
+        json_decref(need[i].answer);
+        mem_free(need[i].body.s);
+        mem_free(need[i].payload);
+    }
+    mem_free(need);
+    return rc;
+}
+
+int router_search(router *rt, searcher *s, const search_query *q, int allow_partial, search_result *r,
+                  router_info *info, char *err) {
     memset(r, 0, sizeof(*r));
     memset(info, 0, sizeof(*info));
     r->cache = CACHE_BYPASS;
-    char version[MANIFEST_NAME_LEN];
-    manifest m = {0};
-    embedder *e = NULL;
-    group_call *gs = mem_calloc(RT_MAX_PEERS, sizeof(group_call));
-    int ng, status = SEARCH_OK;
-    if (!snapshot(rt, version, &m, &e, gs, &ng) || (!e && q->mode != MODE_KEYWORD && !q->vector)) {
+    rcall c = {.rt = rt, .allow_partial = allow_partial, .info = info};
+    int status;
+    if (!snapshot(rt, &c) || (!c.e && q->mode != MODE_KEYWORD && !q->vector)) {
         pthread_mutex_lock(&rt->mu);
         err_set(err, "%s", rt->why[0] ? rt->why : "the router cannot embed queries of this version");
         pthread_mutex_unlock(&rt->mu);
-        mem_free(gs);
-        return SEARCH_NOT_READY;
+        status = SEARCH_NOT_READY;
+    } else {
+        search_backend b = {.version_id = c.version, .model_id = c.model_id, .dim = c.dim, .n_shards = c.n_shards,
+                            .normalized = c.normalized, .e = c.e, .rows = router_rows, .fresh = router_fresh,
+                            .ctx = &c};
+        status = search_through(s, &b, q, r, err);
     }
-    snprintf(r->version_id, sizeof(r->version_id), "%s", version);
-    float *qv = mem_calloc((size_t)(m.dim > 0 ? m.dim : 1), sizeof(float));
-    int depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
-    status = query_vector(rt, e, &m, q, qv, r, err);
-    if (status == SEARCH_OK) {
-        char *payload = payload_json(q, version, qv, m.dim, depth, filter_json(&q->filter));
-        group_call *live = mem_calloc((size_t)(ng ? ng : 1), sizeof(group_call));
-        int nl = 0;
-        for (int i = 0; i < ng; i++)
-            if (gs[i].n_urls) live[nl++] = gs[i];
-        double t = clock_ms();
-        fan_out(rt, live, nl, version, payload, info);
-        r->search_ms = clock_ms() - t;
-        metrics_stage(STAGE_SEARCH, r->search_ms / 1000.0);
-        for (int i = 0; i < nl && status == SEARCH_OK; i++)
-            if (live[i].refused) status = SEARCH_BAD_REQUEST, err_set(err, "%s", live[i].err);
-        if (status == SEARCH_OK) {
-            missing_shards(rt, live, nl, m.n_shards, info);
-            if (info->n_missing && !allow_partial) {
-                status = SEARCH_SHARDS_UNAVAILABLE;
-                err_set(err, "%d of the %d shards of version %s have no live replica (first: shard %d); send "
-                        "\"allow_partial\": true to accept results without them", info->n_missing, m.n_shards,
-                        version, info->missing[0]);
-            } else {
-                info->partial = info->n_missing > 0;
-                double tf = clock_ms();
-                assemble(live, nl, q, depth, r);
-                r->fetch_ms = clock_ms() - tf;
-            }
-        }
-        for (int i = 0; i < nl; i++) {
-            json_decref(live[i].answer);
-            mem_free(live[i].body.s);
-        }
-        mem_free(live);
-        free(payload);
-    }
-    mem_free(qv);
-    mem_free(gs);
+    calls_reset(c.gs, c.ng);
+    for (int i = 0; i < c.ng; i++) mem_free(c.gs[i].owns);
+    mem_free(c.gs);
     return status;
 }
 

@@ -53,13 +53,14 @@ typedef struct router_info {
  * for bad peer URLs or an unreadable secret. */
 router *router_new(const router_opts *o, char *err);
 
-/* One search over the shard servers: SEARCH_OK and r (as search_run
- * fills it), SEARCH_NOT_READY (no version is fully served),
+/* One search over the shard servers, through s's cache tiers (search_through:
+ * the Redis cache keeps ids, and cached hits' rows come from the shard
+ * servers): SEARCH_OK and r (as search_run fills it), SEARCH_NOT_READY (no version is fully served),
  * SEARCH_BAD_REQUEST / SEARCH_BAD_VECTOR / SEARCH_FILTER_UNAVAILABLE (a
  * shard refused the request), or SEARCH_FAILED with err; a shard group
  * with no live replica is SEARCH_SHARDS_UNAVAILABLE unless allow_partial. */
-int router_search(router *rt, const search_query *q, int allow_partial, search_result *r, router_info *info,
-                  char *err);
+int router_search(router *rt, searcher *s, const search_query *q, int allow_partial, search_result *r,
+                  router_info *info, char *err);
 
 /* For /ready and /v1/index: 1 and the version served (*complete: every
  * shard has a live replica; else why names what is missing), or 0 and

@@ -50,11 +50,11 @@ static int embed_one(const searcher *s, embedder *e, const char *text, float *ou
 }
 
 /* Embed the query (counted in metrics). */
-static int embed_query(const searcher *s, live_version *lv, const search_query *q, float *qv, search_result *r,
+static int embed_query(const searcher *s, embedder *e, const search_query *q, float *qv, search_result *r,
                        char *err) {
     double t = clock_ms();
     char *text = mem_strndup(q->text, q->len);
-    int rc = embed_one(s, lv->e, text, qv, err);
+    int rc = embed_one(s, e, text, qv, err);
     mem_free(text);
     r->embed_ms = clock_ms() - t;
     metrics_embed(1, rc != 0, 0);
@@ -98,17 +98,6 @@ static int fetch_timed(const index_version *v, const fused_hit *hits, int n, con
     return rc;
 }
 
-/* Serve cached hits: their rows must all exist in this version (anything
- * else means a foreign or corrupt entry: treat it as a miss). */
-static int serve_cached(const index_version *v, const fused_hit *hits, int n, const search_query *q,
-                        search_result *r) {
-    char err[RAGD_ERR_LEN];
-    for (int i = 0; i < n; i++)
-        if (hits[i].shard < 0 || hits[i].shard >= v->m.n_shards) return RAGD_ERR;
-    if (fetch_timed(v, hits, n, q, r, err) == RAGD_OK) return RAGD_OK;
-    search_result_clear_hits(r);
-    return RAGD_ERR;
-}
 
 /* What besides the text and k decides the results, for cache keys: the
  * filter, and for other modes than vector the mode, fusion and weight. */
@@ -171,9 +160,9 @@ static int keep_passing(const index_version *v, const filter_plan *p, ranked_hit
 }
 
 /* Does the semantic tier run for this version? */
-static int semantic_runs(const searcher *s, const live_version *lv) {
+static int semantic_runs(const searcher *s, const embedder *e) {
     if (!s->cache || !qcache_semantic_on(s->cache) || s->semantic == SEMANTIC_OFF) return 0;
-    return s->semantic == SEMANTIC_ON || embedder_is_remote(lv->e);
+    return s->semantic == SEMANTIC_ON || (e && embedder_is_remote(e));
 }
 
 const char *search_semantic_state(const searcher *s, const live_version *lv, char *buf, size_t cap) {
@@ -183,7 +172,7 @@ const char *search_semantic_state(const searcher *s, const live_version *lv, cha
         return buf;
     }
     if (s->semantic == SEMANTIC_OFF || !qcache_semantic_on(s->cache)) return "off";
-    if (lv && !semantic_runs(s, lv)) return "off: auto, the index embedder is local";
+    if (lv && !semantic_runs(s, lv->e)) return "off: auto, the index embedder is local";
     return "on";
 }
 
@@ -320,12 +309,11 @@ void search_lists_clear(search_lists_out *o) {
  * for hybrid, rows fetched. qv holds the query vector when have_vec (else
  * it is embedded here when needed). fused holds depth entries (the
  * candidates each list contributes, HYBRID_DEPTH for hybrid). */
-static int search_fresh(searcher *s, live_version *lv, const search_query *q, float *qv, int have_vec,
-                        int depth, fused_hit *fused, int *nf, search_result *r, char *err) {
+static int search_fresh(searcher *s, live_version *lv, const search_query *q, const float *qv, int depth,
+                        fused_hit *fused, int *nf, search_result *r, char *err) {
     const index_version *v = lv->v;
     lists L = {0};
     int rc = RAGD_ERR;
-    if (q->mode != MODE_KEYWORD && !have_vec && embed_query(s, lv, q, qv, r, err) != 0) goto out;
     if (filtered_lists(s, lv, q, qv, depth, &L, r, err) != RAGD_OK) goto out;
     if (q->mode == MODE_HYBRID) {
         *nf = fusion_fuse((enum fusion_method)q->fusion, q->alpha, L.vl, L.nv, L.kl, L.nk, depth, fused);
@@ -350,13 +338,13 @@ out:
  * and what it leaves for the next. */
 typedef struct search_ctx {
     searcher *s;
-    live_version *lv;
+    const search_backend *b;
     const search_query *q;
     search_result *r;
     char *err;
     int dim, depth;
     float *qv;        /* the index embedder's query vector (dim) */
-    int have_vec;     /* qv came from the cache (tier 1) */
+    int have_vec;     /* qv came from the cache (tier 1) or the caller */
     int embedded;     /* qv was computed by this request */
     embedder *key;    /* a key embedder other than the index's, or NULL */
     int kdim;
@@ -395,22 +383,31 @@ static int check_version_of(live_version *lv, const search_query *q, char *err) 
     return SEARCH_OK;
 }
 
+/* Rows for cached hits from the backend; anything missing makes it a miss. */
+static int serve_from(const search_ctx *x) {
+    for (int i = 0; i < x->n; i++)
+        if (x->hits[i].shard < 0 || x->hits[i].shard >= x->b->n_shards) return RAGD_ERR;
+    if (x->b->rows(x->b->ctx, x->hits, x->n, x->q, x->r, x->err) == RAGD_OK) return RAGD_OK;
+    search_result_clear_hits(x->r);
+    return RAGD_ERR;
+}
+
 /* Tiers 1 and 2 (one Redis round trip): 1 if the whole result list was
  * served from the cache; else 0, with the query vector if tier 1 had it. */
 static int tier_exact(search_ctx *x) {
     searcher *s = x->s;
     const search_query *q = x->q;
-    const index_version *v = x->lv->v;
+    const search_backend *b = x->b;
     if (!s->cache) return 0;
     double t = clock_ms();
     char *spec = search_cache_spec(q);
-    qcache_key(s->cache, &x->ck, q->tenant ? q->tenant : "default", v->m.version_id, v->m.model_id,
-               x->semantic ? embedder_model_id(x->key ? x->key : x->lv->e) : NULL, embedder_uncased(x->lv->e),
+    qcache_key(s->cache, &x->ck, q->tenant ? q->tenant : "default", b->version_id, b->model_id,
+               x->semantic ? embedder_model_id(x->key ? x->key : b->e) : NULL, b->e ? embedder_uncased(b->e) : 0,
                q->text, q->len, q->k, spec);
     mem_free(spec);
     x->cst = qcache_lookup(s->cache, &x->ck, x->dim, x->hits, &x->n, x->qv, &x->have_vec);
     metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
-    if (x->cst == CACHE_RESULTS && serve_cached(v, x->hits, x->n, q, x->r) == RAGD_OK) {
+    if (x->cst == CACHE_RESULTS && serve_from(x) == RAGD_OK) {
         x->r->cache = CACHE_RESULTS;
         if (q->mode != MODE_KEYWORD) metrics_calls_avoided(CACHE_RESULTS, MODEL_INDEX);
         if (x->key) metrics_calls_avoided(CACHE_RESULTS, MODEL_KEY);
@@ -425,6 +422,15 @@ static int tier_exact(search_ctx *x) {
     return 0;
 }
 
+/* The index embedder's query vector, if this request does not have it yet. */
+static int need_vector(search_ctx *x) {
+    if (x->have_vec || x->embedded || x->q->mode == MODE_KEYWORD) return 0;
+    if (!x->b->e) return err_set(x->err, "no query embedder for version %s", x->b->version_id);
+    if (embed_query(x->s, x->b->e, x->q, x->qv, x->r, x->err) != 0) return -1;
+    x->embedded = 1;
+    return 0;
+}
+
 /* The semantic key vector: from the key embedder, or the index's own
  * query vector (embedded now if tier 1 did not have it). 0, or -1 when
  * the index embedder failed (the request fails; a key embedder's failure
@@ -435,10 +441,7 @@ static int key_vector(search_ctx *x) {
         if (key_embed(x->s, x->key, x->q, x->kv) != 0) x->semantic = 0;
         return 0;
     }
-    if (!x->have_vec) {
-        if (embed_query(x->s, x->lv, x->q, x->qv, x->r, x->err) != 0) return -1;
-        x->embedded = 1;
-    }
+    if (need_vector(x) != 0) return -1;
     memcpy(x->kv, x->qv, sizeof(float) * (size_t)x->kdim);
     return 0;
 }
@@ -449,7 +452,7 @@ static int tier_semantic(search_ctx *x) {
     double t = clock_ms();
     int hit = qcache_semantic(x->s->cache, &x->ck, x->kv, x->kdim, x->q->text, x->q->len, x->hits, &x->n, &score);
     metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
-    if (!hit || serve_cached(x->lv->v, x->hits, x->n, x->q, x->r) != RAGD_OK) return 0;
+    if (!hit || serve_from(x) != RAGD_OK) return 0;
     x->r->cache = CACHE_SEMANTIC;
     if (!x->have_vec && !x->embedded) metrics_calls_avoided(CACHE_SEMANTIC, MODEL_INDEX);
     /* An identical repeat of this query is then an exact hit. */
@@ -461,16 +464,15 @@ static int tier_semantic(search_ctx *x) {
 static int search_and_store(search_ctx *x) {
     const search_query *q = x->q;
     search_result *r = x->r;
-    if (search_fresh(x->s, x->lv, q, x->qv, x->have_vec || x->embedded, x->depth, x->hits, &x->n, r, x->err) !=
-        RAGD_OK)
-        return SEARCH_FAILED;
-    if (x->cst != CACHE_BYPASS) {
+    int st = need_vector(x) != 0 ? SEARCH_FAILED : x->b->fresh(x->b->ctx, q, x->qv, x->depth, r, x->err);
+    if (st != SEARCH_OK) return st;
+    if (x->cst != CACHE_BYPASS && !q->vector) {
         fused_hit *served = mem_alloc(sizeof(fused_hit) * (size_t)(r->n ? r->n : 1));
         for (int i = 0; i < r->n; i++)
             served[i] = (fused_hit){r->hits[i].id, r->hits[i].shard, r->hits[i].score, r->hits[i].vector_score,
                                     r->hits[i].keyword_score, r->hits[i].found};
         /* the index vector is cached only if this request made it */
-        int made_vec = q->mode != MODE_KEYWORD && !x->have_vec;
+        int made_vec = q->mode != MODE_KEYWORD && x->embedded;
         qcache_store(x->s->cache, &x->ck, made_vec ? x->qv : NULL, x->dim, made_vec, x->semantic ? x->kv : NULL,
                      x->kdim, q->text, q->len, served, r->n);
         mem_free(served);
@@ -482,16 +484,16 @@ static int search_and_store(search_ctx *x) {
  * unit length where the index's vectors are (cosine by inner product). */
 static int given_vector(search_ctx *x) {
     const search_query *q = x->q;
-    const manifest *m = &x->lv->v->m;
+    const search_backend *b = x->b;
     if (q->vector_dim != x->dim) {
         err_set(x->err, "\"vector\" has %d values; index version %s holds %d-dimensional vectors (%s)", q->vector_dim,
-                m->version_id, x->dim, m->model_id);
+                b->version_id, x->dim, b->model_id);
         return SEARCH_BAD_VECTOR;
     }
     double ss = 0;
     for (int i = 0; i < x->dim; i++) ss += (double)q->vector[i] * q->vector[i];
     float scale = 1.0f;
-    if (m->normalized) {
+    if (b->normalized) {
         if (!(ss > 0) || !isfinite(ss)) {
             err_set(x->err, "\"vector\" has length %g; this index compares unit vectors (cosine), so it must be "
                     "non-zero and finite", sqrt(ss));
@@ -504,40 +506,25 @@ static int given_vector(search_ctx *x) {
     return SEARCH_OK;
 }
 
-int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
-    memset(r, 0, sizeof(*r));
+int search_through(searcher *s, const search_backend *b, const search_query *q, search_result *r, char *err) {
+    snprintf(r->version_id, sizeof(r->version_id), "%s", b->version_id);
     r->cache = CACHE_BYPASS;
-    live_version *lv = live_index_acquire(s->li);
-    if (!lv) {
-        live_status st;
-        live_index_status(s->li, &st);
-        err_set(err, "%s", st.reason);
-        return SEARCH_NOT_READY;
-    }
-    snprintf(r->version_id, sizeof(r->version_id), "%s", lv->v->m.version_id);
-    search_ctx x = {.s = s, .lv = lv, .q = q, .r = r, .err = err, .dim = lv->v->m.dim, .cst = CACHE_BYPASS};
-    int status = check_version_of(lv, q, err);
-    if (status != SEARCH_OK) {
-        live_version_release(lv);
-        return status;
-    }
-    omp_set_num_threads(1); /* this request thread searches a shard itself */
+    search_ctx x = {.s = s, .b = b, .q = q, .r = r, .err = err, .dim = b->dim, .cst = CACHE_BYPASS};
     x.depth = q->mode == MODE_HYBRID ? HYBRID_DEPTH(q->k) : q->k;
-    x.qv = mem_alloc(sizeof(float) * (size_t)x.dim);
+    x.qv = mem_alloc(sizeof(float) * (size_t)(x.dim > 0 ? x.dim : 1));
     x.hits = mem_alloc(sizeof(fused_hit) * (size_t)(x.depth > q->k ? x.depth : q->k));
     /* The semantic tier saves a model call, so keyword mode (which makes
      * none) skips it; hybrid results are reused like vector ones, within
      * their own group (mode and alpha are part of it). */
-    x.semantic = q->mode != MODE_KEYWORD && semantic_runs(s, lv);
+    x.semantic = q->mode != MODE_KEYWORD && semantic_runs(s, b->e) && (b->e || s->key);
     /* A separate key embedder: the semantic tier never waits for the index's. */
-    x.key = x.semantic && s->key && strcmp(embedder_model_id(s->key), embedder_model_id(lv->e)) != 0 ? s->key
-                                                                                                    : NULL;
+    x.key = x.semantic && s->key && (!b->e || strcmp(embedder_model_id(s->key), embedder_model_id(b->e)) != 0) ? s->key
+                                                                                                              : NULL;
     x.kdim = x.key ? embedder_dim(x.key) : x.dim;
+    int status;
     if (q->vector) {
         status = given_vector(&x);
-        if (status == SEARCH_OK &&
-            search_fresh(s, lv, q, x.qv, 1, x.depth, x.hits, &x.n, r, err) != RAGD_OK)
-            status = SEARCH_FAILED;
+        if (status == SEARCH_OK) status = b->fresh(b->ctx, q, x.qv, x.depth, r, err);
     } else if (tier_exact(&x)) {
         status = SEARCH_OK;
     } else {
@@ -551,6 +538,52 @@ int search_run(searcher *s, const search_query *q, search_result *r, char *err) 
     mem_free(x.qv);
     mem_free(x.kv);
     mem_free(x.hits);
+    return status;
+}
+
+/* ---- this process's live version as the backend ---- */
+
+typedef struct local_ctx {
+    searcher *s;
+    live_version *lv;
+} local_ctx;
+
+static int local_rows(void *ctx, const fused_hit *hits, int n, const search_query *q, search_result *r, char *err) {
+    local_ctx *c = ctx;
+    for (int i = 0; i < n; i++)
+        if (!index_version_serves(c->lv->v, hits[i].shard)) return RAGD_ERR;
+    return fetch_timed(c->lv->v, hits, n, q, r, err);
+}
+
+static int local_fresh(void *ctx, const search_query *q, const float *qv, int depth, search_result *r, char *err) {
+    local_ctx *c = ctx;
+    fused_hit *fused = mem_alloc(sizeof(fused_hit) * (size_t)(depth > q->k ? depth : q->k));
+    int nf = 0, rc = search_fresh(c->s, c->lv, q, qv, depth, fused, &nf, r, err);
+    mem_free(fused);
+    return rc == RAGD_OK ? SEARCH_OK : SEARCH_FAILED;
+}
+
+int search_run(searcher *s, const search_query *q, search_result *r, char *err) {
+    memset(r, 0, sizeof(*r));
+    r->cache = CACHE_BYPASS;
+    live_version *lv = live_index_acquire(s->li);
+    if (!lv) {
+        live_status st;
+        live_index_status(s->li, &st);
+        err_set(err, "%s", st.reason);
+        return SEARCH_NOT_READY;
+    }
+    snprintf(r->version_id, sizeof(r->version_id), "%s", lv->v->m.version_id);
+    int status = check_version_of(lv, q, err);
+    if (status == SEARCH_OK) {
+        omp_set_num_threads(1); /* this request thread searches a shard itself */
+        local_ctx c = {s, lv};
+        const manifest *m = &lv->v->m;
+        search_backend b = {.version_id = m->version_id, .model_id = m->model_id, .dim = m->dim,
+                            .n_shards = m->n_shards, .normalized = m->normalized, .e = lv->e, .rows = local_rows,
+                            .fresh = local_fresh, .ctx = &c};
+        status = search_through(s, &b, q, r, err);
+    }
     live_version_release(lv);
     return status;
 }

@@ -91,6 +91,24 @@ enum search_status {
     SEARCH_SHARDS_UNAVAILABLE = 6  /* a router: some shard group has no live replica (service/router.h) */
 };
 
+/* Where a search's results come from: this process's live version
+ * (search_run), or a router's shard servers (service/router.c). The cache
+ * tiers run the same over either (search_through). */
+typedef struct search_backend {
+    const char *version_id, *model_id; /* what the cache keys name */
+    int dim, n_shards, normalized;
+    embedder *e; /* the query embedder (NULL: none here) */
+    /* rows for cached hits into r (RAGD_OK), else -1 (a miss) */
+    int (*rows)(void *ctx, const fused_hit *hits, int n, const search_query *q, search_result *r, char *err);
+    /* a fresh search with the query vector qv (modes vector and hybrid): a search_status */
+    int (*fresh)(void *ctx, const search_query *q, const float *qv, int depth, search_result *r, char *err);
+    void *ctx;
+} search_backend;
+
+/* The cache tiers (exact vector, exact results, semantic), then a fresh
+ * search, over backend b; r->version_id is b's version. A search_status. */
+int search_through(searcher *s, const search_backend *b, const search_query *q, search_result *r, char *err);
+
 /* Run one search. Returns SEARCH_OK, SEARCH_NOT_READY (no version loaded),
  * SEARCH_BAD_REQUEST (the mode needs a keyword index this version lacks),
  * SEARCH_FILTER_UNAVAILABLE, SEARCH_BAD_VECTOR (q->vector's dimension is

@@ -146,7 +146,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, request *rq) {
     if (r->status == 405) {
         const char *allow = rq->route == ROUTE_SEARCH ? "GET, POST"
                             : rq->route == ROUTE_RELOAD || rq->route == ROUTE_EMBEDDINGS || rq->route == ROUTE_ANSWER ||
-                                      rq->route == ROUTE_SHARD_SEARCH
+                                      rq->route == ROUTE_SHARD_SEARCH || rq->route == ROUTE_SHARD_ROWS
                                 ? "POST"
                                 : "GET";
         MHD_add_response_header(resp, "Allow", allow);
@@ -176,7 +176,8 @@ static enum route route_of(const char *url) {
                  {"/ready", ROUTE_READY},       {"/metrics", ROUTE_METRICS}, {"/v1/index", ROUTE_INDEX},
                  {"/admin/reload", ROUTE_RELOAD}, {"/v1/embeddings", ROUTE_EMBEDDINGS},
                  {"/v1/models", ROUTE_MODELS}, {"/v1/answer", ROUTE_ANSWER},
-                 {"/internal/v1/state", ROUTE_SHARD_STATE}, {"/internal/v1/search", ROUTE_SHARD_SEARCH}};
+                 {"/internal/v1/state", ROUTE_SHARD_STATE}, {"/internal/v1/search", ROUTE_SHARD_SEARCH},
+                 {"/internal/v1/rows", ROUTE_SHARD_ROWS}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(url, table[i].path) == 0) return table[i].r;
     return ROUTE_OTHER;
@@ -190,6 +191,7 @@ static int method_allowed(enum route r, const char *m) {
     case ROUTE_EMBEDDINGS: return post;
     case ROUTE_ANSWER: return post;
     case ROUTE_SHARD_SEARCH: return post;
+    case ROUTE_SHARD_ROWS: return post;
     case ROUTE_OTHER: return 1;
     default: return get;
     }
@@ -245,10 +247,14 @@ static int rate_limited(server *srv, struct MHD_Connection *c, request *rq, cons
     return 1;
 }
 
+static int internal_route(enum route r) {
+    return r == ROUTE_SHARD_STATE || r == ROUTE_SHARD_SEARCH || r == ROUTE_SHARD_ROWS;
+}
+
 /* 0 if the request may go on; otherwise 1 and the error in rq->out. */
 static int check_access(server *srv, struct MHD_Connection *c, request *rq) {
     key_grant grant, *k = NULL;
-    if (rq->route == ROUTE_SHARD_STATE || rq->route == ROUTE_SHARD_SEARCH) { /* peers: the shared secret, not API keys */
+    if (internal_route(rq->route)) { /* peers: the shared secret, not API keys */
         if (shard_api_allows(srv->o.peer, MHD_lookup_connection_value(c, MHD_HEADER_KIND, SHARD_SECRET_HEADER)))
             return 0;
         if (rate_limited(srv, c, rq, NULL)) return 1; /* guessing spends the address's tokens */
@@ -351,7 +357,7 @@ static void answer_search(server *srv, request *rq, const search_query *q, int c
     router_info ri = {0};
     char err[RAGD_ERR_LEN];
     double t0 = clock_ms();
-    int st = srv->o.router ? router_search(srv->o.router, q, allow_partial, &r, &ri, err) : search_run(srv->s, q, &r, err);
+    int st = srv->o.router ? router_search(srv->o.router, srv->s, q, allow_partial, &r, &ri, err) : search_run(srv->s, q, &r, err);
     if (st == SEARCH_NOT_READY) return reply_error(&rq->out, 503, "not_ready", err);
     if (st == SEARCH_SHARDS_UNAVAILABLE) return reply_error_retry(&rq->out, 503, "shards_unavailable", err, "1");
     if (st == SEARCH_BAD_REQUEST) return reply_error(&rq->out, 400, "mode_unavailable", err);
@@ -602,6 +608,14 @@ static void route_shard_search(server *srv, request *rq) {
     reply_error(&rq->out, st, e.code, e.message);
 }
 
+static void route_shard_rows(server *srv, request *rq) {
+    json_t *o = NULL;
+    api_error e;
+    int st = shard_api_rows(srv->s, rq->body, rq->body_len, &o, &e);
+    if (st == 200) return reply_json(&rq->out, 200, o, NULL);
+    reply_error(&rq->out, st, e.code, e.message);
+}
+
 static void route_health(server *srv, request *rq) {
     (void)srv;
     reply_json(&rq->out, 200, json_pack("{s:s}", "status", "ok"), NULL);
@@ -843,6 +857,7 @@ static const struct {
     [ROUTE_RELOAD] = {route_reload, 1},  [ROUTE_EMBEDDINGS] = {route_embeddings, 1},
     [ROUTE_MODELS] = {route_models, 0},     [ROUTE_ANSWER] = {NULL, 1}, /* run_job: answer_job */
     [ROUTE_SHARD_STATE] = {route_shard_state, 0}, [ROUTE_SHARD_SEARCH] = {route_shard_search, 1},
+    [ROUTE_SHARD_ROWS] = {route_shard_rows, 1},
 };
 
 /* ---- request workers ---- */
@@ -912,7 +927,7 @@ static enum MHD_Result begin(server *srv, struct MHD_Connection *c, request *rq,
     snprintf(rq->method, sizeof(rq->method), "%.7s", method);
     set_request_id(srv, c, rq);
     *done = 1;
-    if (rq->route == ROUTE_OTHER || ((rq->route == ROUTE_SHARD_STATE || rq->route == ROUTE_SHARD_SEARCH) && !srv->o.peer))
+    if (rq->route == ROUTE_OTHER || (internal_route(rq->route) && !srv->o.peer))
         return send_error(c, rq, 404, "not_found", "no such route");
     if (!method_allowed(rq->route, method)) return send_error(c, rq, 405, "method_not_allowed", "method not allowed on this route");
     if (check_access(srv, c, rq)) return send_reply(c, rq);

@@ -102,6 +102,14 @@ static json_t *list_json(const ranked_hit *l, int n) {
     return a;
 }
 
+static json_t *row_json(const chunk_row *row, int shard) {
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)row->id);
+    json_t *heads = json_loads(row->headings ? row->headings : "[]", 0, NULL);
+    return json_pack("{s:s, s:i, s:s?, s:s?, s:o, s:s?}", "id", id, "shard", shard, "url", row->doc_url, "title",
+                     row->title, "headings", heads ? heads : json_array(), "text", row->text);
+}
+
 /* The rows of every candidate of both lists, each once. */
 static int rows_json(const index_version *v, const search_lists_out *L, json_t **out, char *err) {
     json_t *rows = json_array(), *seen = json_object();
@@ -121,9 +129,8 @@ static int rows_json(const index_version *v, const search_lists_out *L, json_t *
                 rc = RAGD_ERR;
                 break;
             }
-            json_t *heads = json_loads(row.headings ? row.headings : "[]", 0, NULL);
-            json_t *o = json_pack("{s:s, s:i, s:s?, s:s?, s:o, s:s?}", "id", id, "shard", h->shard, "url", row.doc_url,
-                                  "title", row.title, "headings", heads ? heads : json_array(), "text", row.text);
+            row.id = h->id;
+            json_t *o = row_json(&row, h->shard);
             if (o) json_array_append_new(rows, o); /* NULL: stored bytes that are not UTF-8; the router skips it */
             chunk_row_clear(&row);
         }
@@ -185,5 +192,38 @@ int shard_api_search(searcher *s, const search_limits *l, const char *body, size
     mem_free(qv);
     live_version_release(lv);
     shard_search_request_clear(&r);
+    return status;
+}
+
+int shard_api_rows(searcher *s, const char *body, size_t len, json_t **out, api_error *e) {
+    shard_rows_request r;
+    *out = NULL;
+    if (parse_shard_rows_json(body, len, &r, e) != 0) {
+        shard_rows_request_clear(&r);
+        return e->status;
+    }
+    live_version *lv = live_index_acquire_id(s->li, r.version);
+    if (!lv) {
+        shard_rows_request_clear(&r);
+        return fail(e, 409, "version_unavailable", "that version is not loaded here");
+    }
+    json_t *rows = json_array();
+    char err[RAGD_ERR_LEN];
+    int status = 200;
+    for (int i = 0; i < r.n && status == 200; i++) {
+        if (!index_version_serves(lv->v, r.shards[i])) continue; /* another group's */
+        chunk_row row;
+        int got = chunk_store_get(lv->v->shards[r.shards[i]].store, r.ids[i], &row, NULL, err);
+        if (got < 0) status = fail(e, 500, "search_failed", err);
+        if (got != 0) continue; /* not in this version: the router treats the hit as a miss */
+        row.id = r.ids[i];
+        json_t *o = row_json(&row, r.shards[i]);
+        if (o) json_array_append_new(rows, o);
+        chunk_row_clear(&row);
+    }
+    if (status == 200) *out = json_pack("{s:s, s:o}", "index_version", lv->v->m.version_id, "rows", rows);
+    else json_decref(rows);
+    live_version_release(lv);
+    shard_rows_request_clear(&r);
     return status;
 }

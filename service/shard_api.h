@@ -12,6 +12,8 @@
  *   POST /internal/v1/search  {"index_version", "vector", "query", "mode", "depth", "filter"} ->
  *                             {"index_version", "shards", "vector": [[id, shard, score]], "keyword": [...],
  *                              "rows": [{"id", "shard", "url", "title", "headings", "text"}]}
+ *   POST /internal/v1/rows    {"index_version", "ids": [[id, shard]]} -> {"index_version", "rows": [...]}:
+ *                             the rows of cached hits (the router's Redis cache keeps ids, not rows)
  *
  * The search runs in the version the router names (the live one, or the
  * previous one while it is kept: --keep-previous-s), never another: a 409
@@ -49,6 +51,10 @@ int shard_api_state(searcher *s, const char *index_name, json_t **out);
 /* POST /internal/v1/search: 200 and the lists with their rows, or an
  * error status with *e (400 bad request, 409 version not here, 503). */
 int shard_api_search(searcher *s, const search_limits *l, const char *body, size_t len, json_t **out, api_error *e);
+
+/* POST /internal/v1/rows: the rows of chunks (cached hits a router
+ * serves) in the shards this server holds, in the version named. */
+int shard_api_rows(searcher *s, const char *body, size_t len, json_t **out, api_error *e);
 
 void shard_api_free(shard_api *a);
 

@@ -1,10 +1,11 @@
-/* fuzz_shard_request.c - POST /internal/v1/search bodies a router sends a shard server (service/request_parse.c)
+/* fuzz_shard_request.c - POST /internal/v1/search and /internal/v1/rows bodies a router sends a shard server
  *
  * Behind the peer secret, but still bytes off the network. A parsed
  * request names a version, has a depth within 1..HYBRID_DEPTH(max_k), a
  * vector of finite floats in modes vector and hybrid, query text within
  * the limit in modes keyword and hybrid; an error is a 400 with a code and
- * a UTF-8 message.
+ * a UTF-8 message. The same bytes as a rows request: ids and shards in
+ * range, at most SHARD_ROWS_MAX (service/request_parse.c).
  */
 #include <math.h>
 #include <stdint.h>
@@ -32,5 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap();
     }
     shard_search_request_clear(&r);
+    shard_rows_request rr; /* the same bytes as a rows request */
+    if (parse_shard_rows_json((const char *)data, size, &rr, &e) == 0) {
+        if (!rr.version || !*rr.version || rr.n < 0 || rr.n > SHARD_ROWS_MAX) __builtin_trap();
+        for (int i = 0; i < rr.n; i++)
+            if (rr.ids[i] < 0 || rr.shards[i] < 0 || rr.shards[i] >= MANIFEST_MAX_SHARDS) __builtin_trap();
+    } else if (e.status != 400 || !e.code) {
+        __builtin_trap();
+    }
+    shard_rows_request_clear(&rr);
     return 0;
 }

@@ -116,6 +116,29 @@ def test_results_equal_one_process():
     assert sorted(tuple(r["shards"]) for r in info["replicas"]) == [(0, 1), (0, 1), (2, 3), (2, 3)]
 
 
+def test_the_router_serves_through_the_cache():
+    wait_router()
+    redis = harness.Redis()
+    r2 = harness.Server(None, "--router", "--peers", peers(A, B), "--peer-secret-file", SECRET, "--redis", redis.url())
+    try:
+        body = {"query": QUERIES[2], "k": 6, "mode": "hybrid"}
+        st, first = post(r2, body)
+        assert st == 200 and first["cache"] == "miss"
+        one = post(SINGLE, body)[1]
+        assert strip(first) == strip(one)
+
+        def again():
+            st, r = post(r2, body)
+            return st == 200 and r["cache"] == "exact" and strip(r) == strip(one)
+        assert harness.wait_until(again, 10)  # cached ids, rows fetched from the shard servers
+        st, other_k = post(r2, dict(body, k=3))
+        assert st == 200 and other_k["cache"] == "exact" and strip(other_k) == strip(post(SINGLE, dict(body, k=3))[1])
+        assert redis.keys("ragd:v1:*:res:*")
+    finally:
+        r2.close()
+        redis.stop()
+
+
 def load(stop, counts, statuses):
     i = 0
     while not stop.is_set():
