@@ -52,6 +52,7 @@ static struct {
     atomic_uint_fast64_t llm_failovers, llm_calls_ok, llm_calls_failed, llm_prompt_tokens, llm_completion_tokens;
     atomic_uint_fast64_t llm_avoided[CACHE_OUTCOME_COUNT];
     atomic_uint_fast64_t answer_invented, answer_flagged;
+    atomic_uint_fast64_t router_requests, router_failovers, router_partial;
 } M = {.api_keys = -1};
 
 const char *route_name(enum route r) {
@@ -158,6 +159,12 @@ void metrics_llm_call(int ok, long prompt_tokens, long completion_tokens) {
 
 void metrics_llm_avoided(enum cache_outcome tier) {
     atomic_fetch_add(&M.llm_avoided[tier < CACHE_OUTCOME_COUNT ? tier : CACHE_MISS], 1);
+}
+
+void metrics_router(int shard_requests, int failovers, int partial) {
+    atomic_fetch_add(&M.router_requests, (uint_fast64_t)(shard_requests > 0 ? shard_requests : 0));
+    atomic_fetch_add(&M.router_failovers, (uint_fast64_t)(failovers > 0 ? failovers : 0));
+    if (partial) atomic_fetch_add(&M.router_partial, 1);
 }
 
 void metrics_answer_invented(int n) {
@@ -290,6 +297,22 @@ static void render_llm(sbuf *b, const metrics_gauges *g) {
            "# TYPE ragd_answers_running gauge\nragd_answers_running %d\n", g->answers_queued, g->answers_running);
 }
 
+static void render_router(sbuf *b, const metrics_gauges *g) {
+    put(b, "# HELP ragd_router_shard_requests_total Requests the router sent to shard servers.\n"
+           "# TYPE ragd_router_shard_requests_total counter\nragd_router_shard_requests_total %llu\n"
+           "# HELP ragd_router_failovers_total Shard requests that replaced a failed or timed-out replica.\n"
+           "# TYPE ragd_router_failovers_total counter\nragd_router_failovers_total %llu\n"
+           "# HELP ragd_router_partial_answers_total Answers without some shards (allow_partial).\n"
+           "# TYPE ragd_router_partial_answers_total counter\nragd_router_partial_answers_total %llu\n",
+        ld(&M.router_requests), ld(&M.router_failovers), ld(&M.router_partial));
+    put(b, "# HELP ragd_router_replicas Shard-server replicas the router found, by state.\n"
+           "# TYPE ragd_router_replicas gauge\nragd_router_replicas{state=\"ok\"} %d\n"
+           "ragd_router_replicas{state=\"failing\"} %d\n"
+           "# HELP ragd_router_complete 1 while every shard of the served version has a live replica.\n"
+           "# TYPE ragd_router_complete gauge\nragd_router_complete %d\n",
+        g->router_replicas_ok, g->router_replicas - g->router_replicas_ok, g->router_complete);
+}
+
 char *metrics_render(const metrics_gauges *g) {
     sbuf b = {mem_alloc(4096), 0, 4096};
     b.s[0] = '\0';
@@ -350,6 +373,7 @@ char *metrics_render(const metrics_gauges *g) {
             (unsigned long long)atomic_load(&M.key_reloads_ok), (unsigned long long)atomic_load(&M.key_reloads_failed));
     }
     if (g->llm_upstreams > 0) render_llm(&b, g);
+    if (g->router) render_router(&b, g);
     static const char *const row_steps[] = {"fetched", "filter_matched", "filter_checked"};
     put(&b, "# HELP ragd_search_rows_total Chunk-store rows searches touched: fetched for answers, matched by a "
             "selective filter, checked against a broad one.\n# TYPE ragd_search_rows_total counter\n");

@@ -55,6 +55,9 @@ typedef struct metrics_gauges {
     int requests_queued, requests_running; /* request workers: waiting and running jobs */
     int answers_queued, answers_running;   /* answer workers (--llm-max-concurrency) */
     int llm_upstreams;                     /* --llm-url count; 0: no LLM */
+    int router;                            /* a router: the fields below are set */
+    int router_replicas, router_replicas_ok, router_complete;
+    const char *router_version;
     int llm_breaker_open[UPSTREAM_MAX_URLS];
 } metrics_gauges;
 
@@ -105,6 +108,10 @@ void metrics_llm_call(int ok, long prompt_tokens, long completion_tokens);
 void metrics_llm_avoided(enum cache_outcome tier);
 void metrics_answer_invented(int n);
 void metrics_answer_flagged(int n);
+
+/* A router's request: shard requests sent and those that replaced a
+ * failed replica; partial answers. */
+void metrics_router(int shard_requests, int failovers, int partial);
 
 /* Prometheus exposition text (caller frees). */
 char *metrics_render(const metrics_gauges *g);

@@ -759,6 +759,7 @@ int router_search(router *rt, searcher *s, const search_query *q, int allow_part
                             .ctx = &c};
         status = search_through(s, &b, q, r, err);
     }
+    metrics_router(info->replicas_tried, info->failovers, info->partial);
     calls_reset(c.gs, c.ng);
     for (int i = 0; i < c.ng; i++) mem_free(c.gs[i].owns);
     mem_free(c.gs);
@@ -773,6 +774,15 @@ int router_ready(router *rt, char *version, size_t cap, int *complete, char *why
     *complete = rt->complete;
     pthread_mutex_unlock(&rt->mu);
     return ready;
+}
+
+void router_counts(router *rt, int *replicas, int *ok, int *complete) {
+    pthread_mutex_lock(&rt->mu);
+    *replicas = rt->n_reps;
+    *ok = 0;
+    for (int i = 0; i < rt->n_reps; i++) *ok += rt->reps[i].ok;
+    *complete = rt->complete;
+    pthread_mutex_unlock(&rt->mu);
 }
 
 json_t *router_state_json(router *rt) {

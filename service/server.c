@@ -507,6 +507,10 @@ static void route_metrics(server *srv, request *rq) {
                         .cache_epoch = epoch};
     work_queue_depth(srv->wq, &g.requests_queued, &g.requests_running);
     work_queue_depth(srv->aq, &g.answers_queued, &g.answers_running);
+    if (srv->o.router) {
+        g.router = 1;
+        router_counts(srv->o.router, &g.router_replicas, &g.router_replicas_ok, &g.router_complete);
+    }
     if (srv->o.answer && srv->o.answer->l) {
         llm *l = srv->o.answer->l;
         g.llm_upstreams = llm_upstreams(l);

@@ -172,9 +172,17 @@ def test_killing_a_replica_under_load_fails_no_request():
     statuses = under_load(lambda: os.kill(A[0].proc.pid, signal.SIGKILL), seconds_after=2.5)
     bad = [s for s in statuses if s[0] != 200]
     assert len(statuses) > 50 and not bad, (len(statuses), bad[:3])
+    assert metric(ROUTER, "ragd_router_failovers_total") >= 1  # the dead replica's requests went to its twin
     assert harness.wait_until(lambda: sum(r["ok"] for r in json.loads(ROUTER.get("/v1/index")[2])["replicas"]) == 3, 10)
     A[0] = restart(A[0], "0,1")
     assert harness.wait_until(lambda: sum(r["ok"] for r in json.loads(ROUTER.get("/v1/index")[2])["replicas"]) == 4, 10)
+
+
+def metric(srv, name):
+    for line in srv.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no metric " + name)
 
 
 def complete():
@@ -207,6 +215,8 @@ def test_a_group_without_replicas_is_503_or_partial_when_allowed():
         assert [h["id"] for h in r["results"]] == want, when
         st, _, b = ROUTER.get("/v1/search?q=glacier&allow_partial=true")
         assert st == 200 and json.loads(b)["partial"] is True
+    assert metric(ROUTER, "ragd_router_partial_answers_total") >= 4
+    assert metric(ROUTER, "ragd_router_complete") == 0
     B = [restart(B[0], "2,3"), restart(B[1], "2-3")]
     assert harness.wait_until(complete, 10)
 
