@@ -43,7 +43,14 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
                       json_t **resp) {
     live_version *lv = live_index_acquire(li);
     if (!lv) return oai_error(resp, 503, "server_error", NULL, "not_ready", "no index version is loaded yet");
-    embedder *e = lv->e;
+    int status = embeddings_answer_with(lv->e, b, o, body, len, resp);
+    live_version_release(lv);
+    return status;
+}
+
+int embeddings_answer_with(embedder *e, embed_batcher *b, const embeddings_opts *o, const char *body, size_t len,
+                           json_t **resp) {
+    if (!e) return oai_error(resp, 503, "server_error", NULL, "not_ready", "no index version is served yet");
     embeddings_request rq;
     api_error ae;
     int status;
@@ -89,15 +96,20 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
         mem_free(vecs);
     }
     embeddings_request_clear(&rq);
-    live_version_release(lv);
     return status;
 }
 
 int embeddings_models(live_index *li, json_t **resp) {
     live_version *lv = live_index_acquire(li);
     if (!lv) return oai_error(resp, 503, "server_error", NULL, "not_ready", "no index version is loaded yet");
-    *resp = json_pack("{s:s, s:[{s:s, s:s, s:i, s:s, s:i}]}", "object", "list", "data", "id", embeddings_model_name(lv->e),
-                      "object", "model", "created", 0, "owned_by", "ragd", "dimensions", embedder_dim(lv->e));
+    int status = embeddings_models_of(lv->e, resp);
     live_version_release(lv);
+    return status;
+}
+
+int embeddings_models_of(embedder *e, json_t **resp) {
+    if (!e) return oai_error(resp, 503, "server_error", NULL, "not_ready", "no index version is served yet");
+    *resp = json_pack("{s:s, s:[{s:s, s:s, s:i, s:s, s:i}]}", "object", "list", "data", "id", embeddings_model_name(e),
+                      "object", "model", "created", 0, "owned_by", "ragd", "dimensions", embedder_dim(e));
     return 200;
 }

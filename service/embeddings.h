@@ -33,4 +33,9 @@ int embeddings_answer(live_index *li, embed_batcher *b, const embeddings_opts *o
 /* Answer GET /v1/models: the live version's model. */
 int embeddings_models(live_index *li, json_t **resp);
 
+/* The same with a given embedder (a router's: the served version's model). */
+int embeddings_answer_with(embedder *e, embed_batcher *b, const embeddings_opts *o, const char *body, size_t len,
+                           json_t **resp);
+int embeddings_models_of(embedder *e, json_t **resp);
+
 #endif

@@ -776,6 +776,15 @@ int router_ready(router *rt, char *version, size_t cap, int *complete, char *why
     return ready;
 }
 
+embedder *router_embedder(router *rt) {
+    char err[RAGD_ERR_LEN];
+    pthread_mutex_lock(&rt->mu);
+    const manifest *mf = rt->version[0] ? version_manifest(rt, rt->version) : NULL;
+    embedder *e = mf ? model_for(rt, mf, err) : NULL;
+    pthread_mutex_unlock(&rt->mu);
+    return e;
+}
+
 void router_counts(router *rt, int *replicas, int *ok, int *complete) {
     pthread_mutex_lock(&rt->mu);
     *replicas = rt->n_reps;

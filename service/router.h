@@ -68,6 +68,10 @@ int router_search(router *rt, searcher *s, const search_query *q, int allow_part
 int router_ready(router *rt, char *version, size_t cap, int *complete, char *why, size_t why_cap);
 json_t *router_state_json(router *rt);
 
+/* The query embedder of the version served (kept for the router's life),
+ * or NULL: /v1/embeddings and /v1/models on a router. */
+embedder *router_embedder(router *rt);
+
 /* For /metrics: replicas found, those answering, and whether the served
  * version is complete. */
 void router_counts(router *rt, int *replicas, int *ok, int *complete);

@@ -557,7 +557,7 @@ static void route_index(server *srv, request *rq) {
 static int router_refuses(server *srv, request *rq) {
     if (!srv->o.router) return 0;
     reply_error(&rq->out, 400, "router_mode",
-                "this ragd-serve is a router (--router): reloads, embeddings and answers are its shard servers' work");
+                "this ragd-serve is a router (--router): reloads and answers are its shard servers' work");
     return 1;
 }
 
@@ -579,8 +579,9 @@ static void route_reload(server *srv, request *rq) {
 
 static void route_embeddings(server *srv, request *rq) {
     json_t *resp = NULL;
-    if (router_refuses(srv, rq)) return;
-    int st = embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
+    int st = srv->o.router ? embeddings_answer_with(router_embedder(srv->o.router), srv->s->batcher, &srv->o.emb,
+                                                    rq->body, rq->body_len, &resp)
+                           : embeddings_answer(srv->s->li, srv->s->batcher, &srv->o.emb, rq->body, rq->body_len, &resp);
     if (st == 500 && deadline_expired()) {
         json_decref(resp);
         return reply_error_retry(&rq->out, 504, "deadline_exceeded", "the request's deadline ran out", "1");
@@ -590,8 +591,8 @@ static void route_embeddings(server *srv, request *rq) {
 
 static void route_models(server *srv, request *rq) {
     json_t *resp = NULL;
-    if (router_refuses(srv, rq)) return;
-    int st = embeddings_models(srv->s->li, &resp);
+    int st = srv->o.router ? embeddings_models_of(router_embedder(srv->o.router), &resp)
+                           : embeddings_models(srv->s->li, &resp);
     reply_json_digits(&rq->out, st, resp, NULL, 9);
 }
 

@@ -105,6 +105,9 @@ def test_results_equal_one_process():
         assert via["index_version"] == one["index_version"] and "partial" not in via
     # a vector given by the caller, and the seed-compatible route
     vec = json.loads(SINGLE.post("/v1/embeddings", json.dumps({"model": "all-MiniLM-L6-v2", "input": "glacier"}))[2])
+    via = json.loads(ROUTER.post("/v1/embeddings", json.dumps({"model": "all-MiniLM-L6-v2", "input": "glacier"}))[2])
+    assert via["data"][0]["embedding"] == vec["data"][0]["embedding"]  # the router's model is the version's
+    assert json.loads(ROUTER.get("/v1/models")[2]) == json.loads(SINGLE.get("/v1/models")[2])
     body = {"vector": vec["data"][0]["embedding"], "k": 6}
     assert strip(post(ROUTER, body)[1]) == strip(post(SINGLE, body)[1])
     st, _, b1 = ROUTER.get("/?query=harbor+glacier")
