@@ -33,10 +33,12 @@ static int retrieve(answerer *a, const answer_request *rq, const char *tenant, s
     char err[RAGD_ERR_LEN];
     search_query q = rq->s.q;
     q.tenant = tenant;
-    int st = search_run(a->s, &q, r, err);
+    router_info ri;
+    int st = a->router ? router_search(a->router, a->s, &q, 0, r, &ri, err) : search_run(a->s, &q, r, err);
     if (st == SEARCH_OK) return 0;
     search_result_clear(r);
     if (st == SEARCH_NOT_READY) fail(out, 503, "not_ready", "%s", err);
+    else if (st == SEARCH_SHARDS_UNAVAILABLE) fail(out, 503, "shards_unavailable", "%s", err);
     else if (st == SEARCH_BAD_REQUEST) fail(out, 400, "mode_unavailable", "%s", err);
     else if (st == SEARCH_FILTER_UNAVAILABLE) fail(out, 400, "filter_unavailable", "%s", err);
     else if (deadline_expired()) fail(out, 504, "deadline_exceeded", "%s", err);
@@ -160,6 +162,14 @@ static void build_prompt(answerer *a, const answer_request *rq, const search_res
     mem_free(src);
 }
 
+/* The version an answer starts on: its id and query model (this process's
+ * live version, or a router's served one). */
+typedef struct answer_view {
+    char version[MANIFEST_NAME_LEN];
+    embedder *e;
+    live_version *lv; /* held while the answer runs (NULL on a router) */
+} answer_view;
+
 /* One answer's trip through the cache: keys, key vector, outcome. */
 typedef struct acache {
     qcache *c;
@@ -173,22 +183,22 @@ typedef struct acache {
 
 /* Keys of this question for a version. */
 static void acache_key(answerer *a, const answer_request *rq, const char *tenant, const char *version,
-                       live_version *lv, acache *ac) {
+                       const answer_view *w, acache *ac) {
     qcache_answer_key(ac->c, &ac->key, tenant, version, llm_model(a->l), embedder_model_id(ac->kemb),
-                      embedder_uncased(lv->e), ac->spec, rq->s.q.text, rq->s.q.len);
+                      embedder_uncased(w->e), ac->spec, rq->s.q.text, rq->s.q.len);
 }
 
-static void acache_open(answerer *a, const answer_request *rq, const char *tenant, live_version *lv, acache *ac) {
+static void acache_open(answerer *a, const answer_request *rq, const char *tenant, const answer_view *w, acache *ac) {
     memset(ac, 0, sizeof(*ac));
     if (!(ac->c = a->s->cache)) return;
-    ac->kemb = a->s->key ? a->s->key : lv->e;
+    ac->kemb = a->s->key ? a->s->key : w->e;
     ac->semantic = a->o.cache_semantic && qcache_semantic_on(ac->c);
     char *sspec = search_cache_spec(&rq->s.q);
     ac->spec = mem_printf("tpl=%s;k=%d;max_tokens=%d;ctx=%d;flagged=%d;%s", ANSWER_TEMPLATE_VERSION, rq->s.q.k,
                           rq->max_tokens ? rq->max_tokens : a->o.max_tokens, a->o.context_tokens, a->o.include_flagged,
                           sspec);
     mem_free(sspec);
-    acache_key(a, rq, tenant, lv->v->m.version_id, lv, ac);
+    acache_key(a, rq, tenant, w->version, w, ac);
 }
 
 static void acache_close(acache *ac) {
@@ -236,11 +246,11 @@ static json_t *acache_lookup(answerer *a, const answer_request *rq, acache *ac, 
     return core;
 }
 
-static void acache_store(answerer *a, const answer_request *rq, const char *tenant, live_version *lv,
+static void acache_store(answerer *a, const answer_request *rq, const char *tenant, const answer_view *w,
                          const char *version, json_t *core, acache *ac) {
     if (!ac->c) return;
     /* under the version actually searched (a reload may have come between) */
-    if (strcmp(version, lv->v->m.version_id) != 0) acache_key(a, rq, tenant, version, lv, ac);
+    if (strcmp(version, w->version) != 0) acache_key(a, rq, tenant, version, w, ac);
     char *s = json_dumps(core, JSON_COMPACT);
     if (s && strlen(s) <= CODEC_MAX_ANSWER)
         qcache_answer_store(ac->c, &ac->key, ac->kv, ac->kdim, rq->s.q.text, rq->s.q.len, s, strlen(s),
@@ -317,36 +327,52 @@ static json_t *fresh_answer(answerer *a, const answer_request *rq, const char *t
     return core;
 }
 
+/* The version to start on: 0, or -1 with a 503 in out. */
+static int view_open(answerer *a, answer_view *w, answer_out *out) {
+    if (a->router) {
+        char why[RAGD_ERR_LEN];
+        int complete;
+        w->e = router_embedder(a->router);
+        if (!router_ready(a->router, w->version, sizeof(w->version), &complete, why, sizeof(why)) || !w->e)
+            return fail(out, 503, "not_ready", "%s", why[0] ? why : "no version is served"), -1;
+        return 0;
+    }
+    if (!(w->lv = live_index_acquire(a->s->li))) {
+        live_status st;
+        live_index_status(a->s->li, &st);
+        return fail(out, 503, "not_ready", "%s", st.reason), -1;
+    }
+    snprintf(w->version, sizeof(w->version), "%s", w->lv->v->m.version_id);
+    w->e = w->lv->e;
+    return 0;
+}
+
 void answer_run(answerer *a, const answer_request *rq, const char *tenant, const answer_budget *b,
                 const answer_io *io, answer_out *out) {
     memset(out, 0, sizeof(*out));
     double t0 = clock_ms(), llm_ms = 0;
     if (!a->l) return fail(out, 503, "llm_not_configured", "%s", "this server has no LLM: start it with --llm-url and --llm-model");
-    live_version *lv = live_index_acquire(a->s->li);
-    if (!lv) {
-        live_status st;
-        live_index_status(a->s->li, &st);
-        return fail(out, 503, "not_ready", "%s", st.reason);
-    }
+    answer_view w = {0};
+    if (view_open(a, &w, out) != 0) return;
     acache ac;
-    acache_open(a, rq, tenant, lv, &ac);
+    acache_open(a, rq, tenant, &w, &ac);
     enum cache_outcome oc;
     json_t *core = acache_lookup(a, rq, &ac, &oc);
     if (core) {
-        serve_cached(core, oc, lv->v->m.version_id, t0, ac.key_ms, io, out);
+        serve_cached(core, oc, w.version, t0, ac.key_ms, io, out);
     } else {
         search_result r;
-        embedder *tok = a->s->key ? a->s->key : lv->e;
+        embedder *tok = a->s->key ? a->s->key : w.e;
         if ((core = fresh_answer(a, rq, tenant, b, io, tok, &r, &llm_ms, out))) {
             out->status = 200;
             out->body = response(core, oc == CACHE_BYPASS ? "bypass" : "miss", r.version_id, t0, &r, 0, llm_ms);
-            acache_store(a, rq, tenant, lv, r.version_id, core, &ac);
+            acache_store(a, rq, tenant, &w, r.version_id, core, &ac);
         }
         search_result_clear(&r);
     }
     json_decref(core);
     acache_close(&ac);
-    live_version_release(lv);
+    live_version_release(w.lv);
 }
 
 void answer_out_clear(answer_out *out) {

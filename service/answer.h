@@ -27,6 +27,7 @@
 #include "err.h"
 #include "llm.h"
 #include "rate_limit.h"
+#include "router.h"
 #include "request_parse.h"
 #include "search.h"
 
@@ -41,6 +42,7 @@ typedef struct answer_opts {
 
 typedef struct answerer {
     searcher *s;
+    router *router; /* a router (--router): retrieval from the shard servers */
     llm *l; /* NULL: no --llm-url, every answer is a 503 */
     answer_opts o;
 } answerer;

@@ -547,6 +547,7 @@ static int serve(serve_cli *c, key_file *keys) {
             return 2;
         }
         c->so.router = rt;
+        ans.router = rt;
     }
     server *srv = server_start(&c->so, &s, keys, err);
     int code = 0;

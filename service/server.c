@@ -557,7 +557,7 @@ static void route_index(server *srv, request *rq) {
 static int router_refuses(server *srv, request *rq) {
     if (!srv->o.router) return 0;
     reply_error(&rq->out, 400, "router_mode",
-                "this ragd-serve is a router (--router): reloads and answers are its shard servers' work");
+                "this ragd-serve is a router (--router): its shard servers reload on their own");
     return 1;
 }
 
@@ -817,7 +817,6 @@ static int answer_job(server *srv, request *rq) {
     answerer *a = srv->o.answer;
     answer_request ar;
     api_error e;
-    if (router_refuses(srv, rq)) return 0;
     if (parse_answer_json(&l, a ? a->o.max_tokens_limit : 4096, rq->body, rq->body_len, &ar, &e) != 0) {
         answer_request_clear(&ar);
         reply_error(&rq->out, e.status, e.code, e.message);

@@ -142,6 +142,30 @@ def test_the_router_serves_through_the_cache():
         redis.stop()
 
 
+def test_answers_through_the_router():
+    from fake_llm import FakeLLM
+    llm = FakeLLM(reply="See [1].")
+    r2 = harness.Server(None, "--router", "--peers", peers(A, B), "--peer-secret-file", SECRET, "--llm-url", llm.url(),
+                        "--llm-model", "m")
+    s2 = harness.Server(INDEX, "--watch-ms", "0", "--llm-url", llm.url(), "--llm-model", "m")
+    try:
+        body = json.dumps({"query": QUERIES[0], "k": 4, "mode": "vector"})
+        llm.script()
+        st, _, b = r2.post("/v1/answer", body)
+        via = json.loads(b)
+        prompt_via = json.loads(llm.log()[0]["body"])["messages"][1]["content"]
+        llm.script()
+        one = json.loads(s2.post("/v1/answer", body)[2])
+        prompt_one = json.loads(llm.log()[0]["body"])["messages"][1]["content"]
+        assert st == 200 and via["citations"] == one["citations"] and via["index_version"] == one["index_version"]
+        assert prompt_via == prompt_one  # the same passages, in the same order, as one process
+        assert r2.post("/admin/reload", "")[0] == 400
+    finally:
+        r2.close()
+        s2.close()
+        llm.close()
+
+
 def load(stop, counts, statuses):
     i = 0
     while not stop.is_set():
