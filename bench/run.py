@@ -673,10 +673,9 @@ def run_log(url, plain, log, model=None):
             "query_chars_p50": {k: pct(v, 0.5) for k, v in chars.items() if v}}
 
 
-def section_cache(out):
-    """The CISI query log through the cache, three ways: a remote index embedder (a model server on
-    127.0.0.1 that counts its calls) with the minilm key embedder; the local minilm index with the
-    semantic tier on; the same with auto (which turns it off for a local embedder)."""
+def cisi_log():
+    """The CISI minilm index (made by eval.py when missing) and a query log: each query, an exact repeat
+    and two rule-based rewordings. Returns (work folder, index, queries, log of (qid, text, kind))."""
     work = os.path.join(common.WORK, "eval-cisi")
     index = os.path.join(work, "index-minilm")
     if not os.path.exists(index):
@@ -687,6 +686,14 @@ def section_cache(out):
     for qid, q in queries.items():
         q = " ".join(q.split())[:500]
         log += [(qid, q, "original"), (qid, q, "repeat")] + [(qid, r, "reworded") for r in rewordings(q)]
+    return work, index, queries, log
+
+
+def section_cache(out):
+    """The CISI query log through the cache, three ways: a remote index embedder (a model server on
+    127.0.0.1 that counts its calls) with the minilm key embedder; the local minilm index with the
+    semantic tier on; the same with auto (which turns it off for a local embedder)."""
+    work, index, queries, log = cisi_log()
     res = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
            % (len(queries), len(log)), "rewording_rules": [r[0] + " -> " + r[1] for r in REWORD],
            "latency_note": "client-side over HTTP on 127.0.0.1, one request at a time", "runs": {}}
@@ -796,16 +803,7 @@ def section_answers(out):
     """/v1/answer on the CISI index with a stand-in chat model (fixed delay, counts its calls): the
     cache section's query log (originals, exact repeats, rule-based rewordings) with the answer cache,
     the semantic tier on and off; and the latency the service adds over a direct model call."""
-    work = os.path.join(common.WORK, "eval-cisi")
-    index = os.path.join(work, "index-minilm")
-    if not os.path.exists(index):
-        common.run([sys.executable, os.path.join(common.ROOT, "bench", "eval.py"), "--embedders", "minilm",
-                    "--seed-venv", VENV])
-    _, queries, _ = smart_collection.load(CISI)
-    log = []
-    for qid, q in queries.items():
-        q = " ".join(q.split())[:500]
-        log += [(qid, q, "original"), (qid, q, "repeat")] + [(qid, r, "reworded") for r in rewordings(q)]
+    work, index, queries, log = cisi_log()
     res = {"log": "CISI: %d queries x (original, exact repeat, 2 rule-based rewordings) = %d requests"
            % (len(queries), len(log)), "model_delay_ms": LLM_DELAY_S * 1000, "runs": {}}
     with fake_llm(LLM_DELAY_S) as llm:

@@ -98,10 +98,15 @@ static int set_semantic(void *ctx, const char *k, const char *v, char *err) {
     return RAGD_OK;
 }
 
-static int set_guard(void *ctx, const char *k, const char *v, char *err) {
+/* "on" or "off" into *out. */
+static int on_off(const char *k, const char *v, int *out, char *err) {
     if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--%s: \"%s\" is not on or off", k, v);
-    ((serve_cli *)ctx)->co.guard = !strcmp(v, "on");
+    *out = !strcmp(v, "on");
     return RAGD_OK;
+}
+
+static int set_guard(void *ctx, const char *k, const char *v, char *err) {
+    return on_off(k, v, &((serve_cli *)ctx)->co.guard, err);
 }
 
 static int set_burst(void *ctx, const char *k, const char *v, char *err) {
@@ -121,9 +126,7 @@ static int set_answer_ttl(void *ctx, const char *k, const char *v, char *err) {
 }
 
 static int set_answer_semantic(void *ctx, const char *k, const char *v, char *err) {
-    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) return err_set(err, "--%s: \"%s\" is not on or off", k, v);
-    ((serve_cli *)ctx)->answer.cache_semantic = !strcmp(v, "on");
-    return RAGD_OK;
+    return on_off(k, v, &((serve_cli *)ctx)->answer.cache_semantic, err);
 }
 
 /* --shards 0,2 or 0-3,6: the shards this process serves. */
