@@ -31,7 +31,7 @@ CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/index_writer.c core/index_version.c core/strmap.c core/config.c \
            core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c core/options.c core/upstream.c core/injection.c
 EMBED_SRC = embedders/embedder.c embedders/model_dir.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
-            embedders/tensor.c embedders/tensor_bf16.c embedders/tensor_pool.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
+            embedders/tensor.c embedders/tensor_bf16.c embedders/tensor_int8.c embedders/tensor_pool.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \
              loaders/local_walk.c loaders/url.c loaders/net_guard.c loaders/robots.c loaders/sitemap.c loaders/http_crawl.c
 CACHE_SRC = cache/cache_codec.c cache/redis_pool.c cache/local_cache.c cache/semantic_mirror.c cache/query_guard.c cache/query_cache.c cache/embed_cache.c

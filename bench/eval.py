@@ -3,7 +3,7 @@
     python3 bench/eval.py [--collection ../shared/datasets/cisi] [--seed-venv build/bench-venv]
 
 Converts the collection into one text file per document, builds a ragd
-index per embedder (hash, minilm, minilm at --precision bf16; Flat, i.e.
+index per embedder (hash, minilm, minilm at --precision bf16 and int8; Flat, i.e.
 exact search), asks every
 judged query through ragd-serve in each mode (vector; keyword, BM25 over
 the FTS5 index, once; hybrid with the server's default fusion, and with
@@ -48,8 +48,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--collection", default=os.path.join(common.ROOT, "..", "shared", "datasets", "cisi"))
     ap.add_argument("--seed-venv", default=os.environ.get("SEED_VENV", os.path.join(common.ROOT, "build", "bench-venv")))
-    ap.add_argument("--embedders", default="hash,minilm,minilm-bf16",
-                    help="comma-separated; minilm-bf16 is minilm at --precision bf16 (issue 16)")
+    ap.add_argument("--embedders", default="hash,minilm,minilm-bf16,minilm-int8",
+                    help="comma-separated; minilm-bf16 and minilm-int8 are minilm at --precision bf16 and int8 (issue 16)")
     ap.add_argument("--keyword-stemming", default="porter", help="the keyword index's stemming (porter or none)")
     ap.add_argument("--alphas", default="", help="also sweep hybrid convex fusion over these alphas "
                     "(comma-separated), to tune the default (on CISI only)")

@@ -1,7 +1,7 @@
 """run.py - `make bench`: every figure of the README's Performance section, in one run.
 
 Sections (each records its command lines, versions and inputs):
-  embedder  ragd minilm at fp32 and bf16 vs sentence-transformers and ONNX
+  embedder  ragd minilm at fp32, bf16 and int8 vs sentence-transformers and ONNX
             Runtime (fp32, dynamic int8) on 2,000 real chunks and 1,000 short
             queries, interleaved: chunks/s, query p50/p99, cosine to fp32
   service   wrk against ragd-serve /v1/search k=10 on an index of >= 100k
@@ -189,11 +189,11 @@ def cosines(ref, vecs):
 
 
 def section_embedder(out, texts_file, queries_file):
-    """ragd (fp32 and bf16) and its peers on the same texts, interleaved.
+    """ragd (fp32, bf16 and int8) and its peers on the same texts, interleaved.
 
     This VM's speed drifts by 10-30% within minutes, so whole runs minutes
     apart compare drift more than code. Every engine is loaded once: ragd's
-    encoder at --precision fp32 and bf16 (build/bench/embed_bench), and,
+    encoder at --precision fp32, bf16 and int8 (build/bench/embed_bench), and,
     with the bench venv, sentence-transformers (PyTorch) and ONNX Runtime
     fp32 and dynamic int8 (bench/onnx_embed.py, exported from the same
     weights). The 2,000 texts are cut into slices and each slice is
@@ -208,7 +208,8 @@ def section_embedder(out, texts_file, queries_file):
     eb = os.path.join(common.ROOT, "build", "bench", "embed_bench")
     have_st = os.path.exists(PY)
     engines = [("ragd", [eb, "--precision", "fp32", MODEL, texts_file, queries_file, "2", "--interleave"]),
-               ("ragd_bf16", [eb, "--precision", "bf16", MODEL, texts_file, queries_file, "2", "--interleave"])]
+               ("ragd_bf16", [eb, "--precision", "bf16", MODEL, texts_file, queries_file, "2", "--interleave"]),
+               ("ragd_int8", [eb, "--precision", "int8", MODEL, texts_file, queries_file, "2", "--interleave"])]
     if have_st:
         engines.append(("st", [PY, os.path.join(common.ROOT, "bench", "seed_stack.py"), "embed", "--model", MODEL,
                                "--texts", texts_file, "--queries", queries_file, "--threads", "2", "--interleave"]))
@@ -271,14 +272,17 @@ def section_embedder(out, texts_file, queries_file):
     r = dict(paths["ragd"], threads=2, tokens=tokens, sgemm_gflops_n=limit, mflop_per_token=22.4,
              sgemm_share=tokens / paths["ragd"]["batch_s"] * 22.4e6 / (limit * 1e9))
     res.update({"ragd": r, "ragd_command": r["command"], "paths": paths})
-    b = paths["ragd_bf16"]
-    res["bf16"] = {"throughput_vs_fp32": r["batch_s"] / b["batch_s"], "query_p50_vs_fp32": b["query_p50_ms"] / r["query_p50_ms"],
-                   "cos_mean": b["cos_mean"], "cos_min": b["cos_min"]}
+    for prec in ("bf16", "int8"):
+        b = paths["ragd_" + prec]
+        res[prec] = {"throughput_vs_fp32": r["batch_s"] / b["batch_s"],
+                     "query_p50_vs_fp32": b["query_p50_ms"] / r["query_p50_ms"],
+                     "cos_mean": b["cos_mean"], "cos_min": b["cos_min"]}
     if have_st:
         st = paths["st"]
         res["sentence_transformers"] = dict(st, torch=common.run([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip())
         res["onnxruntime"] = common.run([PY, "-c", "import onnxruntime; print(onnxruntime.__version__)"]).stdout.strip()
-        res["bf16"]["throughput_vs_ort_int8"] = paths["ort_int8"]["batch_s"] / b["batch_s"]
+        for prec in ("bf16", "int8"):
+            res[prec]["throughput_vs_ort_int8"] = paths["ort_int8"]["batch_s"] / paths["ragd_" + prec]["batch_s"]
         res.update({"st_command": st["command"], "throughput_ratio": st["batch_s"] / r["batch_s"],
                     "query_p50_ratio": st["query_p50_ms"] / r["query_p50_ms"],
                     "slice_ratio_range": [min(x["ratio"] for x in res["slices"]), max(x["ratio"] for x in res["slices"])]})
@@ -897,6 +901,7 @@ def markdown(out, pngs):
               % (r["tokens_per_s"], r["sgemm_share"] * 100, r["sgemm_gflops_n"]), ""]
         if e.get("paths"):
             label = {"ragd": "ragd minilm fp32", "ragd_bf16": "ragd minilm bf16 (--precision bf16)",
+                     "ragd_int8": "ragd minilm int8 (--precision int8)",
                      "st": "sentence-transformers (PyTorch)", "ort_fp32": "ONNX Runtime %s fp32" % e.get("onnxruntime", ""),
                      "ort_int8": "ONNX Runtime %s dynamic int8" % e.get("onnxruntime", "")}
             L += ["Every path, same texts, interleaved; cosine to ragd fp32's vectors:", "",

@@ -165,8 +165,9 @@ static int parse_embedder(json_t *e, manifest *m, char *err) {
     else if (strcmp(metric, "l2") == 0) m->metric = MANIFEST_METRIC_L2;
     else return err_set(err, "unknown metric \"%s\"", metric);
     json_t *prec = json_object_get(e, "precision");
-    if (prec && (!json_is_string(prec) || (strcmp(json_string_value(prec), "fp32") && strcmp(json_string_value(prec), "bf16"))))
-        return err_set(err, "\"precision\" must be \"fp32\" or \"bf16\"");
+    if (prec && (!json_is_string(prec) || (strcmp(json_string_value(prec), "fp32") && strcmp(json_string_value(prec), "bf16") &&
+                                           strcmp(json_string_value(prec), "int8"))))
+        return err_set(err, "\"precision\" must be \"fp32\", \"bf16\" or \"int8\"");
     snprintf(m->precision, sizeof(m->precision), "%s", prec ? json_string_value(prec) : "");
     json_t *norm = json_object_get(e, "normalized");
     if (!json_is_boolean(norm)) return err_set(err, "\"normalized\" must be a boolean");

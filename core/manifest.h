@@ -49,7 +49,7 @@ typedef struct manifest {
     /* embedder */
     char embedder[64];                 /* "hash", "minilm", "openai" */
     char model_id[MANIFEST_NAME_LEN];  /* stable id, goes into cache keys */
-    char precision[8];                 /* minilm: "fp32" or "bf16" (absent before: fp32); "" otherwise */
+    char precision[8];                 /* minilm: "fp32", "bf16" or "int8" (absent before: fp32); "" otherwise */
     int dim;
     enum manifest_metric metric;
     int normalized;

@@ -351,16 +351,18 @@ static int weights_digest(const char *path, char out[SHA256_HEX_LEN + 1], char *
     return RAGD_OK;
 }
 
-/* --precision: auto (the default: bf16 where this CPU's bf16 kernel was
- * measured faster than fp32, tensor_bf16_faster(), else fp32;
- * docs/embedders.md), fp32, or bf16.
- * bf16 on a CPU without a bf16 kernel runs the fp32 kernel, and the model
- * id then says fp32: the id names the vectors, not the request. */
+/* --precision: auto (the default: the fastest path measured on this kind
+ * of CPU, tensor_precision_auto(); docs/embedders.md), fp32, bf16 or int8.
+ * bf16 or int8 on a CPU without their instructions runs the fp32 kernel,
+ * and the model id then says fp32: the id names the vectors, not the
+ * request. */
 static int parse_precision(const char *s, tensor_precision *p, char *err) {
     if (!strcmp(s ? s : "auto", "fp32")) *p = TENSOR_FP32;
     else if (!strcmp(s ? s : "auto", "bf16")) *p = TENSOR_BF16;
-    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_bf16_faster() ? TENSOR_BF16 : TENSOR_FP32;
-    else return err_set(err, "precision \"%s\": expected fp32, bf16 or auto", s);
+    else if (!strcmp(s ? s : "auto", "int8")) *p = TENSOR_INT8;
+    else if (!strcmp(s ? s : "auto", "int8")) *p = TENSOR_INT8;
+    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_precision_auto();
+    else return err_set(err, "precision \"%s\": expected fp32, bf16, int8 or auto", s);
     return RAGD_OK;
 }
 
@@ -397,7 +399,7 @@ embedder *emb_bert_create(const embedder_opts *opts, char *err) {
     /* Independent of the folder name: the weights, pooling and length decide the vectors. */
     tensor_precision ran = tensor_kernel_precision(m->kernel);
     snprintf(m->base.model_id, sizeof(m->base.model_id), "bert-%.12s-%s-%d%s", hex, m->pool_cls ? "cls" : "mean",
-             m->max_seq, ran == TENSOR_FP32 ? "" : "-bf16");
+             m->max_seq, ran == TENSOR_FP32 ? "" : ran == TENSOR_BF16 ? "-bf16" : "-int8");
     snprintf(m->base.precision, sizeof(m->base.precision), "%s", tensor_precision_name(ran));
     snprintf(m->base.kernel, sizeof(m->base.kernel), "%s", tensor_kernel_name(m->kernel));
     m->base.dim = m->hidden;

@@ -23,7 +23,7 @@
 typedef struct embedder_opts {
     int dim;               /* hash: vector dimension (default 384); openai: expected dim (0 = ask) */
     const char *model_dir; /* minilm: model folder */
-    const char *precision; /* minilm: "auto" (NULL), "fp32" or "bf16" */
+    const char *precision; /* minilm: "auto" (NULL), "fp32", "bf16" or "int8" */
     /* openai: an OpenAI-compatible /embeddings API */
     const char *openai_urls;        /* base URLs, comma-separated, tried in order */
     const char *openai_model;       /* model (OpenAI) or deployment (Azure) name */

@@ -176,21 +176,34 @@ VEC_CLONES static void scale_row(float *p, int64_t n, float f) {
 
 static int cpu_cap; /* what the CPU has: 0 generic, 1 AVX512_BF16, 2 also AMX */
 static int cpu_amd;
+static int cpu_vnni; /* AVX512_VNNI (a level-1 feature: capped by "generic" only) */
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
 static void cpu_probe(void) {
     cpu_cap = bf16_cpu_amx() ? 2 : bf16_cpu_avx512() ? 1 : 0;
-    cpu_amd = cpu_cap && bf16_cpu_amd();
+    cpu_amd = bf16_cpu_amd();
+    cpu_vnni = int8_cpu_vnni();
 }
 
-/* The CPU's level under RAGD_MAX_CPU_ISA, read on every call (a test may
- * set it between two models; models are made rarely). */
+/* RAGD_MAX_CPU_ISA, read on every call (a test may set it between two
+ * models; models are made rarely): 0 generic, 1 avx512, 2 amx. */
+static int max_isa_limit(void) {
+    const char *max = getenv("RAGD_MAX_CPU_ISA");
+    if (max && !strcasecmp(max, "generic")) return 0;
+    if (max && !strcasecmp(max, "avx512")) return 1;
+    return 2;
+}
+
+/* AVX512_VNNI under RAGD_MAX_CPU_ISA (any level but "generic"). */
+static int vnni_allowed(void) {
+    pthread_once(&cpu_once, cpu_probe);
+    return cpu_vnni && max_isa_limit() >= 1;
+}
+
+/* The CPU's bf16 level (cpu_cap) under RAGD_MAX_CPU_ISA. */
 static int cpu_level(void) {
     pthread_once(&cpu_once, cpu_probe);
-    const char *max = getenv("RAGD_MAX_CPU_ISA");
-    int limit = 2;
-    if (max && !strcasecmp(max, "generic")) limit = 0;
-    else if (max && !strcasecmp(max, "avx512")) limit = 1;
+    int limit = max_isa_limit();
     return cpu_cap < limit ? cpu_cap : limit;
 }
 
@@ -198,35 +211,44 @@ tensor_kernel tensor_kernel_for(tensor_precision p) {
     int level = cpu_level();
     if (p == TENSOR_BF16 && level == 2) return TENSOR_KERNEL_BF16_AMX;
     if (p == TENSOR_BF16 && level == 1) return TENSOR_KERNEL_BF16_AVX512;
+    if (p == TENSOR_INT8 && vnni_allowed()) return TENSOR_KERNEL_INT8_VNNI;
     return TENSOR_KERNEL_FP32;
 }
 
-int tensor_bf16_faster(void) {
+tensor_precision tensor_precision_auto(void) {
     int level = cpu_level();
-    return level == 2 || (level == 1 && cpu_amd);
+    if (level == 2) return TENSOR_BF16;             /* AMX tiles */
+    if (cpu_amd && vnni_allowed()) return TENSOR_INT8; /* AVX512_VNNI on AMD (Zen 4 on) */
+    if (level == 1 && cpu_amd) return TENSOR_BF16;  /* AVX512_BF16 on AMD without VNNI (none known) */
+    return TENSOR_FP32;
 }
 
 int tensor_kernel_runs(tensor_kernel k) {
     int level = cpu_level();
     return k == TENSOR_KERNEL_FP32 || (k == TENSOR_KERNEL_BF16_AVX512 && level >= 1) ||
-           (k == TENSOR_KERNEL_BF16_AMX && level >= 2);
+           (k == TENSOR_KERNEL_BF16_AMX && level >= 2) ||
+           (k == TENSOR_KERNEL_INT8_VNNI && vnni_allowed());
 }
 
 const char *tensor_kernel_name(tensor_kernel k) {
-    return k == TENSOR_KERNEL_BF16_AMX ? "bf16-amx" : k == TENSOR_KERNEL_BF16_AVX512 ? "bf16-avx512" : "fp32";
+    return k == TENSOR_KERNEL_BF16_AMX      ? "bf16-amx"
+           : k == TENSOR_KERNEL_BF16_AVX512 ? "bf16-avx512"
+           : k == TENSOR_KERNEL_INT8_VNNI   ? "int8-vnni"
+                                            : "fp32";
 }
 
 tensor_precision tensor_kernel_precision(tensor_kernel k) {
-    return k == TENSOR_KERNEL_FP32 ? TENSOR_FP32 : TENSOR_BF16;
+    return k == TENSOR_KERNEL_FP32 ? TENSOR_FP32 : k == TENSOR_KERNEL_INT8_VNNI ? TENSOR_INT8 : TENSOR_BF16;
 }
 
 const char *tensor_precision_name(tensor_precision p) {
-    return p == TENSOR_BF16 ? "bf16" : "fp32";
+    return p == TENSOR_BF16 ? "bf16" : p == TENSOR_INT8 ? "int8" : "fp32";
 }
 
 size_t tensor_weight_bytes(tensor_kernel k, int64_t out, int64_t in) {
-    size_t n = k == TENSOR_KERNEL_FP32 ? sizeof(float) * (size_t)((out + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL * in)
-                                       : bf16_weight_bytes(k, out, in);
+    size_t n = k == TENSOR_KERNEL_FP32        ? sizeof(float) * (size_t)((out + TENSOR_PANEL - 1) / TENSOR_PANEL * TENSOR_PANEL * in)
+               : k == TENSOR_KERNEL_INT8_VNNI ? int8_weight_bytes(out, in)
+                                              : bf16_weight_bytes(k, out, in);
     return (n + 63) / 64 * 64;
 }
 
@@ -240,6 +262,10 @@ void *tensor_panels_alloc(size_t bytes) {
 
 tensor_weight tensor_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, void *mem) {
     tensor_weight tw = {.w = w, .packed = mem, .out = out, .in = in, .kernel = k};
+    if (k == TENSOR_KERNEL_INT8_VNNI) {
+        int8_weight_pack(w, out, in, mem);
+        return tw;
+    }
     if (k != TENSOR_KERNEL_FP32) {
         bf16_weight_pack(k, w, out, in, mem);
         return tw;
@@ -340,6 +366,7 @@ void tensor_threads_set(int n) {
 
 static void linear_one(const tensor *x, const tensor_weight *w, const float *b, tensor *y) {
     if (w->kernel == TENSOR_KERNEL_FP32) linear_panels(x, w, b, y);
+    else if (w->kernel == TENSOR_KERNEL_INT8_VNNI) int8_linear(x, w, b, y);
     else bf16_linear(x, w, b, y);
 }
 
@@ -360,8 +387,9 @@ static void linear_part(void *arg, int part, int parts) {
     int64_t p0 = j->panels * part / parts, p1 = j->panels * (part + 1) / parts;
     int64_t o0 = p0 * TENSOR_PANEL, o1 = p1 * TENSOR_PANEL < w->out ? p1 * TENSOR_PANEL : w->out;
     if (o1 <= o0) return;
-    size_t panel = w->kernel == TENSOR_KERNEL_FP32 ? sizeof(float) * (size_t)(w->in * TENSOR_PANEL)
-                                                   : bf16_panel_bytes(w->in);
+    size_t panel = w->kernel == TENSOR_KERNEL_FP32        ? sizeof(float) * (size_t)(w->in * TENSOR_PANEL)
+                   : w->kernel == TENSOR_KERNEL_INT8_VNNI ? int8_panel_bytes(w->in)
+                                                          : bf16_panel_bytes(w->in);
     tensor_weight pw = *w;
     pw.packed = (char *)w->packed + (size_t)p0 * panel;
     pw.out = o1 - o0;

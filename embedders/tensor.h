@@ -36,23 +36,32 @@ static inline float *tensor_row(const tensor *t, int64_t r) {
     return (float *)((char *)t->data + (size_t)r * t->nb[1]);
 }
 
-/* The arithmetic of a linear layer (--precision): fp32, or weights and
- * inputs rounded to bfloat16 with fp32 sums. */
-typedef enum tensor_precision { TENSOR_FP32, TENSOR_BF16 } tensor_precision;
+/* The arithmetic of a linear layer (--precision): fp32; weights and
+ * inputs rounded to bfloat16 with fp32 sums; or weights and inputs
+ * quantized to 8-bit integers (one scale per output, one per input row)
+ * with exact int32 sums. */
+typedef enum tensor_precision { TENSOR_FP32, TENSOR_BF16, TENSOR_INT8 } tensor_precision;
 
 /* The kernel that runs a product, one per precision and CPU: the fp32
- * panels (tensor.c; AVX-512, AVX2 or baseline clones), or bf16 on AMX
- * tiles or with AVX512_BF16 (tensor_bf16.c). */
-typedef enum tensor_kernel { TENSOR_KERNEL_FP32, TENSOR_KERNEL_BF16_AVX512, TENSOR_KERNEL_BF16_AMX } tensor_kernel;
+ * panels (tensor.c; AVX-512, AVX2 or baseline clones), bf16 on AMX tiles
+ * or with AVX512_BF16 (tensor_bf16.c), or int8 with AVX512_VNNI
+ * (tensor_int8.c). */
+typedef enum tensor_kernel {
+    TENSOR_KERNEL_FP32,
+    TENSOR_KERNEL_BF16_AVX512,
+    TENSOR_KERNEL_BF16_AMX,
+    TENSOR_KERNEL_INT8_VNNI
+} tensor_kernel;
 
 /* The fastest kernel this CPU has for a precision; TENSOR_KERNEL_FP32 when
- * it has none (a CPU without AVX512_BF16 runs --precision bf16 in fp32).
+ * it has none (a CPU without AVX512_BF16 runs --precision bf16 in fp32,
+ * one without AVX512_VNNI --precision int8).
  * The environment variable RAGD_MAX_CPU_ISA caps the choice, as oneDNN's
  * ONEDNN_MAX_CPU_ISA does: "generic" (fp32 only), "avx512" (no AMX), or
  * "amx" (everything; the default). Tests use it to run every path. */
 tensor_kernel tensor_kernel_for(tensor_precision p);
-const char *tensor_kernel_name(tensor_kernel k);      /* "fp32", "bf16-avx512", "bf16-amx" */
-const char *tensor_precision_name(tensor_precision p); /* "fp32", "bf16" */
+const char *tensor_kernel_name(tensor_kernel k);      /* "fp32", "bf16-avx512", "bf16-amx", "int8-vnni" */
+const char *tensor_precision_name(tensor_precision p); /* "fp32", "bf16", "int8" */
 tensor_precision tensor_kernel_precision(tensor_kernel k);
 int tensor_kernel_runs(tensor_kernel k); /* 1 if this CPU (under RAGD_MAX_CPU_ISA) runs k */
 
@@ -65,12 +74,14 @@ int tensor_kernel_runs(tensor_kernel k); /* 1 if this CPU (under RAGD_MAX_CPU_IS
  * on other requests. The vectors are the same bits at any count. */
 void tensor_threads_set(int n);
 
-/* 1 where this CPU's bf16 kernel was measured faster than fp32 (what
- * --precision auto follows; docs/embedders.md): AMX tiles (Intel Sapphire
- * Rapids on), or AVX512_BF16 on AMD (Zen 4 on), whose VDPBF16PS keeps
- * pace with its FMAs. Not AVX512_BF16 alone on Intel: 0.6-0.7x fp32 on
- * Sapphire Rapids with AMX turned off. */
-int tensor_bf16_faster(void);
+/* The precision --precision auto runs: the fastest kernel measured on
+ * this kind of CPU among those that meet issue 16's quality bounds
+ * (docs/embedders.md): bf16 with AMX tiles (Intel Sapphire Rapids on);
+ * int8 with AVX512_VNNI on AMD (Zen 4 on: 2.6x fp32, 1.5x its bf16);
+ * else fp32. Not int8 or bf16 on Intel CPUs without AMX: bf16 measured
+ * 0.6-0.7x fp32 there, int8 is not measured there yet
+ * (--precision int8 asks for it). */
+tensor_precision tensor_precision_auto(void);
 
 /* A linear layer's weight: W (out x in, row-major: PyTorch's nn.Linear
  * layout) as loaded, plus a copy packed for the kernel. For fp32 the
@@ -98,6 +109,7 @@ void tensor_weight_free(tensor_weight *w);
  * tensor_panels_alloc block, so the 2 MiB rounding is paid once. */
 size_t tensor_weight_bytes(tensor_kernel k, int64_t out, int64_t in);
 tensor_weight tensor_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, void *mem);
+
 void *tensor_panels_alloc(size_t bytes); /* free() it */
 
 /* x rounded to bfloat16 (nearest even), back in a float: for references. */
@@ -138,6 +150,10 @@ float tensor_erf(float x);
 
 /* Naive references, for tests. */
 void tensor_ref_linear(const tensor *x, const float *w, const float *b, tensor *y);
+/* y = x W^T (+ b) in the arithmetic of w's reduced-precision kernel, in
+ * plain C (int8: the same quantized integers and scales as the VNNI
+ * kernel); for other kernels the same as tensor_linear. */
+void tensor_ref_linear_quantized(const tensor *x, const tensor_weight *w, const float *b, tensor *y);
 void tensor_ref_layernorm(tensor *x, const float *g, const float *b, float eps);
 void tensor_ref_gelu(tensor *x);
 void tensor_ref_attention(const tensor *q, const tensor *k, const tensor *v, int heads, tensor *out);

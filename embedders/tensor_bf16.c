@@ -113,14 +113,14 @@ void bf16_weight_pack(tensor_kernel k, const float *w, int64_t out, int64_t in, 
     else pack_panels(w, out, in, mem);
 }
 
-/* ---- per-thread scratch for the bf16 copy of a product's input ---- */
+/* ---- per-thread scratch for the bf16 or int8 copy of a product's input ---- */
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 typedef struct scratch {
     size_t cap;
-    uint16_t *p;
+    void *p;
 } scratch;
 
 static void scratch_free(void *s) {
@@ -133,10 +133,11 @@ static void scratch_init(void) {
     RAGD_CHECK(pthread_key_create(&scratch_key, scratch_free) == 0);
 }
 
-/* A buffer of at least n bf16 values, 64-byte aligned, reused by the
- * thread's next products (the input of a 4,096-token batch is megabytes:
- * allocating it per product would fault its pages in every time). */
-static uint16_t *scratch_get(size_t n) {
+/* A buffer of at least n bytes, 64-byte aligned, reused by the thread's
+ * next products (the bf16 or int8 copy of a product's input; for a
+ * 4,096-token batch it is megabytes: allocating it per product would
+ * fault its pages in every time). */
+void *tensor_scratch_get(size_t n) {
     pthread_once(&scratch_once, scratch_init);
     scratch *sc = pthread_getspecific(scratch_key);
     if (!sc) {
@@ -147,7 +148,7 @@ static uint16_t *scratch_get(size_t n) {
         free(sc->p);
         sc->cap = n + n / 4;
         void *p = NULL;
-        RAGD_CHECK(posix_memalign(&p, 64, sizeof(uint16_t) * sc->cap) == 0);
+        RAGD_CHECK(posix_memalign(&p, 64, sc->cap) == 0);
         sc->p = p;
     }
     return sc->p;
@@ -313,13 +314,13 @@ AMX_TARGET static void amx_linear(const tensor *x, const tensor_weight *w, const
     int64_t rows = x->ne[1], in = w->in, out = w->out;
     int64_t kp = round_up(in, AMX_K), kb_n = kp / AMX_K, np = round_up(out, 2 * AMX_N);
     if (rows <= 16) {
-        uint16_t *a = scratch_get((size_t)(rows * kp));
+        uint16_t *a = tensor_scratch_get(sizeof(uint16_t) * (size_t)(rows * kp));
         to_bf16(x, kp, rows, a);
         amx_linear_small(a, rows, kp, w, b, y);
         return;
     }
     int64_t mp = round_up(rows, AMX_MB);
-    uint16_t *a = scratch_get((size_t)(mp * kp));
+    uint16_t *a = tensor_scratch_get(sizeof(uint16_t) * (size_t)(mp * kp));
     to_bf16(x, kp, mp, a);
     const uint16_t *wp = w->packed;
     size_t ldy = y->nb[1] / sizeof(float);
@@ -382,7 +383,7 @@ static inline __attribute__((always_inline)) AVX_TARGET void avx_block(const int
 
 AVX_TARGET static void avx_linear(const tensor *x, const tensor_weight *w, const float *b, tensor *y) {
     int64_t rows = x->ne[1], in = w->in, out = w->out, kp = round_up(in, 2);
-    uint16_t *a = scratch_get((size_t)(round_up(rows, AVX_MR) * kp));
+    uint16_t *a = tensor_scratch_get(sizeof(uint16_t) * (size_t)(round_up(rows, AVX_MR) * kp));
     to_bf16(x, kp, rows, a);
     const uint16_t *wp = w->packed;
     size_t ldy = y->nb[1] / sizeof(float);

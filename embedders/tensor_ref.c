@@ -3,6 +3,7 @@
 
 #include "mem.h"
 #include "tensor.h"
+#include "tensor_impl.h"
 
 void tensor_ref_linear(const tensor *x, const float *w, const float *b, tensor *y) {
     int64_t in = x->ne[0], out = y->ne[0];
@@ -61,4 +62,9 @@ void tensor_ref_attention(const tensor *q, const tensor *k, const tensor *v, int
         }
     }
     mem_free(s);
+}
+
+void tensor_ref_linear_quantized(const tensor *x, const tensor_weight *w, const float *b, tensor *y) {
+    if (w->kernel == TENSOR_KERNEL_INT8_VNNI) int8_linear_ref(x, w, b, y);
+    else tensor_linear(x, w, b, y);
 }

@@ -87,11 +87,13 @@ def test_exact_and_semantic_hits_make_no_llm_call():
         st, _, para = ask(srv, PARA)
         assert st == 200 and para["cache"] == "semantic" and FAKE.log() == []
         assert para["answer"] == first["answer"] and para["citations"] == first["citations"]
-        # the rewording is then an exact hit of its own
-        assert harness.wait_until(lambda: ask(srv, PARA)[2]["cache"] == "exact", 10)
-        assert FAKE.log() == []
+        # the rewording is then an exact hit of its own (once the write-back,
+        # which runs after the reply, has landed: until then it is semantic)
+        seen = [para["cache"]]
+        assert harness.wait_until(lambda: seen.append(ask(srv, PARA)[2]["cache"]) or seen[-1] == "exact", 10)
+        assert FAKE.log() == [] and set(seen) == {"semantic", "exact"}, seen
         assert metric(srv, 'ragd_llm_calls_avoided_total{tier="exact"}') >= 2
-        assert metric(srv, 'ragd_llm_calls_avoided_total{tier="semantic"}') == 1
+        assert metric(srv, 'ragd_llm_calls_avoided_total{tier="semantic"}') == seen.count("semantic")
         # a streamed request is served from the cache too, as one piece
         st, h, raw = ask(srv, Q, stream=True)
         ev = [json.loads(b[6:]) for b in raw.decode().split("\n\n") if b.startswith("data: {")]

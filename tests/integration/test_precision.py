@@ -1,11 +1,12 @@
-"""test_precision.py - the minilm encoder at --precision bf16, end to end (issue 16).
+"""test_precision.py - the minilm encoder at --precision bf16 and int8, end to end (issue 16).
 
-`ragd-index build --precision bf16` records the precision in the manifest
-and a model id of its own ("-bf16"); ragd-serve embeds queries at the
-index's precision unless told otherwise, and accepts an index built at
-one precision queried at the other (the same model; vectors agree to a
-cosine of 0.9999). Switching the build's precision re-embeds everything
-(the model id changed), and a CPU without bf16 instructions (forced with
+`ragd-index build --precision bf16` (or int8) records the precision in
+the manifest and a model id of its own ("-bf16", "-int8"); ragd-serve
+embeds queries at the index's precision unless told otherwise, and
+accepts an index built at one precision queried at another (the same
+model; vectors agree to a cosine of 0.9999 for bf16, 0.99 for int8).
+Switching the build's precision re-embeds everything (the model id
+changed), and a CPU without the instructions (forced with
 RAGD_MAX_CPU_ISA=generic) builds at fp32 and says so. Kernels are
 checked against references in test_tensor and test_minilm; this checks
 the flags, the manifest and the service.
@@ -96,6 +97,47 @@ def test_bf16_build_and_serve():
         s.close()
 
 
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def has_vnni():
+    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= cpu_flags()
+
+
+def test_int8_build_and_serve():
+    out = os.path.join(WORK, "int8")
+    _, m = build(out, "--precision", "int8")
+    _, m32 = build(os.path.join(WORK, "fp32"), "--precision", "fp32")
+    if not has_vnni():  # no AVX512_VNNI: the fallback, said in the manifest
+        assert m["embedder"]["precision"] == "fp32" and m["embedder"]["model_id"] == m32["embedder"]["model_id"], m
+        print("    no AVX512_VNNI on this CPU: built at fp32")
+        return
+    assert m["embedder"]["precision"] == "int8", m
+    assert m["embedder"]["model_id"] == m32["embedder"]["model_id"] + "-int8", (m, m32)
+    s = harness.Server(out)
+    try:
+        emb = json.loads(s.get("/v1/index")[2])["embedder"]
+        assert emb["precision"] == "int8" and emb["query"]["precision"] == "int8", emb
+        assert emb["query"]["kernel"] == "int8-vnni", emb
+        assert top_files(s) == {q: f for q, f in QUERIES.items()}
+    finally:
+        s.close()
+    # An fp32 index queried at int8, and the int8 index at fp32: the same model, the same documents.
+    for index, args in ((os.path.join(WORK, "fp32"), ["--precision", "int8"]), (out, ["--precision", "fp32"])):
+        s = harness.Server(index, *args)
+        try:
+            emb = json.loads(s.get("/v1/index")[2])["embedder"]
+            assert emb["query"]["precision"] == args[1], emb
+            assert top_files(s) == {q: f for q, f in QUERIES.items()}
+        finally:
+            s.close()
+
+
 def test_switching_precision_reembeds():
     out = os.path.join(WORK, "switch")
     rep, _ = build(out, "--incremental", "--precision", "fp32")
@@ -105,6 +147,11 @@ def test_switching_precision_reembeds():
     rep, m = build(out, "--incremental", "--precision", "bf16")
     if m["embedder"]["precision"] == "bf16":  # another model id: nothing reused
         assert rep["chunks"]["embedded"] == len(DOCS), rep["chunks"]
+    rep, m = build(out, "--incremental", "--precision", "int8")
+    if m["embedder"]["precision"] == "int8":
+        assert rep["chunks"]["embedded"] == len(DOCS), rep["chunks"]
+        rep, m = build(out, "--incremental", "--precision", "int8")
+        assert rep["chunks"]["embedded"] == 0, rep["chunks"]
 
 
 def cpu_vendor():
@@ -116,8 +163,8 @@ def cpu_vendor():
 
 
 def test_default_is_auto():
-    """auto (the default) is bf16 exactly where the bf16 kernel is the
-    faster one: AMX, or AVX512_BF16 on AMD."""
+    """auto (the default) is the fastest path measured on this kind of CPU:
+    bf16 with AMX, int8 with AVX512_VNNI on AMD, else fp32."""
     r = harness.run([harness.binary("ragd-serve"), "--help"])
     assert "auto (default" in r.stdout, r.stdout
     _, m = build(os.path.join(WORK, "default"))
@@ -127,13 +174,15 @@ def test_default_is_auto():
         kernel = json.loads(s.get("/v1/index")[2])["embedder"]["query"]["kernel"]
     finally:
         s.close()
-    faster = kernel == "bf16-amx" or (kernel == "bf16-avx512" and cpu_vendor() == "AuthenticAMD")
-    assert m["embedder"]["precision"] == ("bf16" if faster else "fp32"), (m, kernel, cpu_vendor())
-    # Capped to AVX-512 (no AMX), auto follows the vendor: bf16 on AMD, fp32 on Intel.
+    amd = cpu_vendor() == "AuthenticAMD"
+    want = "bf16" if kernel == "bf16-amx" else "int8" if amd and has_vnni() else \
+        "bf16" if amd and kernel == "bf16-avx512" else "fp32"
+    assert m["embedder"]["precision"] == want, (m, kernel, cpu_vendor())
+    # Capped to AVX-512 (no AMX), auto follows the vendor: int8 on AMD, fp32 on Intel.
     env = dict(os.environ, RAGD_MAX_CPU_ISA="avx512")
-    if kernel in ("bf16-amx", "bf16-avx512"):
-        _, m = build(os.path.join(WORK, "avx512-auto"), env=env)
-        assert m["embedder"]["precision"] == ("bf16" if cpu_vendor() == "AuthenticAMD" else "fp32"), m
+    _, m = build(os.path.join(WORK, "avx512-auto"), env=env)
+    want = "int8" if amd and has_vnni() else "bf16" if amd and kernel == "bf16-avx512" else "fp32"
+    assert m["embedder"]["precision"] == want, m
 
 
 def test_index_without_precision_is_queried_at_fp32():
@@ -156,10 +205,11 @@ def test_index_without_precision_is_queried_at_fp32():
 
 def test_cpu_without_bf16_builds_fp32():
     env = dict(os.environ, RAGD_MAX_CPU_ISA="generic")
-    out = os.path.join(WORK, "generic")
-    _, m = build(out, "--precision", "bf16", env=env)
-    assert m["embedder"]["precision"] == "fp32" and not m["embedder"]["model_id"].endswith("-bf16"), m
-    # auto never picks bf16 without the instructions
+    for prec in ("bf16", "int8"):
+        out = os.path.join(WORK, "generic-" + prec)
+        _, m = build(out, "--precision", prec, env=env)
+        assert m["embedder"]["precision"] == "fp32" and not m["embedder"]["model_id"].endswith("-" + prec), m
+    # auto never picks a reduced precision without the instructions
     _, m = build(os.path.join(WORK, "generic-auto"), "--precision", "auto", env=env)
     assert m["embedder"]["precision"] == "fp32", m
 
@@ -167,22 +217,23 @@ def test_cpu_without_bf16_builds_fp32():
 def test_embed_precision_vectors_agree():
     texts = "\n".join(["a question about sourdough bread", "the moon and the tides", "gcc warnings"]) + "\n"
     vecs = {}
-    for p in ("fp32", "bf16"):
+    for p in ("fp32", "bf16", "int8"):
         r = harness.run([harness.binary("ragd-index"), "embed", "--precision", p], input=texts)
         assert r.returncode == 0, r.stderr
         vecs[p] = [json.loads(line) for line in r.stdout.splitlines()]
-    for a, b in zip(vecs["fp32"], vecs["bf16"]):
-        cos = sum(x * y for x, y in zip(a, b))  # both L2-normalised
-        assert cos > 0.999, cos
+    for p, bound in (("bf16", 0.999), ("int8", 0.99)):
+        for a, b in zip(vecs["fp32"], vecs[p]):
+            cos = sum(x * y for x, y in zip(a, b))  # both L2-normalised
+            assert cos > bound, (p, cos)
 
 
 def test_bad_precision_is_a_usage_error():
     for args in (["build", "--out", os.path.join(WORK, "bad"), "--source", CORPUS, "--precision", "int4"],
                  ["embed", "--precision", "fp16"]):
         r = harness.run([harness.binary("ragd-index")] + args, input="x\n")
-        assert r.returncode == 2 and "expected fp32, bf16 or auto" in r.stderr, (r.returncode, r.stderr)
+        assert r.returncode == 2 and "expected fp32, bf16, int8 or auto" in r.stderr, (r.returncode, r.stderr)
     r = harness.run([harness.binary("ragd-serve"), "--index", os.path.join(WORK, "fp32"), "--precision", "half"])
-    assert r.returncode == 2 and "expected fp32, bf16 or auto" in r.stderr, (r.returncode, r.stderr)
+    assert r.returncode == 2 and "expected fp32, bf16, int8 or auto" in r.stderr, (r.returncode, r.stderr)
     assert not os.path.exists(os.path.join(WORK, "bad", "current"))
 
 

@@ -86,6 +86,10 @@ TEST(test_precision_roundtrip) {
     char *at = strstr(json, "\"bf16\"");
     memcpy(at, "\"int8\"", 6);
     manifest_clear(&r);
+    CHECK(manifest_parse(json, strlen(json), &r, err) == 0);
+    CHECK(strcmp(r.precision, "int8") == 0);
+    memcpy(at, "\"int4\"", 6);
+    manifest_clear(&r);
     CHECK(manifest_parse(json, strlen(json), &r, err) == -1);
     CHECK_CONTAINS(err, "precision");
     mem_free(json);

@@ -10,6 +10,12 @@
  * bound above (products of bf16 values are exact in fp32; only the sums
  * round); against the fp32 reference on the original operands, 1e-2 x
  * sqrt(in) (each operand off by at most 2^-9 relative).
+ *
+ * The int8 kernel (AVX512_VNNI) likewise: against the same arithmetic in
+ * plain C (tensor_ref_linear_quantized: the same quantized integers, sums
+ * exact in int32), the fp32 bound; against fp32 on the original operands,
+ * 2e-2 x sqrt(in) (each operand off by at most half a step of 1/127 of
+ * its row's largest magnitude).
  */
 #include <math.h>
 #include <stdio.h>
@@ -46,12 +52,13 @@ static void copy(tensor *dst, const tensor *src) {
 }
 
 /* The kernels this CPU runs (fp32 always). */
-static tensor_kernel kernels[3];
+static tensor_kernel kernels[4];
 static int n_kernels;
 
 static void find_kernels(void) {
-    tensor_kernel all[] = {TENSOR_KERNEL_FP32, TENSOR_KERNEL_BF16_AVX512, TENSOR_KERNEL_BF16_AMX};
-    for (int i = 0; i < 3; i++) {
+    tensor_kernel all[] = {TENSOR_KERNEL_FP32, TENSOR_KERNEL_BF16_AVX512, TENSOR_KERNEL_BF16_AMX,
+                           TENSOR_KERNEL_INT8_VNNI};
+    for (int i = 0; i < 4; i++) {
         if (tensor_kernel_runs(all[i])) kernels[n_kernels++] = all[i];
         else printf("    %s: not on this CPU, skipped\n", tensor_kernel_name(all[i]));
     }
@@ -62,8 +69,8 @@ static void round_bf16(float *v, size_t n) {
 }
 
 /* One linear layer through tensor_linear on kernel k against the
- * reference: on the bf16-rounded operands when `rounded` (bf16 kernels),
- * else on the operands as they are. */
+ * reference: when `rounded`, on the kernel's own operands (bf16-rounded,
+ * or int8's quantized arithmetic), else on the operands as they are. */
 static float linear_error(tensor_kernel k, int in, int out, int rows, int with_bias, int rounded) {
     tensor x = tensor_alloc(in, rows), y = tensor_alloc(out, rows), r = tensor_alloc(out, rows);
     float *w = malloc(sizeof(float) * (size_t)in * out), *b = calloc((size_t)out, sizeof(float));
@@ -72,8 +79,11 @@ static float linear_error(tensor_kernel k, int in, int out, int rows, int with_b
     for (int i = 0; with_bias && i < out; i++) b[i] = frand();
     tensor_weight tw = tensor_weight_make(k, w, out, in);
     tensor_linear(&x, &tw, with_bias ? b : NULL, &y);
-    if (rounded) round_bf16(x.data, (size_t)in * rows), round_bf16(w, (size_t)in * out);
-    tensor_ref_linear(&x, w, b, &r);
+    if (rounded && k == TENSOR_KERNEL_INT8_VNNI) tensor_ref_linear_quantized(&x, &tw, b, &r);
+    else {
+        if (rounded) round_bf16(x.data, (size_t)in * rows), round_bf16(w, (size_t)in * out);
+        tensor_ref_linear(&x, w, b, &r);
+    }
     float d = max_diff(&y, &r);
     tensor_free(&x), tensor_free(&y), tensor_free(&r), free(w), free(b), tensor_weight_free(&tw);
     return d / sqrtf((float)in);
@@ -98,13 +108,14 @@ static float linear_worst(tensor_kernel k, int rounded) {
 TEST(test_linear_against_reference) {
     for (int i = 0; i < n_kernels; i++) {
         tensor_kernel k = kernels[i];
+        int int8 = k == TENSOR_KERNEL_INT8_VNNI;
         float exact = linear_worst(k, k != TENSOR_KERNEL_FP32);
         printf("    %s: linear max error / sqrt(in): %.2g", tensor_kernel_name(k), exact);
         CHECK(exact < 1e-4f);
         if (k != TENSOR_KERNEL_FP32) {
             float lossy = linear_worst(k, 0);
-            printf(" (on bf16-rounded operands); %.2g against fp32", lossy);
-            CHECK(lossy < 1e-2f);
+            printf(" (on %s); %.2g against fp32", int8 ? "the same quantized integers" : "bf16-rounded operands", lossy);
+            CHECK(lossy < (int8 ? 2e-2f : 1e-2f));
         }
         printf("\n");
     }
@@ -122,7 +133,7 @@ static void linear_on_view(tensor_kernel k, int rows) {
     tensor_ref_linear(&v, w, b, &ref);
     float d = max_diff(&out, &ref);
     tensor_free(&big), tensor_free(&out), tensor_free(&ref), tensor_weight_free(&tw);
-    CHECK(d < (k == TENSOR_KERNEL_FP32 ? 1e-4f : 1e-2f * sqrtf(32)));
+    CHECK(d < (k == TENSOR_KERNEL_FP32 ? 1e-4f : k == TENSOR_KERNEL_INT8_VNNI ? 2e-2f * sqrtf(32) : 1e-2f * sqrtf(32)));
 }
 
 TEST(test_linear_rows_do_not_depend_on_each_other) {
