@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# onednn_gemm.sh - ragd's bf16 kernels against oneDNN's bf16 matmul, one thread (issue 16's
+# onednn_gemm.sh - ragd's bf16 and int8 kernels against oneDNN's matmul, one thread (issue 16's
 # "alternatives measured"; not part of make bench: it needs libdnnl-dev, which ragd does not).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

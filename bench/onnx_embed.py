@@ -46,7 +46,7 @@ def export(model_dir, out_dir):
         m = Wrap().eval()
         ids = torch.ones(2, 16, dtype=torch.long)
         axes = {0: "batch", 1: "seq"}
-        tmp = fp32 + ".tmp"
+        tmp = "%s.tmp%d" % (fp32, os.getpid())  # make bench starts the fp32 and int8 engines at once
         with torch.no_grad():
             torch.onnx.export(m, (ids, torch.ones_like(ids), torch.zeros_like(ids)), tmp,
                               input_names=["input_ids", "attention_mask", "token_type_ids"],
@@ -56,8 +56,9 @@ def export(model_dir, out_dir):
         os.replace(tmp, fp32)
     if not os.path.exists(int8):
         from onnxruntime.quantization import QuantType, quantize_dynamic
-        quantize_dynamic(fp32, int8 + ".tmp.onnx", weight_type=QuantType.QInt8)
-        os.replace(int8 + ".tmp.onnx", int8)
+        tmp = "%s.tmp%d.onnx" % (int8, os.getpid())
+        quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8)
+        os.replace(tmp, int8)
     return fp32, int8
 
 
