@@ -29,7 +29,7 @@ B ?= bin
 CORE_SRC = core/mem.c core/err.c core/log.c core/sha256.c core/fsio.c \
            core/manifest.c core/vindex.c core/chunk_store.c \
            core/index_writer.c core/index_version.c core/strmap.c core/config.c \
-           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c core/options.c core/upstream.c core/injection.c
+           core/stopwords.c core/keyword_query.c core/keyword_index.c core/fusion.c core/filter.c core/clock.c core/options.c core/upstream.c core/injection.c core/hugepages.c
 EMBED_SRC = embedders/embedder.c embedders/model_dir.c embedders/hash.c embedders/safetensors.c embedders/wordpiece.c \
             embedders/tensor.c embedders/tensor_bf16.c embedders/tensor_int8.c embedders/tensor_pool.c embedders/tensor_ref.c embedders/bert.c embedders/openai.c
 LOADER_SRC = loaders/document.c loaders/html_extract.c loaders/text_extract.c loaders/loader.c \

@@ -38,7 +38,7 @@ for line in open(sys.argv[1]):
     elif "microhttpd" in dso: part = "HTTP (libmicrohttpd)"
     elif "libc" in dso: part = "libc (malloc, memcpy, locks, formatting)"
     elif re.search(r"faiss|HNSW|fvec", sym): part = "HNSW search (FAISS)"
-    elif re.search(r"linear|to_bf16|panels|amx|avx_block", sym): part = "encoder: linear layers"
+    elif re.search(r"linear|to_bf16|panels|amx|avx_block|vnni|quantize_rows", sym): part = "encoder: linear layers"
     elif re.search(r"attention|softmax|gelu|layernorm|_row|bert|wordpiece|tensor", sym):
         part = "encoder: attention, norms, activations, tokenizer"
     else: part = "other"

@@ -49,11 +49,17 @@ static int override_phrase(const char *t, size_t len) {
     return 0;
 }
 
+/* Every tag opens with '<' or '[': the text is scanned once for those
+ * bytes and only there compared with the tags (comparing every tag at
+ * every byte was 3% of a search's CPU at 16 connections: 10 hits of a few
+ * hundred bytes, 12 tags). */
 static int has_role_tag(const char *t, size_t len) {
-    for (size_t k = 0; k < COUNT(role_tags); k++) {
-        size_t m = strlen(role_tags[k]);
-        for (size_t i = 0; i + m <= len; i++)
-            if (strncasecmp(t + i, role_tags[k], m) == 0) return 1;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] != '<' && t[i] != '[') continue;
+        for (size_t k = 0; k < COUNT(role_tags); k++) {
+            size_t m = strlen(role_tags[k]);
+            if (role_tags[k][0] == t[i] && i + m <= len && strncasecmp(t + i, role_tags[k], m) == 0) return 1;
+        }
     }
     return 0;
 }
