@@ -352,7 +352,7 @@ AMX_TARGET static void amx_linear(const tensor *x, const tensor_weight *w, const
 
 /* ---- AVX512_BF16 ---- */
 
-#define AVX_MR 8 /* rows per register block: 16 accumulators + 2 weights */
+#define AVX_MR PANEL_MAX_ROWS /* rows per register block: 16 accumulators + 2 weights */
 #define AVX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 static inline __attribute__((always_inline)) AVX_TARGET void avx_block(const int mr, const uint16_t *a, int64_t kp,
@@ -386,34 +386,25 @@ AVX_TARGET static void avx_linear(const tensor *x, const tensor_weight *w, const
     uint16_t *a = tensor_scratch_get(sizeof(uint16_t) * (size_t)(round_up(rows, AVX_MR) * kp));
     to_bf16(x, kp, rows, a);
     const uint16_t *wp = w->packed;
-    size_t ldy = y->nb[1] / sizeof(float);
     float tail_b[PANEL], tail_y[AVX_MR * PANEL];
     for (int64_t pn = 0; pn * PANEL < out; pn++) {
         const uint16_t *panel = wp + (size_t)(pn * (kp / 2)) * (PANEL * 2);
         int64_t o0 = pn * PANEL, cols = out - o0 < PANEL ? out - o0 : PANEL;
-        const float *pb = b ? b + o0 : NULL;
-        if (b && cols < PANEL) {
-            memset(tail_b, 0, sizeof(tail_b));
-            memcpy(tail_b, b + o0, sizeof(float) * (size_t)cols);
-            pb = tail_b;
-        }
+        const float *pb = panel_bias(b, o0, cols, tail_b);
         for (int64_t t0 = 0; t0 < rows; t0 += AVX_MR) {
             int mr = rows - t0 < AVX_MR ? (int)(rows - t0) : AVX_MR;
             const uint16_t *as = a + (size_t)(t0 * kp);
-            int full = cols == PANEL;
-            float *ys = full ? tensor_row(y, t0) + o0 : tail_y;
-            size_t ld_out = full ? ldy : PANEL;
+            size_t ld;
+            float *ys = panel_dst(y, t0, o0, cols, tail_y, &ld);
             switch (mr) {
-#define BLOCK(n)                                        \
-    case n:                                             \
-        avx_block(n, as, kp, panel, pb, ys, ld_out);    \
+#define BLOCK(n)                                    \
+    case n:                                         \
+        avx_block(n, as, kp, panel, pb, ys, ld);    \
         break;
                 BLOCK(1) BLOCK(2) BLOCK(3) BLOCK(4) BLOCK(5) BLOCK(6) BLOCK(7) BLOCK(8)
 #undef BLOCK
             }
-            if (!full)
-                for (int t = 0; t < mr; t++)
-                    memcpy(tensor_row(y, t0 + t) + o0, tail_y + t * PANEL, sizeof(float) * (size_t)cols);
+            panel_finish(y, t0, mr, o0, cols, tail_y);
         }
     }
 }

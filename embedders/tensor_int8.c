@@ -132,7 +132,7 @@ int int8_cpu_vnni(void) {
 }
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define MR 8 /* rows per register block: 16 accumulators + 2 weights */
+#define MR PANEL_MAX_ROWS /* rows per register block: 16 accumulators + 2 weights */
 #define CHUNK_BYTES (256 << 10) /* quantized input rows kept in L2 at a time */
 
 /* Rows [0, rows) of x quantized into a (kp bytes each), and their scales. */
@@ -213,7 +213,7 @@ VNNI_TARGET static void vnni_linear(const tensor *x, const tensor_weight *w, con
     uint8_t *a = tensor_scratch_get((size_t)(rows * kp) + sizeof(float) * (size_t)rows);
     float *scales = (float *)(a + (size_t)(rows * kp));
     quantize_rows(x, kp, a, scales);
-    size_t ldy = y->nb[1] / sizeof(float), pb = int8_panel_bytes(in);
+    size_t pb = int8_panel_bytes(in);
     float tail_b[PANEL], tail_y[MR * PANEL];
     /* Rows in chunks that stay in L2 while every panel passes over them
      * (a 4,096-token batch is megabytes of input rows; the weights are
@@ -224,29 +224,21 @@ VNNI_TARGET static void vnni_linear(const tensor *x, const tensor_weight *w, con
         for (int64_t pn = 0; pn * PANEL < out; pn++) {
             const char *panel = (const char *)w->packed + (size_t)pn * pb;
             int64_t o0 = pn * PANEL, cols = out - o0 < PANEL ? out - o0 : PANEL;
-            const float *bp = b ? b + o0 : NULL;
-            if (b && cols < PANEL) {
-                memset(tail_b, 0, sizeof(tail_b));
-                memcpy(tail_b, b + o0, sizeof(float) * (size_t)cols);
-                bp = tail_b;
-            }
+            const float *bp = panel_bias(b, o0, cols, tail_b);
             for (int64_t t0 = m0; t0 < m1; t0 += MR) {
                 int mr = m1 - t0 < MR ? (int)(m1 - t0) : MR;
                 const uint8_t *as = a + (size_t)(t0 * kp);
-                int full = cols == PANEL;
-                float *ys = full ? tensor_row(y, t0) + o0 : tail_y;
-                size_t ld_out = full ? ldy : PANEL;
+                size_t ld;
+                float *ys = panel_dst(y, t0, o0, cols, tail_y, &ld);
                 switch (mr) {
-#define BLOCK(n)                                                          \
-    case n:                                                               \
-        vnni_block(n, as, kp, scales + t0, panel, bp, ys, ld_out);         \
+#define BLOCK(n)                                                  \
+    case n:                                                       \
+        vnni_block(n, as, kp, scales + t0, panel, bp, ys, ld);     \
         break;
                     BLOCK(1) BLOCK(2) BLOCK(3) BLOCK(4) BLOCK(5) BLOCK(6) BLOCK(7) BLOCK(8)
 #undef BLOCK
                 }
-                if (!full)
-                    for (int t = 0; t < mr; t++)
-                        memcpy(tensor_row(y, t0 + t) + o0, tail_y + t * PANEL, sizeof(float) * (size_t)cols);
+                panel_finish(y, t0, mr, o0, cols, tail_y);
             }
         }
     }

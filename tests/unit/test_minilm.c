@@ -208,18 +208,62 @@ static embedder *embed_fixture_at(const char *prec, const char *isa, float *out,
     return e;
 }
 
+/* The fixture's texts, and their vectors from the fp32 encoder. */
+typedef struct fixture_run {
+    const char **t;
+    size_t n;
+    json_t *vecs;
+    float *fp32, *out; /* out: n vectors for the precision under test */
+} fixture_run;
+
+static void fixture_run_open(fixture_run *f) {
+    json_t *texts = json_object_get(fixture, "texts");
+    f->vecs = json_object_get(fixture, "vectors");
+    f->n = json_array_size(texts);
+    f->t = mem_alloc(sizeof(char *) * f->n);
+    for (size_t i = 0; i < f->n; i++) f->t[i] = json_string_value(json_array_get(texts, i));
+    f->fp32 = mem_alloc(sizeof(float) * 384 * f->n), f->out = mem_alloc(sizeof(float) * 384 * f->n);
+    char err[RAGD_ERR_LEN];
+    CHECK(embedder_embed(emb, f->t, (int)f->n, f->fp32, err) == 0);
+}
+
+static void fixture_run_close(fixture_run *f) {
+    mem_free(f->t), mem_free(f->out), mem_free(f->fp32);
+}
+
+/* Every 7th text embedded alone is the same bits as in f->out (a batch). */
+static int alone_equals_batched(embedder *e, const fixture_run *f) {
+    char err[RAGD_ERR_LEN];
+    float one[384];
+    int same = 1;
+    for (size_t i = 0; i < f->n; i += 7)
+        same &= embedder_embed(e, &f->t[i], 1, one, err) == 0 && memcmp(one, f->out + i * 384, sizeof(one)) == 0;
+    return same;
+}
+
+/* A CPU without the instructions (generic) runs `prec` in fp32: the same
+ * bits and model id as fp32. */
+static void check_generic_falls_back(const char *prec, fixture_run *f) {
+    embedder *e = embed_fixture_at(prec, "generic", f->out, f->n, f->t);
+    CHECK(e != NULL);
+    if (e) {
+        CHECK_EQ_STR(embedder_kernel(e), "fp32");
+        CHECK_EQ_STR(embedder_precision(e), "fp32");
+        CHECK_EQ_STR(embedder_model_id(e), embedder_model_id(emb));
+        CHECK(memcmp(f->out, f->fp32, sizeof(float) * 384 * f->n) == 0);
+        embedder_free(e);
+    }
+}
+
 TEST(test_bf16_matches_reference) {
     CHECK(fixture && emb);
-    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
-    size_t n = json_array_size(texts), wi = 0;
-    const char **t = mem_alloc(sizeof(char *) * n);
-    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
-    float *out = mem_alloc(sizeof(float) * 384 * n), *fp32 = mem_alloc(sizeof(float) * 384 * n), one[384];
+    fixture_run f;
+    fixture_run_open(&f);
+    size_t wi = 0;
     char err[RAGD_ERR_LEN];
-    CHECK(embedder_embed(emb, t, (int)n, fp32, err) == 0);
     const char *isas[] = {NULL, "avx512"};
     for (int k = 0; k < 2; k++) {
-        embedder *e = embed_fixture_at("bf16", isas[k], out, n, t);
+        embedder *e = embed_fixture_at("bf16", isas[k], f.out, f.n, f.t);
         CHECK(e != NULL);
         if (!e) continue;
         if (!strcmp(embedder_precision(e), "fp32")) { /* this CPU has no bf16 kernel at this level */
@@ -227,81 +271,48 @@ TEST(test_bf16_matches_reference) {
             embedder_free(e);
             continue;
         }
-        double worst = worst_cosine(out, vecs, n, &wi);
+        double worst = worst_cosine(f.out, f.vecs, f.n, &wi);
         printf("    %s: worst cosine to the reference %.6f (text %zu)\n", embedder_kernel(e), worst, wi);
         CHECK(worst >= 0.999);
         CHECK_CONTAINS(embedder_model_id(e), "-bf16");
         CHECK(strcmp(embedder_model_id(e), embedder_model_id(emb)) != 0);
-        /* alone == in the batch, to the bit, at bf16 too */
-        int same = 1;
-        for (size_t i = 0; i < n; i += 7) {
-            CHECK(embedder_embed(e, &t[i], 1, one, err) == 0);
-            same &= memcmp(one, out + i * 384, sizeof(one)) == 0;
-        }
-        CHECK(same);
+        CHECK(alone_equals_batched(e, &f)); /* to the bit, at bf16 too */
         embedder_free(e);
     }
-    /* A CPU without bf16 instructions: fp32, the same bits and model id. */
-    embedder *e = embed_fixture_at("bf16", "generic", out, n, t);
-    CHECK(e != NULL);
-    if (e) {
-        CHECK_EQ_STR(embedder_kernel(e), "fp32");
-        CHECK_EQ_STR(embedder_precision(e), "fp32");
-        CHECK_EQ_STR(embedder_model_id(e), embedder_model_id(emb));
-        CHECK(memcmp(out, fp32, sizeof(float) * 384 * n) == 0);
-        embedder_free(e);
-    }
+    check_generic_falls_back("bf16", &f);
     embedder_opts o = embedder_opts_default();
     o.precision = "int4";
     CHECK(embedder_create("minilm", &o, err) == NULL);
     CHECK_CONTAINS(err, "expected fp32, bf16, int8 or auto");
-    mem_free(t), mem_free(out), mem_free(fp32);
+    fixture_run_close(&f);
 }
 
 /* --precision int8 (AVX512_VNNI): the fixture within issue 16's bounds
  * (cosine to the reference >= 0.98 for every text, >= 0.995 on average;
- * docs/embedders.md has the measured figures), token ids unchanged (the
- * tokenizer does not depend on the precision), alone == in a batch to the
+ * docs/embedders.md has the measured figures), alone == in a batch to the
  * bit, its own model id; and on a CPU without VNNI (generic) fp32, bit
  * for bit. */
 TEST(test_int8_matches_reference) {
     CHECK(fixture && emb);
-    json_t *texts = json_object_get(fixture, "texts"), *vecs = json_object_get(fixture, "vectors");
-    size_t n = json_array_size(texts), wi = 0;
-    const char **t = mem_alloc(sizeof(char *) * n);
-    for (size_t i = 0; i < n; i++) t[i] = json_string_value(json_array_get(texts, i));
-    float *out = mem_alloc(sizeof(float) * 384 * n), *fp32 = mem_alloc(sizeof(float) * 384 * n), one[384];
-    char err[RAGD_ERR_LEN];
-    CHECK(embedder_embed(emb, t, (int)n, fp32, err) == 0);
-    embedder *e = embed_fixture_at("int8", NULL, out, n, t);
+    fixture_run f;
+    fixture_run_open(&f);
+    size_t wi = 0;
+    embedder *e = embed_fixture_at("int8", NULL, f.out, f.n, f.t);
     CHECK(e != NULL);
     if (e && !strcmp(embedder_precision(e), "fp32")) {
         printf("    no AVX512_VNNI on this CPU: int8 runs fp32 (checked below)\n");
     } else if (e) {
-        double mean, worst = worst_cosine_mean(out, vecs, n, &wi, &mean);
+        double mean, worst = worst_cosine_mean(f.out, f.vecs, f.n, &wi, &mean);
         printf("    %s: cosine to the reference mean %.5f, worst %.5f (text %zu)\n", embedder_kernel(e), mean, worst, wi);
         CHECK_EQ_STR(embedder_kernel(e), "int8-vnni");
         CHECK(worst >= 0.98);
         CHECK(mean >= 0.995);
         CHECK_CONTAINS(embedder_model_id(e), "-int8");
-        int same = 1;
-        for (size_t i = 0; i < n; i += 7) {
-            CHECK(embedder_embed(e, &t[i], 1, one, err) == 0);
-            same &= memcmp(one, out + i * 384, sizeof(one)) == 0;
-        }
-        CHECK(same);
+        CHECK(alone_equals_batched(e, &f));
     }
     embedder_free(e);
-    e = embed_fixture_at("int8", "generic", out, n, t);
-    CHECK(e != NULL);
-    if (e) {
-        CHECK_EQ_STR(embedder_kernel(e), "fp32");
-        CHECK_EQ_STR(embedder_precision(e), "fp32");
-        CHECK_EQ_STR(embedder_model_id(e), embedder_model_id(emb));
-        CHECK(memcmp(out, fp32, sizeof(float) * 384 * n) == 0);
-        embedder_free(e);
-    }
-    mem_free(t), mem_free(out), mem_free(fp32);
+    check_generic_falls_back("int8", &f);
+    fixture_run_close(&f);
 }
 
 TEST(test_bad_model_folders) {
