@@ -357,12 +357,8 @@ static int weights_digest(const char *path, char out[SHA256_HEX_LEN + 1], char *
  * and the model id then says fp32: the id names the vectors, not the
  * request. */
 static int parse_precision(const char *s, tensor_precision *p, char *err) {
-    if (!strcmp(s ? s : "auto", "fp32")) *p = TENSOR_FP32;
-    else if (!strcmp(s ? s : "auto", "bf16")) *p = TENSOR_BF16;
-    else if (!strcmp(s ? s : "auto", "int8")) *p = TENSOR_INT8;
-    else if (!strcmp(s ? s : "auto", "int8")) *p = TENSOR_INT8;
-    else if (!strcmp(s ? s : "auto", "auto")) *p = tensor_precision_auto();
-    else return err_set(err, "precision \"%s\": expected fp32, bf16, int8 or auto", s);
+    if (tensor_precision_parse(s, p) != 0)
+        return err_set(err, "precision \"%s\": expected " TENSOR_PRECISION_CHOICES, s);
     return RAGD_OK;
 }
 

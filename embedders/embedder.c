@@ -188,8 +188,9 @@ int embedder_cli_option(embedder_opts *o, const char *key, const char *v, char *
                 {"openai-timeout-ms", offsetof(embedder_opts, openai_timeout_ms), 1, 3600000},
                 {"openai-retries", offsetof(embedder_opts, openai_retries), 0, 20}};
     if (!strcmp(key, "precision")) {
-        if (!v || (strcmp(v, "fp32") && strcmp(v, "bf16") && strcmp(v, "int8") && strcmp(v, "auto")))
-            return err_set(err, "--precision: \"%s\": expected fp32, bf16, int8 or auto", v ? v : ""), -1;
+        tensor_precision parsed;
+        if (!v || tensor_precision_parse(v, &parsed) != 0)
+            return err_set(err, "--precision: \"%s\": expected " TENSOR_PRECISION_CHOICES, v ? v : ""), -1;
         o->precision = v;
         return 1;
     }

@@ -241,8 +241,17 @@ tensor_precision tensor_kernel_precision(tensor_kernel k) {
     return k == TENSOR_KERNEL_FP32 ? TENSOR_FP32 : k == TENSOR_KERNEL_INT8_VNNI ? TENSOR_INT8 : TENSOR_BF16;
 }
 
+static const char *const precision_names[] = {[TENSOR_FP32] = "fp32", [TENSOR_BF16] = "bf16", [TENSOR_INT8] = "int8"};
+
 const char *tensor_precision_name(tensor_precision p) {
-    return p == TENSOR_BF16 ? "bf16" : p == TENSOR_INT8 ? "int8" : "fp32";
+    return p >= TENSOR_FP32 && p <= TENSOR_INT8 ? precision_names[p] : "fp32";
+}
+
+int tensor_precision_parse(const char *s, tensor_precision *p) {
+    if (!s || !strcmp(s, "auto")) return *p = tensor_precision_auto(), 0;
+    for (int i = TENSOR_FP32; i <= TENSOR_INT8; i++)
+        if (!strcmp(s, precision_names[i])) return *p = (tensor_precision)i, 0;
+    return -1;
 }
 
 size_t tensor_weight_bytes(tensor_kernel k, int64_t out, int64_t in) {

@@ -83,6 +83,11 @@ void tensor_threads_set(int n);
  * (--precision int8 asks for it). */
 tensor_precision tensor_precision_auto(void);
 
+/* --precision's value: "fp32", "bf16", "int8", or "auto" (or NULL:
+ * tensor_precision_auto()). 0, or -1 for anything else. */
+#define TENSOR_PRECISION_CHOICES "fp32, bf16, int8 or auto"
+int tensor_precision_parse(const char *s, tensor_precision *p);
+
 /* A linear layer's weight: W (out x in, row-major: PyTorch's nn.Linear
  * layout) as loaded, plus a copy packed for the kernel. For fp32 the
  * packed copy is a run of panels of TENSOR_PANEL outputs; a panel holds
