@@ -1,7 +1,8 @@
 /* guard_eval.c - the semantic cache's guard (cache/query_guard.c) on text pairs, for bench/sts_curve.py
  *
  * Reads "text_a<TAB>text_b" lines on stdin, writes one verdict per line
- * ("accept", "numbers", "negation", "entity", "words") on stdout.
+ * ("accept", "numbers", "negation", "entity", "words", "question",
+ * "person") on stdout.
  *
  *     printf 'How do I reset it?\tHow do I not reset it?\n' | build/bench/guard_eval 3   ->  negation
  */

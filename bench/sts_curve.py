@@ -62,7 +62,7 @@ def embed(texts):
 
 
 def guard_verdicts(pairs):
-    """The C guard's verdict per pair ("accept", "numbers", "negation", "entity", "words")."""
+    """The C guard's verdict per pair ("accept", "numbers", "negation", "entity", "question", "person", "words")."""
     r = subprocess.run([GUARD, str(GUARD_WORDS)], input="".join("%s\t%s\n" % (p["a"], p["b"]) for p in pairs),
                        capture_output=True, text=True, check=True)
     out = r.stdout.split()
@@ -104,12 +104,14 @@ def measure(stsb_dir):
         if p["cos"] >= DEFAULT_THRESHOLD and p["guard"] != "accept":
             k = "%s, pair scored %s" % (p["guard"], ">= 4" if p["score"] >= 4 else "< 4")
             rejected[k] = rejected.get(k, 0) + 1
+    wrong = [{"score": p["score"], "cos": round(p["cos"], 4), "a": p["a"], "b": p["b"]} for p in held
+             if p["cos"] >= DEFAULT_THRESHOLD and p["guard"] == "accept" and p["score"] < 4]
     return {"data": stsb_dir, "embedder": "minilm (ragd-index embed)", "guard": "cache/query_guard.c, max %d "
             "content words one side only (build/bench/guard_eval)" % GUARD_WORDS,
             "rule": "hit = cosine >= threshold (and the guard accepts); wrong = hit on a pair scored < 4; "
                     "hit rate over pairs scored >= 4.5",
             "command": "python3 bench/sts_curve.py", "default_threshold": DEFAULT_THRESHOLD,
-            "held_out_rejections_at_default": rejected,
+            "held_out_rejections_at_default": rejected, "held_out_wrong_hits_at_default": wrong,
             "halves": {h: summary([p for p in pairs if p["half"] == h]) for h in ("train", "tune", "held-out")}}
 
 
@@ -141,6 +143,9 @@ def markdown(res):
                                  100 * a["hit_rate_same"], 100 * g["wrong_hit_rate"], 100 * g["hit_rate_same"]))
     L.append("Held-out candidates the guard turned down at %.2f: %s." % (res["default_threshold"], ", ".join(
         "%s: %d" % kv for kv in sorted(res["held_out_rejections_at_default"].items()))))
+    for w in res["held_out_wrong_hits_at_default"]:
+        L.append("Held-out wrong hit at %.2f (scored %.2f, cosine %.3f): \"%s\" / \"%s\"." % (
+            res["default_threshold"], w["score"], w["cos"], w["a"], w["b"]))
     return "\n".join(L) + "\n"
 
 

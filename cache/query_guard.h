@@ -7,9 +7,14 @@
  * results, the guard compares the two texts word by word and rejects the
  * candidate when
  *   - the numbers differ (digits or number words, as a multiset),
- *   - one text is negated and the other is not (not, no, never, n't, ...),
+ *   - the texts hold different numbers of negations (not, no, never, n't,
+ *     ...): "reset it" / "do not reset it", "does not mean not X" / "means
+ *     not X",
  *   - a named entity of one (a capitalised word inside a sentence that is
  *     not in headline case) is swapped for another entity,
+ *   - one text is a question ("...?") and the other a statement ("...."),
+ *   - both use personal pronouns, of different persons ("I'm ..." /
+ *     "You're ..."),
  *   - more than max_words content words (stopwords removed, light suffix
  *     stemming) appear on one side only.
  * Tuned on STS-benchmark pairs (bench/sts_curve.py; docs/cache.md): at
@@ -24,7 +29,8 @@
 
 #include <stddef.h>
 
-enum qguard_verdict { QG_ACCEPT = 0, QG_NUMBERS, QG_NEGATION, QG_ENTITY, QG_WORDS, QG_VERDICT_COUNT };
+enum qguard_verdict { QG_ACCEPT = 0, QG_NUMBERS, QG_NEGATION, QG_ENTITY, QG_WORDS, QG_QUESTION, QG_PERSON,
+                      QG_VERDICT_COUNT };
 
 #define QGUARD_MAX_WORDS_DEFAULT 3
 #define QGUARD_MAX_TOKENS 256 /* words per text the guard reads; the rest is ignored */
@@ -33,7 +39,8 @@ enum qguard_verdict { QG_ACCEPT = 0, QG_NUMBERS, QG_NEGATION, QG_ENTITY, QG_WORD
  * typed them (case is read for entities). */
 int qguard_check(const char *a, size_t alen, const char *b, size_t blen, int max_words);
 
-/* "numbers", "negation", "entity", "words" ("accept" for QG_ACCEPT). */
+/* "numbers", "negation", "entity", "words", "question", "person" ("accept"
+ * for QG_ACCEPT). */
 const char *qguard_reason(int verdict);
 
 #endif

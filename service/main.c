@@ -243,7 +243,8 @@ static const opt serve_options[] = {
      "                         (0.94; above 1 turns the semantic tier off)\n"},
     {"cache-guard", OPT_FUNC, 0, 0, 0, set_guard, NULL,
      "  --cache-guard on|off   check candidates word by word: numbers, negation,\n"
-     "                         entities, content words (on)\n"},
+     "                         entities, question/statement, pronoun person,\n"
+     "                         content words (on)\n"},
     {"cache-guard-max-words", OPT_INT, F(co.guard_max_words), 0, 1000, NULL, NULL,
      "  --cache-guard-max-words N content words on one side only the guard allows (3)\n"},
     {"cache-vector-ttl-s", OPT_FUNC, 0, 0, 0, set_ttl, NULL,

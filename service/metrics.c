@@ -29,8 +29,8 @@ typedef struct histogram {
 static const char *event_names[N_EVENTS] = {"redis_errors", "corrupt_entries", "foreign_entries", "writes",
                                              "write_errors", "mirror_purges", "l1_hits", "feed_errors", "other"};
 /* The guard's reasons (cache/query_guard.c); anything else counts as "other". */
-#define N_GUARD 5
-static const char *guard_names[N_GUARD] = {"numbers", "negation", "entity", "words", "other"};
+#define N_GUARD 7
+static const char *guard_names[N_GUARD] = {"numbers", "negation", "entity", "words", "question", "person", "other"};
 
 static struct {
     atomic_uint_fast64_t requests[ROUTE_COUNT][N_STATUS];
