@@ -33,6 +33,7 @@ typedef struct serve_cli {
     const char *redis_url;
     const char *key_embedder; /* NULL: minilm if its model is found */
     int semantic;             /* enum semantic_mode */
+    double verify_rate;       /* --cache-verify-rate */
     const char *index_dir, *keys_path, *config_path;
     int search_threads, watch_ms, shutdown_s, check, access_log;
     int embed_batch_max, embed_concurrency, query_threads;
@@ -245,6 +246,10 @@ static const opt serve_options[] = {
      "  --cache-guard on|off   check candidates word by word: numbers, negation,\n"
      "                         entities, question/statement, pronoun person,\n"
      "                         content words (on)\n"},
+    {"cache-verify-rate", OPT_DOUBLE, F(verify_rate), 0, 1, NULL, NULL,
+     "  --cache-verify-rate F  share of semantic hits served by a fresh search instead and\n"
+     "                         compared with the cached results, to measure wrong hits on\n"
+     "                         your traffic (ragd_cache_semantic_verified_total; 0 = none)\n"},
     {"cache-guard-max-words", OPT_INT, F(co.guard_max_words), 0, 1000, NULL, NULL,
      "  --cache-guard-max-words N content words on one side only the guard allows (3)\n"},
     {"cache-vector-ttl-s", OPT_FUNC, 0, 0, 0, set_ttl, NULL,
@@ -518,7 +523,7 @@ static int serve(serve_cli *c, key_file *keys) {
         embed_batcher_set_idle_threads(batcher, c->query_threads > 0 ? c->query_threads : cores > 0 ? (int)cores : 1,
                                        server_busy);
     searcher s = {.li = li, .pool = pool, .cache = cache, .semantic = c->semantic, .key = key,
-                  .semantic_off = key_err[0] ? key_err : NULL, .batcher = batcher};
+                  .semantic_off = key_err[0] ? key_err : NULL, .batcher = batcher, .verify_rate = c->verify_rate};
     if (c->so.rate > 0 && !c->burst_set) c->so.burst = c->so.rate * 2;
     answerer ans = {.s = &s, .l = NULL, .o = c->answer};
     if (c->llm.n_urls || c->llm.model) {

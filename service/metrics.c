@@ -45,6 +45,7 @@ static struct {
     atomic_uint_fast64_t key_calls, key_errors;
     atomic_uint_fast64_t rows[ROWS_STEP_COUNT];
     atomic_uint_fast64_t guard[N_GUARD];
+    atomic_uint_fast64_t verified_agree, verified_disagree, verified_overlap_ppm;
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     atomic_uint_fast64_t key_reloads_ok, key_reloads_failed;
     atomic_int_fast64_t api_keys; /* -1: no key file (open access) */
@@ -121,6 +122,11 @@ void metrics_calls_avoided(enum cache_outcome tier, enum model_role model) {
 void metrics_key_embed(int failed) {
     atomic_fetch_add(&M.key_calls, 1);
     if (failed) atomic_fetch_add(&M.key_errors, 1);
+}
+
+void metrics_semantic_verified(int agree, double overlap) {
+    atomic_fetch_add(agree ? &M.verified_agree : &M.verified_disagree, 1);
+    atomic_fetch_add(&M.verified_overlap_ppm, (uint_fast64_t)(overlap * 1e6 + 0.5));
 }
 
 void metrics_guard_reject(const char *reason) {
@@ -347,6 +353,16 @@ char *metrics_render(const metrics_gauges *g) {
     for (int i = 0; i < N_GUARD; i++)
         put(&b, "ragd_cache_guard_rejections_total{reason=\"%s\"} %llu\n", guard_names[i],
             (unsigned long long)atomic_load(&M.guard[i]));
+    put(&b, "# HELP ragd_cache_semantic_verified_total Semantic hits checked against a fresh search "
+            "(--cache-verify-rate), by outcome: agree when the fresh results hold at least half of the cached "
+            "ones.\n# TYPE ragd_cache_semantic_verified_total counter\n"
+            "ragd_cache_semantic_verified_total{outcome=\"agree\"} %llu\n"
+            "ragd_cache_semantic_verified_total{outcome=\"disagree\"} %llu\n"
+            "# HELP ragd_cache_semantic_verified_overlap_sum Sum over checked semantic hits of the share of the "
+            "cached results the fresh search also returned.\n# TYPE ragd_cache_semantic_verified_overlap_sum counter\n"
+            "ragd_cache_semantic_verified_overlap_sum %.6f\n",
+        (unsigned long long)atomic_load(&M.verified_agree), (unsigned long long)atomic_load(&M.verified_disagree),
+        (double)atomic_load(&M.verified_overlap_ppm) / 1e6);
     put(&b, "# HELP ragd_index_reloads_total Index reloads by result.\n"
             "# TYPE ragd_index_reloads_total counter\n"
             "ragd_index_reloads_total{result=\"ok\"} %llu\nragd_index_reloads_total{result=\"failed\"} %llu\n",

@@ -87,6 +87,11 @@ void metrics_calls_avoided(enum cache_outcome tier, enum model_role model);
 /* One call of the semantic cache's key embedder (failed: 1 if it did). */
 void metrics_key_embed(int failed);
 
+/* A semantic hit checked against a fresh search (--cache-verify-rate):
+ * overlap is the share of the cached result list the fresh one also
+ * holds; agree when it is at least SEARCH_VERIFY_AGREE. */
+void metrics_semantic_verified(int agree, double overlap);
+
 /* A semantic candidate the guard turned down ("numbers", "negation", ...). */
 void metrics_guard_reject(const char *reason);
 void metrics_reload(int ok);

@@ -354,6 +354,8 @@ typedef struct search_ctx {
     qkey ck;
     fused_hit *hits;  /* depth (at least k) entries */
     int n;
+    fused_hit *verify; /* a sampled semantic hit's results, to compare with the fresh ones; NULL: none */
+    int n_verify;
 } search_ctx;
 
 /* The chunk store of the first shard this process serves (--shards), or NULL. */
@@ -446,6 +448,29 @@ static int key_vector(search_ctx *x) {
     return 0;
 }
 
+/* Is this semantic hit one of the --cache-verify-rate share checked
+ * against a fresh search? Every 1/rate-th hit, counted across threads. */
+static int verify_this(searcher *s) {
+    if (!(s->verify_rate > 0)) return 0;
+    uint_fast64_t c = atomic_fetch_add(&s->verify_seq, 1);
+    return s->verify_rate >= 1 || floor((double)(c + 1) * s->verify_rate) > floor((double)c * s->verify_rate);
+}
+
+/* A sampled semantic hit against the fresh results now in x->r: the share
+ * of the cached list the fresh one holds too. */
+static void verify_compare(const search_ctx *x) {
+    const search_result *r = x->r;
+    int both = 0;
+    for (int i = 0; i < x->n_verify; i++)
+        for (int j = 0; j < r->n; j++)
+            if (r->hits[j].id == x->verify[i].id && r->hits[j].shard == x->verify[i].shard) {
+                both++;
+                break;
+            }
+    double overlap = x->n_verify ? (double)both / x->n_verify : r->n == 0;
+    metrics_semantic_verified(overlap >= SEARCH_VERIFY_AGREE, overlap);
+}
+
 /* Tier 3: 1 if the results of a near-duplicate earlier query were served. */
 static int tier_semantic(search_ctx *x) {
     float score;
@@ -453,6 +478,14 @@ static int tier_semantic(search_ctx *x) {
     int hit = qcache_semantic(x->s->cache, &x->ck, x->kv, x->kdim, x->q->text, x->q->len, x->hits, &x->n, &score);
     metrics_stage(STAGE_CACHE, (clock_ms() - t) / 1000.0);
     if (!hit || serve_from(x) != RAGD_OK) return 0;
+    if (verify_this(x->s)) {
+        /* checked: this request is served by a fresh search, then compared */
+        x->n_verify = x->n;
+        x->verify = mem_alloc(sizeof(fused_hit) * (size_t)(x->n ? x->n : 1));
+        memcpy(x->verify, x->hits, sizeof(fused_hit) * (size_t)x->n);
+        search_result_clear_hits(x->r);
+        return 0;
+    }
     x->r->cache = CACHE_SEMANTIC;
     if (!x->have_vec && !x->embedded) metrics_calls_avoided(CACHE_SEMANTIC, MODEL_INDEX);
     /* An identical repeat of this query is then an exact hit. */
@@ -533,8 +566,10 @@ int search_through(searcher *s, const search_backend *b, const search_query *q, 
         if (!x.semantic || key_vector(&x) == 0) {
             if (x.semantic && tier_semantic(&x)) status = SEARCH_OK;
             else status = search_and_store(&x);
+            if (x.verify && status == SEARCH_OK) verify_compare(&x);
         }
     }
+    mem_free(x.verify);
     mem_free(x.qv);
     mem_free(x.kv);
     mem_free(x.hits);

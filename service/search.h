@@ -16,6 +16,7 @@
 #ifndef RAGD_SEARCH_H
 #define RAGD_SEARCH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "chunk_store.h"
@@ -79,6 +80,12 @@ typedef struct searcher {
     embedder *key;           /* key embedder of the semantic tier; NULL: the index's own */
     const char *semantic_off; /* why the semantic tier cannot run (key embedder failed), or NULL */
     embed_batcher *batcher;   /* concurrent requests' texts in one pass; NULL: each alone */
+    /* Share of semantic hits checked against a fresh search (0: none, 1:
+     * all): the request is served fresh and the two result lists are
+     * compared (ragd_cache_semantic_verified_total). */
+    double verify_rate;
+#define SEARCH_VERIFY_AGREE 0.5 /* overlap at which a checked hit agrees */
+    atomic_uint_fast64_t verify_seq; /* semantic hits seen, for the sampling */
 } searcher;
 
 enum search_status {

@@ -103,6 +103,7 @@ def test_remote_embedder_semantic_hit_makes_zero_model_calls():
         assert search(srv, Q)["cache"] == "exact"
         assert fake.log() == [], fake.log()
         assert metric(srv, "ragd_model_calls_avoided_total", 'tier="semantic",model="index"') == 1
+        assert metric(srv, "ragd_cache_semantic_verified_total") == 0  # --cache-verify-rate 0 by default
         assert metric(srv, "ragd_key_embedder_calls_total") >= 2
         # The semantic hit wrote the exact tiers back: a repeat of the paraphrase needs no model either.
         assert harness.wait_until(lambda: search(srv, PARA)["cache"] == "exact", 5)
@@ -208,10 +209,66 @@ def test_entries_of_another_key_embedder_are_foreign():
         redis.stop()
 
 
+def test_verify_rate_serves_sampled_hits_fresh_and_measures_them():
+    """--cache-verify-rate 1: every semantic hit is served by a fresh search (one model call) and its
+    cached list compared with the fresh one; the metrics agree with what an uncached server returns."""
+    fake = FakeEmbeddings(dim=8)
+    redis = harness.Redis()
+    srv = plain = None
+    try:
+        small = os.path.join(WORK, "small")  # few enough chunks that k can cover them all
+        harness.make_corpus(small, n_docs=2)
+        shutil.copy(os.path.join(CORPUS, "account.md"), small)
+        r = harness.ragd_index("build", "--out", os.path.join(WORK, "idx-verify"), "--source", small, "--index-spec",
+                               "Flat", "--shards", "2", "--chunk-tokens", "64", "--log-level", "warn", "--embedder",
+                               "openai", "--openai-url", fake.url(), "--dim", "8", *OPENAI)
+        assert r.returncode == 0, r.stderr
+        index = os.path.join(WORK, "idx-verify")
+        srv = harness.Server(index, "--redis", redis.url(), "--openai-url", fake.url(), *OPENAI, "--watch-ms", "0",
+                             "--cache-verify-rate", "1")
+        plain = harness.Server(index, "--openai-url", fake.url(), *OPENAI, "--watch-ms", "0")  # no cache: the truth
+        want = {"agree": 0, "disagree": 0}
+        overlap_sum = 0.0
+        chunks = int(metric(plain, "ragd_index_chunks"))
+        assert 3 < chunks <= 100, chunks
+        for k in (1, 3, chunks):
+            entries = metric(srv, "ragd_cache_mirror_entries")
+            first = search(srv, Q, k)
+            assert first["cache"] == ("miss" if k == 1 else "exact"), first["cache"]  # the vector tier is k-free
+            assert harness.wait_until(lambda: metric(srv, "ragd_cache_mirror_entries") >= entries + 1, 5)
+            fake.script()
+            para = search(srv, PARA, k)
+            truth = search(plain, PARA, k)
+            # served fresh, not from the cache: the uncached server's results; at k=1 one model call for the
+            # reworded query (later its vector is cached), besides the uncached server's
+            assert para["cache"] == ("miss" if k == 1 else "exact"), para["cache"]
+            assert len(fake.log()) == (2 if k == 1 else 1) and all(PARA in l["body"] for l in fake.log()), fake.log()
+            assert [h["id"] for h in para["results"]] == [h["id"] for h in
+                                                                         truth["results"]]
+            cached = {h["id"] for h in first["results"]}
+            fresh = {h["id"] for h in truth["results"]}
+            overlap = len(cached & fresh) / len(cached)
+            want["agree" if overlap >= 0.5 else "disagree"] += 1
+            overlap_sum += overlap
+            assert metric(srv, "ragd_cache_semantic_verified_total", 'outcome="agree"') == want["agree"], (k, want)
+            assert metric(srv, "ragd_cache_semantic_verified_total", 'outcome="disagree"') == want["disagree"]
+            assert abs(metric(srv, "ragd_cache_semantic_verified_overlap_sum") - overlap_sum) < 1e-4
+        # k = every chunk of the index: both lists hold all of it, so they agree
+        assert want["agree"] >= 1
+    finally:
+        for s in (srv, plain):
+            if s:
+                s.close()
+        redis.stop()
+        fake.close()
+
+
 def test_bad_semantic_flags_are_usage_errors():
     for args, msg in ((["--cache-semantic", "sometimes"], "--cache-semantic"),
                       (["--cache-guard", "maybe"], "--cache-guard"),
-                      (["--cache-guard-max-words", "-1"], "--cache-guard-max-words")):
+                      (["--cache-guard-max-words", "-1"], "--cache-guard-max-words"),
+                      (["--cache-verify-rate", "1.5"], "--cache-verify-rate"),
+                      (["--cache-verify-rate", "-0.1"], "--cache-verify-rate")):
         r = harness.run([harness.binary("ragd-serve"), "--index", WORK] + args)
         assert r.returncode == 2 and msg in r.stderr, (args, r.returncode, r.stderr)
 
